@@ -1,0 +1,87 @@
+"""``python -m af_facility up|down|status`` — the embedded demo analysis facility.
+
+Everything listens on 127.0.0.1 only, on free ports, with all state under one
+directory (default ``.facility/``). A second ``up`` on the same directory reuses
+what is there; ``down`` stops every process by its PID file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+from .facility import DEFAULT_SERVICES, SERVICES, Facility
+from .procs import ServiceError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m af_facility", description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", default=".facility", help="state directory (default: .facility)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start the facility (reuses a running one)")
+    up.add_argument("--lab", action="store_true", help="also start JupyterLab with af-lab configured")
+    up.add_argument("--wait", action="store_true", help="stay in the foreground; Ctrl-C stops everything")
+    up.add_argument("--only", help=f"comma-separated subset of {','.join(SERVICES)}")
+    sub.add_parser("down", help="stop every facility process")
+    sub.add_parser("status", help="print which services run")
+    info = sub.add_parser("info", help="print what a service published (JSON)")
+    info.add_argument("service", nargs="?")
+    args = parser.parse_args(argv)
+
+    facility = Facility(Path(args.dir))
+    if args.command == "up":
+        names = args.only.split(",") if args.only else list(DEFAULT_SERVICES) + (["lab"] if args.lab else [])
+        unknown = [n for n in names if n not in SERVICES]
+        if unknown:
+            parser.error(f"unknown service(s): {', '.join(unknown)}")
+        print(f"af-lab demo facility in {facility.root}")
+        t0 = time.monotonic()
+        try:
+            facility.up(names)
+        except ServiceError as err:
+            print(f"\nFAILED: {err}", file=sys.stderr)
+            return 1
+        print(f"ready in {time.monotonic() - t0:.1f} s")
+        lab = facility.state.services.get("lab")
+        if lab:
+            print(f"\n  Open JupyterLab: {lab['url']}\n")
+        if args.wait:
+            _wait_then_stop(facility)
+        return 0
+    if args.command == "down":
+        facility.down()
+        print("stopped")
+        return 0
+    if args.command == "status":
+        for name, running in facility.status().items():
+            print(f"{name:8s} {'running' if running else 'stopped'}")
+        return 0
+    if args.command == "info":
+        data = facility.state.services if not args.service else facility.state.services.get(args.service, {})
+        print(json.dumps(data, indent=2))
+        return 0
+    return 2
+
+
+def _wait_then_stop(facility: Facility) -> None:
+    stop = False
+
+    def _stop(*_):
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    print("Press Ctrl-C to stop the facility.")
+    while not stop:
+        time.sleep(0.5)
+    print("\nstopping…")
+    facility.down()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

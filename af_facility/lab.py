@@ -1,0 +1,135 @@
+"""JupyterLab with af-lab configured against the facility, exactly as a site would configure it.
+
+The facility is one more client of af-lab: it writes ordinary ``c.AFLab``
+configuration (a JSON config file) and plays the hub by handing the session a
+JWT file. It also seeds the demo user's Rucio password into the user's Vault
+path, which is what a site's spawn hook (or the user, through the UI) does.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+from .base import FacilityState, Service
+from .procs import LOOPBACK, ManagedProcess, free_port, port_is_free
+
+DEMO_USER = "jdoe"
+DEMO_INSTANCE = "demo"
+
+
+def aflab_config(state: FacilityState, user: str = DEMO_USER) -> dict[str, Any]:
+    """The ``{"AFLab": {...}}`` config for ``user`` against this facility's services."""
+    s = state.services
+    cfg: dict[str, Any] = {
+        "cache_dir": str(state.root / "cache"),
+        "state_dir": str(state.root / "af-lab-state" / user),
+        "mount_root": "af-data",
+    }
+    rucio = s.get("rucio")
+    if rucio and rucio.get("available", True):
+        cfg["rucio_instances"] = [
+            {
+                "name": DEMO_INSTANCE,
+                "display_name": "Demo facility",
+                "rucio_host": rucio["url"],
+                "auth_host": rucio["url"],
+                "auth_type": "userpass",
+                "account": user,
+                "username": user,
+                "rse_mounts": dict(rucio.get("rses", {})),
+                "default_rse": "SITE1_USERDISK",
+            }
+        ]
+        cfg["default_rucio_instance"] = DEMO_INSTANCE
+        cfg["publish_defaults"] = {"rse": "SITE1_USERDISK", "lifetime_days": 30, "scope": f"user.{user}"}
+        cfg["embargoed_scopes"] = {"cms_embargoed": "/cms/embargo"}
+    bao = s.get("openbao")
+    if bao and bao.get("available", True):
+        cfg.update(
+            vault_address=bao["addr"],
+            vault_auth="jwt",
+            vault_jwt_file=str(bao["user_jwt_files"][user]) if user in bao.get("user_jwt_files", {}) else "",
+            vault_jwt_role=bao.get("jwt_role", "jupyter"),
+            vault_jwt_mount=bao.get("jwt_mount", "jwt"),
+            vault_kv_mount=bao.get("kv_mount", "secret"),
+            vault_user_prefix=bao.get("user_prefix", "users"),
+        )
+    xrd = s.get("xrootd")
+    if xrd and xrd.get("available"):
+        cfg["xcache_url"] = xrd["cache_url"]
+    dask = s.get("dask")
+    if dask and dask.get("available", True) and dask.get("address"):
+        cfg["dask_scheduler_address"] = dask["address"]
+    return {"AFLab": cfg}
+
+
+def seed_rucio_password(state: FacilityState, user: str = DEMO_USER) -> None:
+    """Put ``user``'s demo Rucio password into their Vault path (the facility acting as the site admin)."""
+    import hvac
+
+    bao, rucio = state.services["openbao"], state.services["rucio"]
+    client = hvac.Client(url=bao["addr"], token=bao["root_token"])
+    client.secrets.kv.v2.create_or_update_secret(
+        path=f"{bao.get('user_prefix', 'users')}/{user}/rucio/{DEMO_INSTANCE}",
+        secret={"auth_type": "userpass", "username": user, "password": rucio["accounts"][user]["password"]},
+        mount_point=bao.get("kv_mount", "secret"),
+    )
+
+
+class JupyterLab(Service):
+    name = "lab"
+
+    def _proc(self) -> ManagedProcess:
+        d = self.state.dir("lab")
+        return ManagedProcess("jupyterlab", self.state.root / "run" / "lab.pid", self.state.root / "logs" / "lab.log", str(d))
+
+    def running(self) -> bool:
+        return self._proc().is_running()
+
+    def write_config(self) -> Path:
+        d = self.state.dir("lab")
+        path = d / "jupyter_server_config.json"
+        path.write_text(json.dumps(aflab_config(self.state), indent=2))
+        return path
+
+    def up(self) -> dict[str, Any]:
+        info = dict(self.info)
+        proc = self._proc()
+        if proc.is_running() and info.get("url"):
+            return info
+        if "openbao" in self.state.services and "rucio" in self.state.services:
+            seed_rucio_password(self.state)
+        config = self.write_config()
+        workspace = self.state.dir("workspace")
+        port = info.get("port") if info.get("port") and port_is_free(info["port"]) else free_port()
+        token = info.get("token") or secrets.token_hex(16)
+        d = self.state.dir("lab")
+        env = {
+            "JUPYTER_RUNTIME_DIR": str(d / "runtime"),
+            "JUPYTER_DATA_DIR": str(d / "data"),
+            "DASK_CONFIG": str(d / "dask-config"),
+            "JUPYTER_TOKEN": token,
+        }
+        proc.start(
+            [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--ip={LOOPBACK}", f"--port={port}",
+             "--ServerApp.port_retries=0", f"--ServerApp.root_dir={workspace}", f"--config={config}",
+             f"--ServerApp.log_level=INFO", f"--LabApp.workspaces_dir={d / 'workspaces'}"],
+            env=env,
+            cwd=workspace,
+        )
+        import requests
+
+        proc.wait_until(
+            lambda: requests.get(f"http://{LOOPBACK}:{port}/api/status", params={"token": token}, timeout=2).ok,
+            120,
+            "answering on /api/status",
+        )
+        return {"url": f"http://{LOOPBACK}:{port}/lab?token={token}", "port": port, "token": token,
+                "config": str(config), "workspace": str(workspace)}
+
+    def down(self) -> None:
+        self._proc().stop()

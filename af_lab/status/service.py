@@ -1,0 +1,163 @@
+"""Connection state of every configured facility service, probed for real.
+
+Each probe does the cheapest real round trip the service offers (Rucio ``/ping``,
+Vault health plus the user's login, a write test of the cache directory, the
+Dask scheduler's identity, an XRootD ping) under a timeout, so the panel says
+"unreachable" instead of hanging when a service is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from ..config import AFLab
+
+
+@dataclass
+class ServiceStatus:
+    id: str
+    name: str
+    state: str  # "connected" | "unreachable" | "error" | "not_configured"
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+    latency_ms: float | None = None
+
+
+class StatusService:
+    def __init__(self, config: AFLab, credentials=None):
+        self.config = config
+        self.credentials = credentials
+
+    async def all(self) -> list[dict[str, Any]]:
+        probes = [self._timed(p) for p in (self.rucio, self.vault, self.cache, self.xcache, self.dask)]
+        results = await asyncio.gather(*probes)
+        return [asdict(s) for group in results for s in (group if isinstance(group, list) else [group])]
+
+    async def _timed(self, probe):
+        t0 = time.monotonic()
+        try:
+            result = await asyncio.wait_for(probe(), self.config.status_timeout + 1)
+        except asyncio.TimeoutError:
+            name = probe.__name__
+            return ServiceStatus(name, name.capitalize(), "unreachable", f"no answer within {self.config.status_timeout:.0f} s")
+        elapsed = (time.monotonic() - t0) * 1000
+        for s in result if isinstance(result, list) else [result]:
+            if s.latency_ms is None and s.state == "connected":
+                s.latency_ms = round(elapsed, 1)
+        return result
+
+    async def rucio(self) -> list[ServiceStatus]:
+        if not self.config.rucio_instances:
+            return [ServiceStatus("rucio", "Rucio", "not_configured", "No Rucio instance is configured (c.AFLab.rucio_instances).")]
+        return list(await asyncio.gather(*(self._rucio_one(i) for i in self.config.rucio_instances)))
+
+    async def _rucio_one(self, inst: dict) -> ServiceStatus:
+        sid = f"rucio:{inst['name']}"
+        name = f"Rucio ({inst.get('display_name') or inst['name']})"
+        url = inst["rucio_host"].rstrip("/") + "/ping"
+        verify = inst.get("ca_cert", True) or True
+        try:
+            resp = await asyncio.to_thread(requests.get, url, timeout=self.config.status_timeout, verify=verify)
+            resp.raise_for_status()
+            version = resp.json().get("version", "?")
+        except requests.RequestException as exc:
+            return ServiceStatus(sid, name, "unreachable", f"{inst['rucio_host']} does not answer: {type(exc).__name__}")
+        except ValueError:
+            return ServiceStatus(sid, name, "error", f"{inst['rucio_host']}/ping did not return Rucio's JSON")
+        return ServiceStatus(sid, name, "connected", f"Rucio {version} at {inst['rucio_host']}", {"version": version})
+
+    async def vault(self) -> ServiceStatus:
+        if not self.config.vault_address or self.credentials is None:
+            return ServiceStatus("vault", "Vault", "not_configured", "No Vault is configured (c.AFLab.vault_address).")
+        st = await self.credentials.status()
+        if not st["reachable"]:
+            return ServiceStatus("vault", "Vault", "unreachable", st["message"])
+        if not st["logged_in"]:
+            return ServiceStatus("vault", "Vault", "error", st["message"], _public(st))
+        return ServiceStatus("vault", "Vault", "connected", st["message"], _public(st))
+
+    async def cache(self) -> ServiceStatus:
+        return await asyncio.to_thread(self._cache_sync)
+
+    def _cache_sync(self) -> ServiceStatus:
+        path = Path(self.config.cache_dir)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=path, prefix=".probe-"):
+                pass
+            usage = shutil.disk_usage(path)
+        except OSError as exc:
+            return ServiceStatus("cache", "Cache", "error", f"cache directory {path} is not writable: {exc.strerror}")
+        used = _dir_bytes(path)
+        quota = self.config.cache_quota_bytes or None
+        details = {"path": str(path), "free_bytes": usage.free, "used_bytes": used, "quota_bytes": quota}
+        return ServiceStatus("cache", "Cache", "connected", f"{_human(usage.free)} free in {path}", details)
+
+    async def xcache(self) -> list[ServiceStatus]:
+        if not self.config.xcache_url:
+            return []  # optional: absent from the panel unless configured
+        ok, message = await asyncio.to_thread(_xrootd_ping, self.config.xcache_url, self.config.status_timeout)
+        state = "connected" if ok else "unreachable"
+        return [ServiceStatus("xcache", "XCache", state, message, {"url": self.config.xcache_url})]
+
+    async def dask(self) -> ServiceStatus:
+        addr = self.config.dask_scheduler_address
+        if not addr:
+            return ServiceStatus("dask", "Dask", "connected", "Local clusters available (no shared scheduler configured)", {"backend": "local"})
+        try:
+            from distributed.core import rpc
+
+            async with rpc(addr, timeouts={"connect": self.config.status_timeout}) as scheduler:
+                ident = await asyncio.wait_for(scheduler.identity(), self.config.status_timeout)
+        except (OSError, asyncio.TimeoutError) as exc:
+            return ServiceStatus("dask", "Dask", "unreachable", f"scheduler {addr} does not answer: {type(exc).__name__}")
+        workers = ident.get("workers", {})
+        threads = sum(w.get("nthreads", 0) for w in workers.values())
+        return ServiceStatus(
+            "dask", "Dask", "connected", f"scheduler {addr}: {len(workers)} workers, {threads} threads",
+            {"address": addr, "workers": len(workers), "threads": threads},
+        )
+
+
+def _public(st: dict) -> dict:
+    return {k: st[k] for k in ("user", "auth", "expires_at") if k in st}
+
+
+def _dir_bytes(path: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(root, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def _xrootd_ping(url: str, timeout: float) -> tuple[bool, str]:
+    try:
+        from XRootD import client as xrd
+    except ImportError:
+        return False, "the XRootD Python client is not installed"
+    fs = xrd.FileSystem(url)
+    status, _ = fs.ping(timeout=max(1, int(timeout)))
+    if status.ok:
+        return True, f"XCache at {url}"
+    return False, f"{url} does not answer: {status.message.strip()}"
