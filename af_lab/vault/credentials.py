@@ -219,6 +219,28 @@ class CredentialService:
         await self._call(delete)
         self._cache.pop(name, None)
 
+    # ------------------------------------------------------------------ bearer token
+    BEARER_SECRET = "tokens/bearer"
+
+    async def bearer_token(self) -> tuple[str, float | None]:
+        """The user's storage/compute bearer token and its expiry (epoch s, from its ``exp``).
+
+        Kept in Vault at ``tokens/bearer`` (put there by the site's token refresher
+        or by :meth:`set_bearer_token`); without one, the hub-issued JWT stands in.
+        Raises Unauthorized when there is none or it has expired.
+        """
+        secret = await self.read_secret(self.BEARER_SECRET)
+        token = (secret or {}).get("token") or (self._hub_jwt() if self.config.vault_auth == "jwt" else None)
+        if not token:
+            raise Unauthorized("No bearer token is available for this session. Restart your server from the hub.")
+        exp = _jwt_exp(token)
+        if exp is not None and exp < time.time():
+            raise Unauthorized("Your bearer token has expired and no fresh one is in Vault.")
+        return token, exp
+
+    async def set_bearer_token(self, token: str) -> None:
+        await self.write_secret(self.BEARER_SECRET, {"token": token})
+
     # ------------------------------------------------------------------ status
     async def status(self) -> dict[str, Any]:
         """Public facts only: reachable, logged in, user, auth kind, expiry. Never a token."""
@@ -265,3 +287,12 @@ def _vault_reason(exc: Exception) -> str:
     # hvac puts Vault's own error strings in args[0]; they never contain the JWT or token.
     text = str(exc).split(", on ")[0].strip()
     return text or type(exc).__name__
+
+
+def _jwt_exp(token: str) -> float | None:
+    """``exp`` of a JWT (unverified: the storage or scheduler verifies it), None for opaque tokens."""
+    try:
+        exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
+    except jwt.PyJWTError:
+        return None
+    return float(exp) if exp is not None else None
