@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from .config import AFLab
+from .events.bus import EventBus
 from .status.service import StatusService
 from .vault.credentials import CredentialService
 
@@ -14,6 +15,7 @@ class Services:
         self.config = config
         self.log = log or logging.getLogger("af_lab")
         self.root_dir = root_dir
+        self.events = EventBus()
         self.credentials = CredentialService(config, log=self.log) if config.vault_address else None
         self.status = StatusService(config, credentials=self.credentials)
 
