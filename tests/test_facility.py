@@ -1,0 +1,58 @@
+"""The facility command and what the sidebar's status panel reports against it."""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from af_facility.procs import cmdline, pid_alive
+
+pytestmark = pytest.mark.facility
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(facility, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "af_facility", "--dir", str(facility.root), *args],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+
+
+async def test_status_panel_shows_every_service_connected(jp_fetch, facility):
+    resp = await jp_fetch("af-lab", "status")
+    services = {s["id"]: s for s in json.loads(resp.body)["services"]}
+    expected = {"rucio:demo", "vault", "cache", "dask"}
+    if facility.state.services.get("xrootd", {}).get("available"):
+        expected.add("xcache")
+    assert expected <= set(services)
+    for sid in expected:
+        assert services[sid]["state"] == "connected", services[sid]
+    assert services["dask"]["details"]["workers"] >= 1
+    assert services["vault"]["details"]["user"] == "jdoe"
+
+
+def test_second_up_reuses_running_services(facility):
+    pids_before = {p.name: p.read_text() for p in (facility.root / "run").glob("*.pid")}
+    t0 = time.monotonic()
+    result = run_cli(facility, "up")
+    assert result.returncode == 0, result.stderr
+    assert "reused" in result.stdout
+    pids_after = {p.name: p.read_text() for p in (facility.root / "run").glob("*.pid")}
+    assert pids_after == pids_before  # nothing restarted
+    print(f"warm up: {time.monotonic() - t0:.1f} s")
+
+
+def test_status_command_lists_running_services(facility):
+    result = run_cli(facility, "status")
+    assert result.returncode == 0
+    lines = dict(line.split() for line in result.stdout.splitlines())
+    for name in ("rucio", "openbao", "dask"):
+        assert lines[name] == "running"
+
+
+def test_every_tracked_process_is_alive_and_ours(facility):
+    for pid_file in (facility.root / "run").glob("*.pid"):
+        pid = int(pid_file.read_text())
+        assert pid_alive(pid), pid_file.name
+        assert cmdline(pid), pid_file.name
