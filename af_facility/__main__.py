@@ -26,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--lab", action="store_true", help="also start JupyterLab with af-lab configured")
     up.add_argument("--wait", action="store_true", help="stay in the foreground; Ctrl-C stops everything")
     up.add_argument("--only", help=f"comma-separated subset of {','.join(SERVICES)}")
-    sub.add_parser("down", help="stop every facility process")
+    down = sub.add_parser("down", help="stop every facility process")
+    down.add_argument("--only", help="comma-separated subset to stop")
     sub.add_parser("status", help="print which services run")
     info = sub.add_parser("info", help="print what a service published (JSON)")
     info.add_argument("service", nargs="?")
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             _wait_then_stop(facility)
         return 0
     if args.command == "down":
-        facility.down()
+        facility.down(args.only.split(",") if args.only else None)
         print("stopped")
         return 0
     if args.command == "status":

@@ -77,8 +77,9 @@ class Facility:
             except Exception as exc:  # keep stopping the others
                 print(f"  {svc.name}: stop failed: {exc}")
 
-    def down(self, log=print) -> None:
-        for name in reversed(list(SERVICES)):
+    def down(self, names: Iterable[str] | None = None, log=print) -> None:
+        wanted = set(names or SERVICES)
+        for name in reversed([n for n in SERVICES if n in wanted]):
             svc = self.service(name)
             try:
                 svc.down()

@@ -56,3 +56,25 @@ def test_every_tracked_process_is_alive_and_ours(facility):
         pid = int(pid_file.read_text())
         assert pid_alive(pid), pid_file.name
         assert cmdline(pid), pid_file.name
+
+
+def test_demo_lab_comes_up_with_every_service_connected(facility):
+    """What ``./dev.sh demo`` gives a user: JupyterLab whose af-lab status shows the facility connected."""
+    import requests
+
+    result = run_cli(facility, "up", "--only", "lab")
+    try:
+        assert result.returncode == 0, result.stdout + result.stderr
+        lab = facility.state.load(facility.root).services["lab"]
+        assert lab["url"] in result.stdout
+        base = lab["url"].split("/lab?")[0]
+        headers = {"Authorization": f"token {lab['token']}"}
+        services = requests.get(f"{base}/af-lab/status", headers=headers, timeout=30).json()["services"]
+        states = {s["id"]: s["state"] for s in services}
+        assert all(state == "connected" for state in states.values()), states
+        assert requests.get(f"{base}/af-lab/status", timeout=30).status_code == 403  # no token, no answer
+        labext = requests.get(f"{base}/lab/api/extensions", headers=headers, timeout=30).json()
+        assert any(ext["name"] == "af-lab" and ext["enabled"] for ext in labext)
+    finally:
+        run_cli(facility, "down", "--only", "lab")
+    assert not (facility.root / "run" / "lab.pid").exists()
