@@ -38,7 +38,7 @@ class DaskCluster(Service):
         env = {"DASK_CONFIG": str(d / "config"), "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
         scheduler.start(
             [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", LOOPBACK, "--port", str(port),
-             "--dashboard-address", f"{LOOPBACK}:{dash}", "--local-directory", str(d / "scheduler")],
+             "--dashboard-address", f"{LOOPBACK}:{dash}", "--scheduler-file", str(d / "scheduler.json")],
             env=env,
         )
         scheduler.wait_until(lambda: port_answers(port), 60, "accepting connections")
@@ -65,7 +65,7 @@ def _worker_count(address: str) -> int:
     from distributed.core import rpc
 
     async def count() -> int:
-        async with rpc(address, timeouts={"connect": 2}) as s:
+        async with rpc(address, timeout=2) as s:
             return len((await s.identity()).get("workers", {}))
 
     return asyncio.run(count())

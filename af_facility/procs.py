@@ -163,6 +163,7 @@ class ManagedProcess:
                 time.sleep(0.05)
             self.pid_file.write_text(f"{pid}\n")
         self._popen = proc
+        wait_for_exec(self)
         return pid
 
     def wait_until(self, ready: Callable[[], bool], timeout: float, what: str) -> None:
@@ -207,3 +208,20 @@ class ManagedProcess:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+def wait_for_exec(process: ManagedProcess, timeout: float = 10.0) -> None:
+    """Wait until the PID ``process`` just recorded shows its ``marker`` in /proc/PID/cmdline.
+
+    ``Popen`` returns once the child's close-on-exec pipe closes, which the kernel
+    does a moment *before* it installs the new program's arguments: for that
+    moment cmdline is still the parent's (or empty), so ``is_running()`` (and
+    ``wait_until``, which checks it first) can report a fresh process as gone.
+    Returns early if the process really exits; ``wait_until`` then reports it.
+    """
+    pid = process.read_pid()
+    if pid is None:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and pid_alive(pid) and process.marker not in cmdline(pid):
+        time.sleep(0.005)

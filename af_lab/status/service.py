@@ -116,7 +116,7 @@ class StatusService:
         try:
             from distributed.core import rpc
 
-            async with rpc(addr, timeouts={"connect": self.config.status_timeout}) as scheduler:
+            async with rpc(addr, timeout=self.config.status_timeout) as scheduler:
                 ident = await asyncio.wait_for(scheduler.identity(), self.config.status_timeout)
         except (OSError, asyncio.TimeoutError) as exc:
             return ServiceStatus("dask", "Dask", "unreachable", f"scheduler {addr} does not answer: {type(exc).__name__}")
