@@ -1,0 +1,94 @@
+import { Widget } from '@lumino/widgets';
+
+import { AFLabSettings, DEFAULT_SETTINGS } from '../settings/settings';
+import { FacilitySidebar } from '../sidebar/widget';
+import { SectionRank, SIDEBAR_ID } from '../tokens';
+
+function section(label: string): Widget {
+  const widget = new Widget();
+  widget.title.label = label;
+  return widget;
+}
+
+function labels(sidebar: FacilitySidebar): string[] {
+  return sidebar.widgets.map(w => w.title.label);
+}
+
+describe('FacilitySidebar', () => {
+  it('has the id, icon and tooltip of the sidebar tab', () => {
+    const sidebar = new FacilitySidebar();
+    expect(sidebar.id).toBe(SIDEBAR_ID);
+    expect(sidebar.title.caption).toBe('Analysis Facility');
+    expect(sidebar.title.icon).toBeTruthy();
+    expect(sidebar.node.textContent).toContain('Analysis Facility');
+  });
+
+  it('orders sections by rank, equal ranks in insertion order', () => {
+    const sidebar = new FacilitySidebar();
+    sidebar.addSection(section('Clusters'), { rank: SectionRank.Clusters });
+    sidebar.addSection(section('Status'), { rank: SectionRank.Status });
+    sidebar.addSection(section('Extra'));
+    sidebar.addSection(section('Data'), { rank: SectionRank.Data });
+    sidebar.addSection(section('Data 2'), { rank: SectionRank.Data });
+    expect(labels(sidebar)).toEqual([
+      'Status',
+      'Data',
+      'Data 2',
+      'Clusters',
+      'Extra'
+    ]);
+  });
+
+  it('removes a section through its disposable or when it is disposed', () => {
+    const sidebar = new FacilitySidebar();
+    const status = section('Status');
+    const data = section('Data');
+    const mounts = section('Mounts');
+    const handle = sidebar.addSection(status, { rank: 1 });
+    sidebar.addSection(data, { rank: 2 });
+    sidebar.addSection(mounts, { rank: 3 });
+
+    handle.dispose();
+    expect(labels(sidebar)).toEqual(['Data', 'Mounts']);
+    data.dispose();
+    expect(labels(sidebar)).toEqual(['Mounts']);
+    sidebar.addSection(section('Publish'), { rank: 2 });
+    expect(labels(sidebar)).toEqual(['Publish', 'Mounts']);
+  });
+
+  it('activates the sidebar for a section', () => {
+    const onActivate = jest.fn();
+    const sidebar = new FacilitySidebar({ onActivate });
+    const status = section('Status');
+    sidebar.addSection(status);
+    sidebar.activateSection(status);
+    expect(onActivate).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('AFLabSettings', () => {
+  it('starts with the schema defaults', () => {
+    const settings = new AFLabSettings();
+    expect(settings.defaultInstance).toBe(DEFAULT_SETTINGS.defaultInstance);
+    expect(settings.pageSize).toBe(200);
+    expect(settings.statusRefreshSeconds).toBe(15);
+  });
+
+  it('takes valid values, falls back on invalid ones and signals', () => {
+    const settings = new AFLabSettings();
+    const changed = jest.fn();
+    settings.changed.connect(changed);
+    settings.update({
+      defaultInstance: ' demo ',
+      pageSize: 50,
+      statusRefreshSeconds: 0
+    });
+    expect(settings.defaultInstance).toBe('demo');
+    expect(settings.pageSize).toBe(50);
+    expect(settings.statusRefreshSeconds).toBe(0);
+    settings.update({ pageSize: -3, statusRefreshSeconds: 'often' });
+    expect(settings.pageSize).toBe(200);
+    expect(settings.statusRefreshSeconds).toBe(15);
+    expect(changed).toHaveBeenCalledTimes(2);
+  });
+});

@@ -1,0 +1,20 @@
+import { JupyterFrontEndPlugin } from '@jupyterlab/application';
+
+import settingsPlugin from './settings/plugin';
+import sidebarPlugin from './sidebar/plugin';
+import statusPlugin from './status/plugin';
+
+export * from './tokens';
+
+/**
+ * All af-lab plugins. Each capability lives in its own folder and contributes
+ * its plugin(s) with one line here (e.g. `rucioPlugin` from
+ * `./rucio/plugin`); it adds its view with `IAFLabSidebar.addSection`.
+ */
+const plugins: JupyterFrontEndPlugin<any>[] = [
+  settingsPlugin,
+  sidebarPlugin,
+  statusPlugin
+];
+
+export default plugins;

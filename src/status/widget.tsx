@@ -1,0 +1,57 @@
+import { ReactWidget } from '@jupyterlab/ui-components';
+import { Message } from '@lumino/messaging';
+import React from 'react';
+
+import { IAFLabSettings } from '../tokens';
+import { StatusPanel } from './StatusPanel';
+
+/**
+ * The "Facility status" section of the sidebar.
+ *
+ * It only polls while it is visible (sidebar open and section expanded).
+ */
+export class StatusWidget extends ReactWidget {
+  constructor(settings: IAFLabSettings) {
+    super();
+    this._settings = settings;
+    this.id = 'af-lab-status';
+    this.addClass('jp-AFLab-StatusSection');
+    this.title.label = 'Facility status';
+    this.title.caption =
+      'Whether the facility services (data, storage, credentials, batch) answer';
+    settings.changed.connect(this._onSettingsChanged, this);
+  }
+
+  dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    this._settings.changed.disconnect(this._onSettingsChanged, this);
+    super.dispose();
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    this.update();
+  }
+
+  protected onAfterHide(msg: Message): void {
+    super.onAfterHide(msg);
+    this.update();
+  }
+
+  protected render(): JSX.Element {
+    return (
+      <StatusPanel
+        refreshSeconds={this._settings.statusRefreshSeconds}
+        active={this.isVisible}
+      />
+    );
+  }
+
+  private _onSettingsChanged(): void {
+    this.update();
+  }
+
+  private _settings: IAFLabSettings;
+}
