@@ -23,7 +23,7 @@ export AF_RUCIO_SERVER_VENV=$RUCIO_VENV
 
 step() { printf '\n==> %s\n' "$*"; }
 elapsed() { echo "    ($(( $(date +%s) - $1 )) s)"; }
-hash_of() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
+hash_of() { cat "$@" | sha256sum | cut -c1-16; }
 pip_q() { "$@" 2>&1 | grep -v -E "^WARNING: Location .* is ignored" || [ "${PIPESTATUS[0]}" -eq 0 ]; }
 
 apt_packages() {
@@ -99,7 +99,8 @@ node_env() {
 build_extension() {
   . "$VENV/bin/activate"
   local key
-  key=$(cat pyproject.toml package.json tsconfig.json schema/*.json style/* $(find src -type f | sort) 2>/dev/null | sha256sum | cut -c1-16)
+  key=$(find pyproject.toml package.json tsconfig.json schema style src -type f -print0 | sort -z \
+        | xargs -0 sha256sum | sha256sum | cut -c1-16)
   if [ "$(cat "$STAMPS/build" 2>/dev/null)" != "$key" ] || [ ! -f af_lab/labextension/package.json ] \
      || ! "$VENV/bin/python" -c 'import af_lab._version' 2>/dev/null; then
     step "build the extension (tsc + labextension) and install af-lab editable"
@@ -115,8 +116,12 @@ build_extension() {
 setup() {
   local t0=$(date +%s)
   apt_packages
+  # The two venvs are independent downloads: build them side by side.
+  local rucio_log=$STAMPS/rucio-server.log rucio_pid
+  rucio_server_env >"$rucio_log" 2>&1 & rucio_pid=$!
   python_env
-  rucio_server_env
+  if ! wait "$rucio_pid"; then cat "$rucio_log"; return 1; fi
+  cat "$rucio_log"
   node_env
   build_extension
   echo "setup done in $(( $(date +%s) - t0 )) s"
@@ -129,7 +134,7 @@ run_tests() {
   jupyter labextension list 2>&1 | grep -E "af-lab .*enabled.*OK"
   jupyter server extension list 2>&1 | grep -E "af_lab .*OK"
   step "lint (ruff, eslint/prettier)"
-  ruff check af_lab af_facility tests bench
+  ruff check .
   jlpm -s lint:check
   step "TypeScript unit tests (jest)"
   jlpm -s test

@@ -117,7 +117,7 @@ class JupyterLab(Service):
         proc.start(
             [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--ip={LOOPBACK}", f"--port={port}",
              "--ServerApp.port_retries=0", f"--ServerApp.root_dir={workspace}", f"--config={config}",
-             f"--ServerApp.log_level=INFO", f"--LabApp.workspaces_dir={d / 'workspaces'}"],
+             "--ServerApp.log_level=INFO", f"--LabApp.workspaces_dir={d / 'workspaces'}"],
             env=env,
             cwd=workspace,
         )

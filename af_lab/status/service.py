@@ -33,9 +33,10 @@ class ServiceStatus:
 
 
 class StatusService:
-    def __init__(self, config: AFLab, credentials=None):
+    def __init__(self, config: AFLab, credentials=None, rucio_auth=None):
         self.config = config
         self.credentials = credentials
+        self.rucio_auth = rucio_auth
 
     async def all(self) -> list[dict[str, Any]]:
         probes = [self._timed(p) for p in (self.rucio, self.vault, self.cache, self.xcache, self.dask)]
@@ -46,7 +47,7 @@ class StatusService:
         t0 = time.monotonic()
         try:
             result = await asyncio.wait_for(probe(), self.config.status_timeout + 1)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             name = probe.__name__
             return ServiceStatus(name, name.capitalize(), "unreachable", f"no answer within {self.config.status_timeout:.0f} s")
         elapsed = (time.monotonic() - t0) * 1000
@@ -73,7 +74,14 @@ class StatusService:
             return ServiceStatus(sid, name, "unreachable", f"{inst['rucio_host']} does not answer: {type(exc).__name__}")
         except ValueError:
             return ServiceStatus(sid, name, "error", f"{inst['rucio_host']}/ping did not return Rucio's JSON")
-        return ServiceStatus(sid, name, "connected", f"Rucio {version} at {inst['rucio_host']}", {"version": version})
+        details = {"version": version}
+        message = f"Rucio {version} at {inst['rucio_host']}"
+        if self.rucio_auth is not None:
+            # Whether the user is logged in (tries the stored credentials once if no token is held).
+            login = await self.rucio_auth.status_one(inst["name"])
+            details.update({k: login.get(k) for k in ("logged_in", "auth_type", "account", "expires_at")})
+            message += f"; {login['message']}" if login["logged_in"] else f"; not logged in: {login['message']}"
+        return ServiceStatus(sid, name, "connected", message, details)
 
     async def vault(self) -> ServiceStatus:
         if not self.config.vault_address or self.credentials is None:
@@ -118,7 +126,7 @@ class StatusService:
 
             async with rpc(addr, timeout=self.config.status_timeout) as scheduler:
                 ident = await asyncio.wait_for(scheduler.identity(), self.config.status_timeout)
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             return ServiceStatus("dask", "Dask", "unreachable", f"scheduler {addr} does not answer: {type(exc).__name__}")
         workers = ident.get("workers", {})
         threads = sum(w.get("nthreads", 0) for w in workers.values())
