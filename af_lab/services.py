@@ -6,8 +6,10 @@ import logging
 
 from .config import AFLab
 from .events.bus import EventBus
+from .rucio.service import RucioService
 from .status.service import StatusService
 from .vault.credentials import CredentialService
+from .vault.rucio_auth import RucioAuth
 
 
 class Services:
@@ -17,8 +19,14 @@ class Services:
         self.root_dir = root_dir
         self.events = EventBus()
         self.credentials = CredentialService(config, log=self.log) if config.vault_address else None
-        self.status = StatusService(config, credentials=self.credentials)
+        # Rucio before the services that use it (mounts, publish go through services.rucio).
+        self.rucio_auth = RucioAuth(config, self.credentials, log=self.log)
+        self.rucio = RucioService(config, self.rucio_auth, user=self.credentials.user if self.credentials else None,
+                                  log=self.log)
+        self.status = StatusService(config, credentials=self.credentials, rucio_auth=self.rucio_auth)
 
     async def close(self) -> None:
+        await self.rucio.close()
+        await self.rucio_auth.close()
         if self.credentials is not None:
             await self.credentials.close()

@@ -32,7 +32,7 @@ class EventStreamHandler(AFLabHandler):
                 try:
                     event = await asyncio.wait_for(anext(events), self.keepalive)
                     self.write(f"data: {json.dumps(event)}\n\n")
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     self.write(": keepalive\n\n")
                 await self.flush()
         except StreamClosedError:

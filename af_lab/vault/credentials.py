@@ -14,6 +14,8 @@ import asyncio
 import getpass
 import logging
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,7 @@ class CredentialService:
         self._lock = asyncio.Lock()
         self._cache: dict[str, tuple[float, dict | None]] = {}
         self._user: str | None = None
+        self.files = PrivateFiles(Path(config.state_dir) / "run")
 
     # ------------------------------------------------------------------ identity
     @property
@@ -278,9 +281,50 @@ class CredentialService:
         except (requests.RequestException, ValueError):
             raise ServiceUnavailable(f"Vault at {self.config.vault_address} is unreachable.") from None
 
+    # ------------------------------------------------------------------ private files
+    def runtime_file(self, name: str, content: str) -> Path:
+        """A 0600 file holding ``content`` in this process's private directory (see :class:`PrivateFiles`)."""
+        return self.files.write(name, content)
+
     async def close(self) -> None:
         self._client = None
         self._cache.clear()
+        self.files.close()
+
+
+class PrivateFiles:
+    """0600 files in a private 0700 directory, removed by :meth:`close` (at server shutdown).
+
+    Only for a library that insists on reading a secret from a file (rucio-clients'
+    token file, ``BEARER_TOKEN_FILE``); everything else stays in Vault and memory.
+    """
+
+    def __init__(self, parent: Path):
+        self.parent = Path(parent)
+        self._dir: Path | None = None
+
+    @property
+    def dir(self) -> Path:
+        if self._dir is None:
+            self.parent.mkdir(parents=True, exist_ok=True)
+            # mkdtemp makes it 0700 and unique per process, so two servers never share a file.
+            self._dir = Path(tempfile.mkdtemp(prefix=f"secrets-{os.getpid()}-", dir=self.parent))
+        return self._dir
+
+    def write(self, name: str, content: str) -> Path:
+        if not name or "/" in name or name.startswith("."):
+            raise ValueError(f"not a plain file name: {name!r}")
+        path = self.dir / name
+        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".tmp-")  # mkstemp: 0600 from the start
+        with os.fdopen(fd, "w") as f:
+            f.write(content)
+        os.replace(tmp, path)  # atomic: a reader never sees half a token
+        return path
+
+    def close(self) -> None:
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
 
 
 def _vault_reason(exc: Exception) -> str:
