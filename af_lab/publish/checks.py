@@ -1,0 +1,161 @@
+"""Submit-time checks of a publish plan against Rucio (synchronous: run in a thread).
+
+Everything that can be known before a byte moves is checked here, so a bad request
+is answered at once with a message naming the field: scope ownership, the RSE
+(exists, open for writes, writable by our protocols), names already taken, the
+target dataset/container, and quota.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import BadRequest, Conflict, Forbidden, InsufficientStorage
+from .catalogue import Catalogue
+from .plan import Plan
+from .storage import Storage
+
+
+def check_in_rucio(cat: Catalogue, p: Plan, config_dir: str) -> None:
+    """Scope ownership, RSE, quota, dataset/container state and name conflicts (runs in a thread)."""
+    req = p.request
+    owned = cat.owned_scopes()
+    for scope, field in (
+        (req.scope, "scope"),
+        *((d[0], k) for d, k in ((req.dataset, "dataset"), (req.container, "container")) if d),
+    ):
+        if scope not in owned:
+            mine = ", ".join(owned) or "none"
+            raise Forbidden(
+                f"Account {p.account} does not own scope {scope}, so it cannot publish there. Scopes you own: {mine}.",
+                field=field,
+                scopes=owned,
+            )
+
+    rses = {r["rse"]: r for r in cat.rses()}
+    if req.rse not in rses:
+        raise BadRequest(f"There is no RSE called {req.rse} on this Rucio instance.", field="rse")
+    if not rses[req.rse].get("availability_write", True):
+        raise Forbidden(
+            f"{req.rse} is not accepting writes at the moment (availability_write is off). Choose another RSE.",
+            field="rse",
+        )
+    settings = cat.rse_settings(req.rse)
+    Storage(settings, config_dir=config_dir)  # refuses non-deterministic RSEs, RSEs we cannot write
+
+    # Names that exist already: same size may be the same content (decided once hashed), else refused.
+    existing = cat.lookup(req.scope, [i.name for i in p.items])
+    differ = []
+    for item in p.items:
+        meta = existing.get(item.name)
+        if meta is None:
+            continue
+        if meta.get("did_type") != "FILE" or int(meta.get("bytes") or -1) != item.bytes:
+            differ.append(item)
+        else:
+            item.taken = True
+    if differ:
+        first = differ[0]
+        alt = cat.free_name(req.scope, first.name)
+        what = (
+            f"{req.scope}:{first.name} already exists in Rucio with different content"
+            if len(differ) == 1
+            else f"{len(differ)} DIDs already exist in Rucio with different content (first: {req.scope}:{first.name})"
+        )
+        raise Conflict(
+            f"{what}. Rucio DIDs are immutable: publish under a new name"
+            + (f", for example {alt}" if alt else "")
+            + (" (or set name_prefix)." if len(differ) > 1 else "."),
+            field="name",
+            suggestion=alt,
+            taken=[i.name for i in differ[:50]],
+        )
+
+    if req.dataset:
+        meta = cat.metadata(*req.dataset)
+        if meta is None:
+            p.dataset_new = True
+        elif meta.get("did_type") != "DATASET":
+            raise Conflict(
+                f"{req.dataset[0]}:{req.dataset[1]} exists and is a "
+                f"{str(meta.get('did_type')).lower()}, not a dataset.",
+                field="dataset",
+            )
+        elif meta.get("is_open") is False:
+            raise Conflict(
+                f"Dataset {req.dataset[0]}:{req.dataset[1]} is closed; files cannot be added to it. "
+                "Choose a new dataset name.",
+                field="dataset",
+            )
+    if req.container:
+        meta = cat.metadata(*req.container)
+        if meta is None:
+            p.container_new = True
+        elif meta.get("did_type") != "CONTAINER":
+            raise Conflict(
+                f"{req.container[0]}:{req.container[1]} exists and is a "
+                f"{str(meta.get('did_type')).lower()}, not a container.",
+                field="container",
+            )
+
+    if all(i.taken for i in p.items) and not p.dataset_new:
+        p.warnings.append(
+            "Every file already exists in Rucio under its name; if the content is the same "
+            "the job will have nothing to copy."
+        )
+    check_quota(cat, p)
+
+
+def check_quota(cat: Catalogue, p: Plan) -> None:
+    """The account's local (and any global) limit on the RSE must hold the new bytes.
+
+    Checked for admins too when a limit is set: Rucio lets admins past quota, a site's limit
+    still says how much they should use."""
+    req = p.request
+    need = sum(i.bytes for i in p.items if not i.taken)
+    used, limit = cat.usage(req.rse)
+    admin = cat.is_admin()
+    p.quota = {"needed_bytes": need, "used_bytes": used, "limit_bytes": finite(limit), "admin": admin}
+    if limit is None and not admin:
+        raise InsufficientStorage(
+            f"Account {p.account} has no quota on {req.rse}. Ask your facility for quota there or choose another RSE.",
+            field="rse",
+            **p.quota,
+        )
+    if limit is not None and used + need > limit:
+        left = max(0, int(limit) - used)
+        raise InsufficientStorage(
+            f"Not enough quota on {req.rse}: these files need {human(need)}, and account {p.account} has "
+            f"{human(left)} left of {human(limit)}. Free space (delete old rules) or choose another RSE.",
+            field="rse",
+            **p.quota,
+        )
+    for expression, left in cat.global_quota_left(req.rse):
+        if need > left:
+            raise InsufficientStorage(
+                f"Not enough quota under the limit for {expression}: these files need "
+                f"{human(need)}, {human(max(0, left))} is left.",
+                field="rse",
+            )
+
+
+def finite(value: Any) -> int | None:
+    """A byte limit as an int; None for "no limit" (absent or infinite)."""
+    if value is None:
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if f == float("inf") or f < 0 else int(f)
+
+
+def human(n: float | None) -> str:
+    if n is None:
+        return "unlimited"
+    n = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if abs(n) < 1000 or unit == "PB":
+            return f"{int(n)} B" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} PB"

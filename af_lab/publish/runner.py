@@ -1,0 +1,744 @@
+"""A publish job: workspace files to Rucio in the background, surviving restarts.
+
+A job goes through these phases, each persisted before it starts, so a killed
+server resumes at the right place:
+
+  checking     adler32 (md5 if configured) of every local file, in parallel threads; names already
+               in Rucio are compared: same content -> skipped, other content -> refused
+  copying      each file to its PFN on the RSE through the RSE protocol, verified
+               there (size, adler32) and against the local file (vanished/changed)
+  registering  replicas + attachments in bulk, ≤500 DIDs per call, each call one
+               server transaction; a new dataset is created *with* its first chunk
+  protecting   the replication rule with the lifetime (on the new dataset, else per file)
+  finishing    container attachment and provenance metadata
+
+Before ``registering`` nothing exists in Rucio, so a failure rolls back by deleting
+the copies this job made (never a local file). From ``registering`` on, every
+step is idempotent and the job only rolls forward; replicas are registered
+AVAILABLE (bytes already verified), so Rucio never holds a COPYING replica from
+us, and the rule follows the registration. Progress goes out on the event bus
+(topic ``publish/<job id>``), rate-limited, each event carrying the job's full state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..errors import AFLabError, Conflict, ServiceUnavailable, Unauthorized
+from . import workspace
+from .catalogue import Catalogue, chunks, did, is_auth, is_transient, jsonable, metadata_unsupported, translate
+from .checks import human
+from .provenance import rucio_meta
+from .storage import TMP_SUFFIX, FileChanged, Storage
+
+TOPIC = "publish"
+CANCELLED = (
+    "Cancelled. The copies made so far were removed from the RSE; nothing was registered in Rucio. "
+    "Your local files are untouched."
+)
+EVENT_INTERVAL = 0.25  # seconds between progress events of one job (phase changes always go out)
+FLUSH_INTERVAL = 0.5  # seconds between batched writes of per-file states
+
+
+class Interrupted(Exception):
+    """The job cannot go on now (Rucio unreachable, credentials refused) but can be resumed as it is."""
+
+    def __init__(self, error: AFLabError):
+        super().__init__(error.message)
+        self.error = error
+
+
+class JobRunner:
+    """The phases of a publish job; :class:`~af_lab.publish.service.PublishService` is one.
+
+    Split from the service for reading: the service owns the state used here (``store``,
+    the thread ``_pool``, per-job ``_clients``, the ``_live`` documents of running jobs,
+    ``_cancel`` requests) and the request side (options, checks, submit).
+    """
+
+    # ---------------------------------------------- Rucio calls of a job
+
+    async def _job_call(self, job: dict[str, Any], what: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """A catalogue step of a job. Transient faults (Rucio or Vault unreachable) are retried with
+        backoff for ``retry_window`` seconds; an auth failure once, with fresh credentials from the
+        Rucio service (an expired token mid-job). Then the job is interrupted, resumable as it is."""
+        instance, key = job["request"]["instance"], f"job:{job['id']}"
+        deadline = time.monotonic() + self.retry_window
+        delay, refreshed, refresh_now = 1.0, False, False
+        while True:
+            try:
+                if refresh_now or key not in self._clients:
+                    self._clients[key] = await self.access.client(instance, fresh=refresh_now)
+                    refresh_now = False
+                return await asyncio.to_thread(fn, Catalogue(self._clients[key], job["account"]), *args)
+            except AFLabError as exc:  # from the credential path, or a typed refusal raised by ``fn``
+                if isinstance(exc, Unauthorized) and not refreshed:
+                    refreshed = refresh_now = self._count_refresh(job)
+                    continue
+                if isinstance(exc, Unauthorized):
+                    raise Interrupted(exc) from None
+                if not isinstance(exc, ServiceUnavailable):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise Interrupted(exc) from None
+            except Exception as exc:
+                if is_auth(exc) and not refreshed:
+                    # The session's token expired or was revoked mid-job: new credentials, same step.
+                    refreshed = refresh_now = self._count_refresh(job)
+                    continue
+                if is_auth(exc):
+                    raise Interrupted(translate(exc, what)) from None
+                if not is_transient(exc):
+                    raise translate(exc, what) from None
+                if time.monotonic() >= deadline:
+                    raise Interrupted(translate(exc, what)) from None
+            self._set(job, message=f"Rucio is unreachable while {what}; retrying in {delay:.0f} s.")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+    @staticmethod
+    def _count_refresh(job: dict[str, Any]) -> bool:
+        job["credential_refreshes"] = job.get("credential_refreshes", 0) + 1
+        return True
+
+    # ------------------------------------ running, failing, rolling back
+
+    async def _run(self, job_id: str) -> None:
+        job = await asyncio.to_thread(self.store.get, job_id)
+        if job is None:
+            return
+        job.update(state="running", error=None, resumable=False, _phase_started=time.time())
+        self._live[job_id] = job
+        await self._save(job)
+        try:
+            if not job["steps"].get("register_started"):
+                await self._phase_check(job)
+                if self._done_if_noop(job):
+                    await self._save(job)
+                    return
+                await self._phase_copy(job)
+            await self._phase_register(job)
+            await self._phase_protect(job)
+            await self._phase_finish(job)
+            await self._finish(job)
+        except asyncio.CancelledError:
+            cancel = job_id in self._cancel
+            self._cancel.discard(job_id)
+            if cancel and not job["steps"].get("register_started"):
+                await self._rollback(job, state="cancelled", message=CANCELLED)
+            else:
+                await self._save(job)  # server shutdown (or too late to cancel): resumed at the next start
+                if cancel and not self._closed:
+                    asyncio.get_running_loop().call_soon(self._start, job_id)
+            raise
+        except Interrupted as why:
+            job.update(
+                state="interrupted",
+                resumable=True,
+                error=why.error.to_json()["error"],
+                message=why.error.message + " The job is paused: files copied so far stay on the RSE and "
+                "nothing is lost. Retry it once the problem is solved, or cancel it"
+                + (
+                    "."
+                    if not job["steps"].get("register_started")
+                    else " (registration already began, so retrying is the way to complete it)."
+                ),
+            )
+            await self._save(job)
+        except AFLabError as exc:
+            await self._fail(job, exc)
+        except Exception as exc:
+            self.log.exception("af-lab publish: job %s failed unexpectedly", job_id)
+            await self._fail(job, ServiceUnavailable(f"Publishing failed unexpectedly: {type(exc).__name__}: {exc}"))
+        finally:
+            self._clients.pop(f"job:{job_id}", None)
+            self._live.pop(job_id, None)
+
+    async def _fail(self, job: dict[str, Any], exc: AFLabError) -> None:
+        if job["steps"].get("register_started"):
+            # Rucio already holds part of this job: roll forward later instead of leaving it half done.
+            job.update(
+                state="interrupted",
+                resumable=True,
+                error=exc.to_json()["error"],
+                message=f"{exc.message} Registration had begun, so the job is paused rather than undone; "
+                "retry it to complete the registration.",
+            )
+            await self._save(job)
+            return
+        job["error"] = exc.to_json()["error"]
+        await self._rollback(
+            job,
+            state="failed",
+            message=exc.message + " Nothing was registered in Rucio and your local files are untouched.",
+        )
+
+    async def _rollback(self, job: dict[str, Any], state: str, message: str) -> None:
+        """Undo a job that registered nothing: delete the copies it made on the RSE (never a local file).
+
+        Only PFNs of names that did not exist in Rucio at submit (or that this job stored) are
+        touched; a name that existed keeps its replica.
+        """
+        job["phase"] = "rolling back"
+        self._emit(job, force=True)
+        rows = await asyncio.to_thread(self.store.files, job["id"])
+        ours = [r for r in rows if r["state"] == "stored" or (r["state"] == "hashed" and not r["taken"])]
+        removed, left = 0, []
+        if ours and job["steps"].get("copy_started"):
+            key = f"job:{job['id']}:rollback"
+            try:
+                rse = job["request"]["rse"]
+                settings = await self._request_call(
+                    key, job["request"]["instance"], f"reading {rse}", Catalogue.rse_settings, rse
+                )
+                storage = Storage(settings, config_dir=self.config.state_dir)
+                scope = job["request"]["scope"]
+
+                def clean(row) -> int:
+                    if row["state"] == "stored":  # recorded as ours once verified: remove it
+                        return storage.remove(row["pfn"] + TMP_SUFFIX) + storage.remove(row["pfn"])
+                    # Perhaps copied before a crash but not yet recorded: ours only if the bytes match.
+                    return storage.remove_if_ours(storage.pfn(scope, row["name"]), row["bytes"], row["adler32"])
+
+                loop = asyncio.get_running_loop()
+                results = await asyncio.gather(
+                    *(loop.run_in_executor(self._pool, clean, r) for r in ours), return_exceptions=True
+                )
+                removed = sum(r for r in results if isinstance(r, int))
+                left = [r["rel"] for r, res in zip(ours, results, strict=True) if isinstance(res, BaseException)]
+            except AFLabError as exc:
+                left = [f"all ({exc.message})"]
+            finally:
+                self._clients.pop(key, None)
+        await asyncio.to_thread(
+            self.store.update_files, job["id"], [(r["idx"], {"state": "rolled back", "pfn": None}) for r in ours]
+        )
+        job.update(state=state, phase="ended", resumable=False, message=message)
+        if left:
+            job["warnings"].append(
+                f"Copies of {len(left)} file(s) could not be removed from the RSE (they are not "
+                "registered in Rucio): " + ", ".join(left[:5])
+            )
+        job["progress"]["files_removed"] = removed
+        await self._save(job)
+
+    # --------------------------------------------------- phase: checking
+
+    async def _phase_check(self, job: dict[str, Any]) -> None:
+        self._set(job, phase="checking", message="Computing checksums.")
+        await self._save(job)
+        rows = await asyncio.to_thread(self.store.files, job["id"], ["pending"])
+        root = Path(self.root_dir)
+        progress = job["progress"]
+        updates: list[tuple[int, dict]] = []
+        loop = asyncio.get_running_loop()
+
+        def hashed(n: int) -> None:
+            progress["bytes_hashed"] += n  # plain int add from worker threads: the GIL makes it safe enough
+            loop.call_soon_threadsafe(self._emit, job)
+
+        def one(row):
+            path = root / row["rel"]
+            before = workspace.signature(path)
+            if before is None:
+                raise FileChanged(f"{row['rel']} vanished before it could be published.", path=row["rel"])
+            if before != (row["bytes"], row["mtime_ns"]):
+                raise FileChanged(
+                    f"{row['rel']} changed after the publish was requested (size or modification "
+                    "time moved). Publish it again once it is complete.",
+                    path=row["rel"],
+                )
+            adler, md5, size = workspace.checksums(path, hashed, with_md5=self.md5)
+            if workspace.signature(path) != before or size != row["bytes"]:
+                raise FileChanged(f"{row['rel']} changed while its checksum was computed.", path=row["rel"])
+            return row["idx"], {"adler32": adler, "md5": md5, "state": "hashed"}
+
+        await self._parallel(job, rows, one, updates)
+        # Names that existed at submit with the same size: same checksum -> nothing to do, else refuse.
+        taken = [r for r in await asyncio.to_thread(self.store.files, job["id"], ["hashed"]) if r["taken"]]
+        if taken:
+            scope = job["request"]["scope"]
+            metas = await self._job_call(
+                job, "comparing with the DIDs already in Rucio", Catalogue.lookup, scope, [r["name"] for r in taken]
+            )
+            same, differ = [], []
+            for r in taken:
+                meta = metas.get(r["name"])
+                if meta is not None and workspace.same_adler(meta.get("adler32"), r["adler32"]):
+                    same.append(r)
+                elif meta is not None:
+                    differ.append(r)
+                # vanished from Rucio meanwhile (an expired DID): publish it as new
+            if differ:
+                first = differ[0]
+                alt = await self._job_call(job, "looking for a free name", Catalogue.free_name, scope, first["name"])
+                raise Conflict(
+                    f"{scope}:{first['name']} already exists in Rucio with different content (adler32 "
+                    f"{metas[first['name']].get('adler32')}, yours {first['adler32']}). Rucio DIDs are immutable: "
+                    f"publish under a new name" + (f", for example {alt}." if alt else "."),
+                    field="name",
+                    suggestion=alt,
+                    taken=[r["name"] for r in differ[:50]],
+                )
+            await asyncio.to_thread(
+                self.store.update_files, job["id"], [(r["idx"], {"state": "existing"}) for r in same]
+            )
+            progress["files_skipped"] = len(same)
+
+    def _done_if_noop(self, job: dict[str, Any]) -> bool:
+        counts = self.store.counts(job["id"])
+        if set(counts) - {"existing"}:
+            return False
+        ds = job.get("dataset")
+        if ds and ds.get("new"):
+            return False
+        if ds or job.get("container"):
+            return False  # the files exist but may still need attaching: the later phases do only that
+        what = f"{job['did']} exists" if job["did"] else f"all {job['files_total']} files exist"
+        job.update(
+            state="done",
+            phase="ended",
+            noop=True,
+            resumable=False,
+            message=f"Already published: {what} in Rucio with exactly this content (same size and "
+            "adler32). Nothing was copied or changed.",
+        )
+        job["progress"].update(files_done=job["files_total"], bytes_done=job["bytes_total"])
+        return True
+
+    # ---------------------------------------------------- phase: copying
+
+    async def _phase_copy(self, job: dict[str, Any]) -> None:
+        rows = await asyncio.to_thread(self.store.files, job["id"], ["hashed"])
+        self._set(job, phase="copying", message=f"Copying {len(rows)} file(s) to {job['request']['rse']}.")
+        job["steps"]["copy_started"] = True
+        await self._save(job)
+        if not rows:
+            return
+        rse = job["request"]["rse"]
+        settings = await self._job_call(job, f"reading the description of {rse}", Catalogue.rse_settings, rse)
+        storage = Storage(settings, auth_token=await self._storage_token(settings), config_dir=self.config.state_dir)
+        scope = job["request"]["scope"]
+        root = Path(self.root_dir)
+        progress = job["progress"]
+        done = await asyncio.to_thread(self.store.counts, job["id"])
+        progress["files_done"] = done.get("stored", (0, 0))[0] + done.get("existing", (0, 0))[0]
+        progress["bytes_done"] = done.get("stored", (0, 0))[1] + done.get("existing", (0, 0))[1]
+
+        def one(row):
+            stored = storage.store(
+                str(root / row["rel"]), scope, row["name"], row["bytes"], row["adler32"], row["mtime_ns"]
+            )
+            progress["files_done"] += 1
+            progress["bytes_done"] += row["bytes"]
+            return row["idx"], {"state": "stored", "pfn": stored.pfn}
+
+        await self._parallel(job, rows, one, [])
+
+    async def _storage_token(self, settings: dict[str, Any]) -> str | None:
+        """The user's bearer token for token-authenticated storage (WebDAV, XRootD); posix needs none."""
+        if all(p.get("scheme") == "file" for p in settings.get("protocols") or []):
+            return None
+        creds = getattr(self._services, "credentials", None)
+        if creds is None:
+            return None
+        try:
+            token, _exp = await creds.bearer_token()
+        except AFLabError as exc:
+            self.log.warning("af-lab publish: no bearer token for the storage: %s", exc.message)
+            return None
+        return token
+
+    async def _parallel(self, job: dict[str, Any], rows: list[dict], fn, updates: list) -> None:
+        """Run ``fn(row)`` over rows in the thread pool, at most ``concurrency`` at a time.
+
+        Per-file results are written in batches. The first failure stops new work and is raised
+        once the calls in flight have returned: a thread cannot be stopped mid-copy, and a
+        rollback must not race a copy that is still writing.
+        """
+        sem = asyncio.Semaphore(self.concurrency)
+        failure: list[BaseException] = []
+        inflight: set[concurrent.futures.Future] = set()
+        last_flush = time.monotonic()
+
+        async def flush(force: bool = False) -> None:
+            nonlocal last_flush
+            if updates and (force or len(updates) >= 500 or time.monotonic() - last_flush > FLUSH_INTERVAL):
+                batch = updates[:]
+                updates.clear()
+                last_flush = time.monotonic()
+                await asyncio.to_thread(self.store.update_files, job["id"], batch)
+
+        async def run(row):
+            async with sem:
+                if failure:
+                    return
+                cf = self._pool.submit(fn, row)
+                inflight.add(cf)
+                try:
+                    result = await asyncio.wrap_future(cf)
+                except asyncio.CancelledError:
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - the first one is raised below
+                    failure.append(exc)
+                    return
+                finally:
+                    inflight.discard(cf)
+                updates.append(result)
+                self._emit(job)
+                await flush()
+
+        try:
+            window = max(64, self.concurrency * 16)  # bounded task count for folders of 10⁵ files
+            for start in range(0, len(rows), window):
+                await asyncio.gather(*(run(r) for r in rows[start : start + window]))
+                if failure:
+                    break
+        except asyncio.CancelledError:
+            running = [cf for cf in inflight if not cf.cancel()]
+            if running:
+                await asyncio.to_thread(concurrent.futures.wait, running)
+            await flush(force=True)
+            raise
+        await flush(force=True)
+        self._emit(job, force=True)
+        if failure:
+            exc = failure[0]
+            if isinstance(exc, AFLabError):
+                raise exc
+            raise ServiceUnavailable(f"Copying to {job['request']['rse']} failed: {exc}")
+
+    # ------------------------------------------------ phase: registering
+
+    async def _phase_register(self, job: dict[str, Any]) -> None:
+        req = job["request"]
+        scope, rse = req["scope"], req["rse"]
+        resumed = bool(job["steps"].get("register_started"))
+        ds = job.get("dataset")
+        ds_scope, ds_name = ds["did"].split(":", 1) if ds else (None, None)
+        rows = await asyncio.to_thread(self.store.files, job["id"], ["stored"])
+        if not resumed:
+            await asyncio.to_thread(self._unchanged, rows)
+        self._set(job, phase="registering", message="Registering the files in Rucio.")
+        job["steps"]["register_started"] = True
+        await self._save(job)  # persisted before the first call: from here on the job only rolls forward
+        if resumed:
+            await self._reconcile(job)
+            rows = await asyncio.to_thread(self.store.files, job["id"], ["stored"])
+        for part in chunks(rows):
+            files = [_replica(scope, r) for r in part]
+            try:
+                if ds and ds["new"] and not job["steps"].get("dataset_created"):
+                    await self._job_call(
+                        job, f"creating dataset {ds['did']}", Catalogue.create_dataset, ds_scope, ds_name, files, rse
+                    )
+                    job["steps"]["dataset_created"] = True
+                elif ds:
+                    await self._job_call(
+                        job, f"attaching files to {ds['did']}", Catalogue.attach, ds_scope, ds_name, files, rse
+                    )
+                else:
+                    await self._job_call(job, "registering replicas", Catalogue.add_replicas, rse, files)
+            except Conflict:
+                # A call whose answer was lost may have succeeded, or another client took a name or the
+                # dataset meanwhile: ask Rucio what is there, then carry on with the rest.
+                if ds and ds["new"] and not job["steps"].get("dataset_created"):
+                    job["steps"]["dataset_created"] = True
+                await self._reconcile(job)
+                remaining = {r["idx"] for r in await asyncio.to_thread(self.store.files, job["id"], ["stored"])}
+                left = [f for f, r in zip(files, part, strict=True) if r["idx"] in remaining]
+                if left:
+                    if ds:
+                        await self._job_call(
+                            job, f"attaching files to {ds['did']}", Catalogue.attach, ds_scope, ds_name, left, rse
+                        )
+                    else:
+                        await self._job_call(job, "registering replicas", Catalogue.add_replicas, rse, left)
+            await asyncio.to_thread(
+                self.store.update_files, job["id"], [(r["idx"], {"state": "registered"}) for r in part]
+            )
+            await self._save(job)
+            self._emit(job, force=True)
+
+        # Files that already existed with this content still belong in the requested dataset.
+        if ds:
+            existing = await asyncio.to_thread(self.store.files, job["id"], ["existing"])
+            if existing:
+                if ds["new"] and not job["steps"].get("dataset_created"):
+                    await self._job_call(job, f"creating dataset {ds['did']}", _create_empty, ds_scope, ds_name)
+                    job["steps"]["dataset_created"] = True
+                    await self._save(job)
+                content = await self._job_call(job, f"listing {ds['did']}", Catalogue.content_names, ds_scope, ds_name)
+                missing = [{"scope": scope, "name": r["name"]} for r in existing if (scope, r["name"]) not in content]
+                for part in chunks(missing):
+                    await self._job_call(
+                        job, f"attaching existing files to {ds['did']}", Catalogue.attach, ds_scope, ds_name, part, None
+                    )
+                job["steps"]["attached_existing"] = job["steps"].get("attached_existing", 0) + len(missing)
+        job["steps"]["registered"] = True
+        await self._save(job)
+
+    def _unchanged(self, rows: list[dict]) -> None:
+        """The last look at the local files before they become DIDs: same size and mtime as when hashed.
+
+        Catches an edit made after a file's copy (or while the server was down before a resume).
+        """
+        root = Path(self.root_dir)
+        for r in rows:
+            now = workspace.signature(root / r["rel"])
+            if now != (r["bytes"], r["mtime_ns"]):
+                state = "vanished" if now is None else "changed"
+                raise FileChanged(
+                    f"{r['rel']} {state} while it was being published; the copy on the RSE is of "
+                    "the old content, so it is not registered. Publish again once the file is final.",
+                    path=r["rel"],
+                )
+
+    async def _reconcile(self, job: dict[str, Any]) -> None:
+        """After a restart or an ambiguous failure: mark what Rucio already holds as registered."""
+        req = job["request"]
+        scope, rse = req["scope"], req["rse"]
+        ds = job.get("dataset")
+        rows = await asyncio.to_thread(self.store.files, job["id"], ["stored"])
+        if not rows:
+            return
+        names = [r["name"] for r in rows]
+        metas = await self._job_call(job, "checking what is already registered", Catalogue.lookup, scope, names)
+        if ds:
+            ds_scope, ds_name = ds["did"].split(":", 1)
+            meta = await self._job_call(job, f"looking up {ds['did']}", Catalogue.metadata, ds_scope, ds_name)
+            if meta is not None:
+                job["steps"]["dataset_created"] = True
+                content = await self._job_call(job, f"listing {ds['did']}", Catalogue.content_names, ds_scope, ds_name)
+            else:
+                content = set()
+        found = [r for r in rows if r["name"] in metas]
+        taken = [r for r in found if not workspace.same_adler(metas[r["name"]].get("adler32"), r["adler32"])]
+        if taken:
+            raise Conflict(
+                f"{scope}:{taken[0]['name']} was registered by someone else while this job ran, with "
+                "different content. Publish the remaining files under new names."
+            )
+        if not found:
+            return
+        states = await self._job_call(
+            job, "checking replicas", Catalogue.replica_states, scope, [r["name"] for r in found], rse
+        )
+        no_replica = [_replica(scope, r) for r in found if r["name"] not in states]
+        for part in chunks(no_replica):
+            await self._job_call(job, "registering replicas", Catalogue.add_replicas, rse, part)
+        if ds and job["steps"].get("dataset_created"):
+            unattached = [{"scope": scope, "name": r["name"]} for r in found if (scope, r["name"]) not in content]
+            for part in chunks(unattached):
+                await self._job_call(
+                    job, f"attaching files to {ds['did']}", Catalogue.attach, ds_scope, ds_name, part, None
+                )
+        await asyncio.to_thread(
+            self.store.update_files, job["id"], [(r["idx"], {"state": "registered"}) for r in found]
+        )
+
+    # -------------------------------------- phase: protecting (the rule)
+
+    async def _phase_protect(self, job: dict[str, Any]) -> None:
+        if job["steps"].get("rule"):
+            return
+        req = job["request"]
+        scope, rse, lifetime = req["scope"], req["rse"], job.get("lifetime_s")
+        comment = f"af-lab publish {job['id']}"
+        self._set(job, phase="protecting", message=f"Creating the replication rule on {rse}.")
+        await self._save(job)
+        ds = job.get("dataset")
+        rule_ids: list[str] = list(job.get("rule_ids") or [])
+        if ds and ds["new"]:
+            ds_scope, ds_name = ds["did"].split(":", 1)
+            rules = await self._job_call(job, f"listing the rules of {ds['did']}", Catalogue.rules, ds_scope, ds_name)
+            mine = [r for r in rules if r.get("comments") == comment]
+            if mine:
+                rule_ids = [r["id"] for r in mine]
+            else:
+                rule_ids = await self._job_call(
+                    job,
+                    f"creating the rule on {ds['did']}",
+                    Catalogue.add_rule,
+                    [did(ds_scope, ds_name)],
+                    rse,
+                    lifetime,
+                    comment,
+                )
+        else:
+            # Files of an existing dataset (its own rules are left alone) or loose files: a rule per file.
+            rows = await asyncio.to_thread(self.store.files, job["id"], ["registered"])
+            done_chunks = int(job["steps"].get("rule_chunks", 0))
+            for n, part in enumerate(chunks(rows)):
+                if n < done_chunks:
+                    continue
+                dids = [did(scope, r["name"]) for r in part]
+                try:
+                    ids = await self._job_call(
+                        job, "creating the replication rules", Catalogue.add_rule, dids, rse, lifetime, comment
+                    )
+                except Conflict:
+                    ids = await self._job_call(
+                        job, "creating the replication rules", _rules_one_by_one, dids, rse, lifetime, comment
+                    )
+                rule_ids.extend(ids)
+                job["steps"]["rule_chunks"] = n + 1
+                job["rule_ids"] = rule_ids[:1000]
+                await self._save(job)
+        job["rule_ids"] = rule_ids[:1000]
+        job["rules_total"] = len(rule_ids)
+        if rule_ids:
+            first = await self._job_call(job, "reading the rule", Catalogue.rule, rule_ids[0])
+            job["expires_at"] = jsonable(first.get("expires_at"))
+            job["rule_state"] = first.get("state")
+        job["steps"]["rule"] = True
+        await self._save(job)
+
+    # -------------------------------------------------- phase: finishing
+
+    async def _phase_finish(self, job: dict[str, Any]) -> None:
+        req = job["request"]
+        scope = req["scope"]
+        ds, cont = job.get("dataset"), job.get("container")
+        self._set(job, phase="finishing", message="Recording provenance.")
+        await self._save(job)
+        if cont and ds and not job["steps"].get("container"):
+            c_scope, c_name = cont["did"].split(":", 1)
+            d_scope, d_name = ds["did"].split(":", 1)
+
+            await self._job_call(
+                job,
+                f"attaching {ds['did']} to {cont['did']}",
+                Catalogue.into_container,
+                c_scope,
+                c_name,
+                did(d_scope, d_name),
+            )
+            job["steps"]["container"] = True
+            await self._save(job)
+        if job["steps"].get("metadata"):
+            return
+        rows = await asyncio.to_thread(self.store.files, job["id"], ["registered"])
+        entries = [
+            {"scope": scope, "name": r["name"], "meta": rucio_meta(job["provenance"], r["rel"], job["id"])}
+            for r in rows
+        ]
+        if ds and ds["new"]:
+            d_scope, d_name = ds["did"].split(":", 1)
+            entries.append({"scope": d_scope, "name": d_name, "meta": rucio_meta(job["provenance"], None, job["id"])})
+        stored = bool(entries) and await self._job_call(job, "recording provenance metadata", _set_meta, entries)
+        job["provenance_in_rucio"] = stored
+        if entries and not stored:
+            job["warnings"].append(
+                "This Rucio server keeps no custom metadata (its JSON metadata plugin is off, "
+                "as on SQLite), so the provenance is kept by af-lab and shown from there."
+            )
+        job["steps"]["metadata"] = True
+        await self._save(job)
+
+    async def _finish(self, job: dict[str, Any]) -> None:
+        counts = await asyncio.to_thread(self.store.counts, job["id"])
+        new_n, new_b = counts.get("registered", (0, 0))
+        same_n, same_b = counts.get("existing", (0, 0))
+        req = job["request"]
+        target = job["did"] or f"{req['scope']} ({new_n + same_n} files)"
+        expires = (
+            f"; the rule expires {job['expires_at'][:10]}" if job.get("expires_at") else "; the rule never expires"
+        )
+        msg = f"Published {new_n} file(s), {human(new_b)}, as {target} on {req['rse']}{expires}."
+        if same_n:
+            msg += f" {same_n} file(s) were already in Rucio with the same content and were not copied again."
+        if job.get("container"):
+            msg += f" Attached to {job['container']['did']}."
+        if new_n == 0 and not (job.get("dataset") or {}).get("new"):
+            job["noop"] = True
+            msg = (
+                f"Already published: the {same_n} file(s) exist in Rucio with exactly this content (same size "
+                "and adler32), so nothing was copied."
+            )
+            attached = job["steps"].get("attached_existing", 0)
+            if job.get("dataset"):
+                msg += (
+                    f" {attached} of them were attached to {job['dataset']['did']}."
+                    if attached
+                    else f" They are already in {job['dataset']['did']}."
+                )
+        job["progress"].update(files_done=new_n + same_n, bytes_done=new_b + same_b)
+        self._clock(job)
+        job.update(state="done", phase="ended", message=msg, resumable=False)
+        await self._save(job)
+
+    # ------------------------------------------- state, progress, events
+
+    def _set(self, job: dict[str, Any], **fields: Any) -> None:
+        if "phase" in fields and fields["phase"] != job.get("phase"):
+            self._clock(job)
+        job.update(fields)
+        self._emit(job, force="phase" in fields)
+
+    @staticmethod
+    def _clock(job: dict[str, Any]) -> None:
+        """Seconds spent per phase (this run's wall time; a resumed job adds to its earlier figures)."""
+        now = time.time()
+        started = job.get("_phase_started")
+        if started and job.get("phase"):
+            timings = job.setdefault("timings", {})
+            timings[job["phase"]] = round(timings.get(job["phase"], 0.0) + now - started, 3)
+        job["_phase_started"] = now
+
+    async def _save(self, job: dict[str, Any]) -> None:
+        await asyncio.to_thread(self.store.save, job)
+        self._emit(job, force=True)
+
+    def _emit(self, job: dict[str, Any], force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_event.get(job["id"], 0.0) < EVENT_INTERVAL:
+            return
+        self._last_event[job["id"]] = now
+        self.events.publish(f"{TOPIC}/{job['id']}", self._public(job))
+
+
+def _replica(scope: str, row: dict[str, Any]) -> dict[str, Any]:
+    """A file as Rucio registers it: size and checksums (md5 only when computed)."""
+    out = {"scope": scope, "name": row["name"], "bytes": row["bytes"], "adler32": row["adler32"]}
+    if row.get("md5"):
+        out["md5"] = row["md5"]
+    return out
+
+
+def _set_meta(cat: Catalogue, entries: list[dict[str, Any]]) -> bool:
+    """Set provenance in bulk; False if the server keeps no custom metadata at all."""
+    try:
+        cat.set_metadata(entries)
+    except Exception as exc:
+        if metadata_unsupported(exc):
+            return False
+        raise
+    return True
+
+
+def _create_empty(cat: Catalogue, scope: str, name: str) -> None:
+    from rucio.common import exception as rx
+
+    try:
+        cat.client.add_dataset(scope, name)
+    except rx.DataIdentifierAlreadyExists:
+        pass
+
+
+def _rules_one_by_one(cat: Catalogue, dids: list[dict], rse: str, lifetime: int | None, comment: str) -> list[str]:
+    """After an ambiguous bulk call: create the missing per-file rules, skipping the ones that exist."""
+    from rucio.common import exception as rx
+
+    ids = []
+    for d in dids:
+        try:
+            ids.extend(cat.add_rule([d], rse, lifetime, comment))
+        except rx.DuplicateRule:
+            ids.extend(r["id"] for r in cat.rules(d["scope"], d["name"]) if r.get("comments") == comment)
+    return ids

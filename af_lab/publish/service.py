@@ -1,0 +1,468 @@
+"""Publish: workspace files to Rucio as background jobs that survive restarts (the service).
+
+The request side lives here: what the dialog offers (``options``), the checks of a
+request (``validate``/``submit``: local paths and names, embargo, then Rucio in
+:mod:`.checks`), provenance collection, and job listing, cancel, retry and removal.
+The job itself runs in :class:`.runner.JobRunner` (this class's base); its phases and
+their guarantees are described there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..errors import AFLabError, BadRequest, Conflict, Forbidden, NotFound
+from . import checks, naming, workspace
+from . import plan as planning
+from . import provenance as prov
+from .access import ClientAccess
+from .catalogue import Catalogue, is_auth, translate
+from .runner import CANCELLED, JobRunner
+from .storage import ensure_client_config
+from .store import JobStore
+
+ACTIVE = ("queued", "running")
+ENDED = ("done", "failed", "cancelled")
+
+
+class PublishService(JobRunner):
+    def __init__(self, services: Any):
+        self._services = services
+        self.config = services.config
+        self.log: logging.Logger = services.log
+        self.events = services.events
+        self.root_dir = services.root_dir
+        self.access = ClientAccess(services)
+        defaults = dict(self.config.publish_defaults or {})
+        self.concurrency = max(1, int(defaults.get("concurrency", 4)))
+        self.retry_window = float(defaults.get("retry_seconds", 300))
+        self.max_files = int(defaults.get("max_files", 100_000))
+        self.md5 = bool(defaults.get("md5", False))  # adler32 is what Rucio verifies; md5 costs ~5x more CPU
+        self._store: JobStore | None = None
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=self.concurrency, thread_name_prefix="af-publish"
+        )
+        self._tasks: dict[str, asyncio.Task] = {}
+        self._live: dict[str, dict[str, Any]] = {}  # job documents of running jobs
+        self._cancel: set[str] = set()
+        self._clients: dict[str, Any] = {}  # one client per job / per instance for request-time calls
+        self._client_locks: dict[str, asyncio.Lock] = {}
+        self._last_event: dict[str, float] = {}
+        self._resumed = False
+        self._closed = False
+        self._submit_lock = asyncio.Lock()
+        self._schedule_resume()
+
+    # ================================================================== public API (handlers)
+
+    @property
+    def store(self) -> JobStore:
+        if self._store is None:
+            self._store = JobStore(Path(self.config.state_dir) / "publish.sqlite3")
+        return self._store
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        return dict(self.config.publish_defaults or {})
+
+    async def options(self, instance: str | None = None) -> dict[str, Any]:
+        """What the Publish dialog offers: scopes, writable RSEs with quota, defaults, naming rules."""
+        inst = self.access.instance(instance)
+        name, account = inst["name"], inst.get("account") or ""
+        key = f"instance:{name}"
+
+        def gather(cat: Catalogue):
+            limits = cat.local_limits()
+            admin = cat.is_admin()
+            usage = cat.usage_all()
+            rses = []
+            for r in cat.rses():
+                rse = r["rse"]
+                limit = limits.get(rse)
+                # Writable for us: open for writes, and a quota there (admins need none in Rucio).
+                if not r.get("availability_write", True) or not (admin or (limit is not None and limit > 0)):
+                    continue
+                if not r.get("deterministic", True):
+                    continue
+                used = usage.get(rse, 0)
+                quota = checks.finite(limit)
+                rses.append(
+                    {
+                        "rse": rse,
+                        "quota_bytes": quota,
+                        "used_bytes": used,
+                        "free_bytes": None if quota is None else max(0, quota - used),
+                    }
+                )
+            return cat.owned_scopes(), rses
+
+        scopes, rses = await self._request_call(key, name, "listing your scopes and RSEs", gather)
+        defaults = self.defaults
+        default_rse = defaults.get("rse") or inst.get("default_rse")
+        groups = self._groups()
+        embargoed = self.config.embargoed_scopes or {}
+        return {
+            "instance": name,
+            "instances": [
+                {"name": i["name"], "display_name": i.get("display_name") or i["name"]}
+                for i in self.config.rucio_instances
+            ],
+            "account": account,
+            "scopes": [self._scope_entry(s, embargoed, groups) for s in scopes],
+            "rses": [{**r, "default": r["rse"] == default_rse} for r in rses],
+            "defaults": {
+                "scope": defaults.get("scope") or (f"user.{account}" if f"user.{account}" in scopes else None),
+                "rse": default_rse,
+                "lifetime_days": defaults.get("lifetime_days"),
+                "allow_no_lifetime": bool(defaults.get("allow_no_lifetime", False)),
+            },
+            "naming": naming.rules(inst.get("vo") or "def").to_json(),
+        }
+
+    async def validate(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Every check of a submit, without starting anything (the dialog's live validation)."""
+        plan = await self._plan(body)
+        return plan.to_json()
+
+    async def submit(self, body: dict[str, Any]) -> dict[str, Any]:
+        plan = await self._plan(body)
+        async with self._submit_lock:  # the busy-name check and the insert must not interleave
+            return await self._create(plan)
+
+    async def _create(self, plan: planning.Plan) -> dict[str, Any]:
+        req = plan.request
+        conflicts = await asyncio.to_thread(self.store.active_names)
+        busy = [(req.scope, i.name) for i in plan.items if (req.scope, i.name) in conflicts]
+        if plan.dataset_new and req.dataset in conflicts:
+            busy.append(req.dataset)
+        if busy:
+            s, n = busy[0]
+            raise Conflict(
+                f"{s}:{n} is being published by another job ({conflicts[(s, n)]}); wait for it to finish.",
+                job=conflicts[(s, n)],
+            )
+        provenance = await prov.collect(
+            self.root_dir, req, self._claims().get("sub"), getattr(self._services, "mounts", None), self.log
+        )
+        now = time.time()
+        job_id = uuid.uuid4().hex[:16]
+        main_did = (
+            f"{req.dataset[0]}:{req.dataset[1]}"
+            if req.dataset
+            else f"{req.scope}:{plan.items[0].name}"
+            if len(plan.items) == 1
+            else None
+        )
+        job = {
+            "id": job_id,
+            "created": now,
+            "updated": now,
+            "state": "queued",
+            "phase": "checking",
+            "message": "Waiting to start.",
+            "account": plan.account,
+            "user": self._claims().get("sub"),
+            "request": {**req.to_json(), "instance": self.access.instance(req.instance)["name"]},
+            "lifetime_s": req.lifetime_s,
+            "dataset": (
+                {"did": f"{req.dataset[0]}:{req.dataset[1]}", "new": plan.dataset_new} if req.dataset else None
+            ),
+            "container": (
+                {"did": f"{req.container[0]}:{req.container[1]}", "new": plan.container_new} if req.container else None
+            ),
+            "did": main_did,
+            "files_total": len(plan.items),
+            "bytes_total": plan.bytes_total,
+            "progress": {"files_done": 0, "bytes_done": 0, "files_skipped": 0, "bytes_hashed": 0},
+            "skipped_paths": plan.skipped[:100],
+            "warnings": list(plan.warnings),
+            "steps": {},
+            "rule_ids": [],
+            "expires_at": None,
+            "provenance": provenance,
+            "provenance_in_rucio": None,
+            "error": None,
+            "resumable": False,
+            "noop": False,
+        }
+        files = [
+            {"rel": i.rel, "name": i.name, "bytes": i.bytes, "mtime_ns": i.mtime_ns, "taken": i.taken}
+            for i in plan.items
+        ]
+        await asyncio.to_thread(self.store.create, job, files)
+        self._emit(job, force=True)
+        self._start(job_id)
+        return self._public(job)
+
+    async def jobs(self) -> list[dict[str, Any]]:
+        return [self._public(self._live.get(j["id"], j)) for j in await asyncio.to_thread(self.store.jobs)]
+
+    async def job(self, job_id: str, offset: int = 0, limit: int = 200) -> dict[str, Any]:
+        job = await self._get(job_id)
+        rows = await asyncio.to_thread(self.store.files, job_id, None, max(0, offset), max(1, min(limit, 5000)))
+        scope = job["request"]["scope"]
+        files = [
+            {
+                "path": r["rel"],
+                "did": f"{scope}:{r['name']}",
+                "bytes": r["bytes"],
+                "adler32": r["adler32"],
+                "state": r["state"],
+                "error": r["error"],
+            }
+            for r in rows
+        ]
+        return {"job": self._public(job), "files": files, "offset": offset}
+
+    async def cancel(self, job_id: str) -> dict[str, Any]:
+        job = await self._get(job_id)
+        if job["state"] in ENDED:
+            raise Conflict(f"Job {job_id} has already ended ({job['state']}).")
+        if job["steps"].get("register_started"):
+            raise Conflict(
+                "Too late to cancel: the files are being registered in Rucio, and the job will finish "
+                "what it started so that no half-registered dataset is left."
+            )
+        task = self._tasks.get(job_id)
+        if task is not None and not task.done():
+            self._cancel.add(job_id)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            job = await self._get(job_id)
+            if job["state"] in ENDED:
+                return self._public(job)
+        await self._rollback(job, state="cancelled", message=CANCELLED)
+        return self._public(job)
+
+    async def retry(self, job_id: str) -> dict[str, Any]:
+        """Resume an interrupted job; run a failed or cancelled one again as a new job."""
+        job = await self._get(job_id)
+        if job["state"] == "interrupted":
+            job.update(state="queued", error=None, resumable=False, message="Resuming.")
+            await asyncio.to_thread(self.store.save, job)
+            self._emit(job, force=True)
+            self._start(job_id)
+            return self._public(job)
+        if job["state"] in ("failed", "cancelled"):
+            return await self.submit(dict(job["request"]))  # the request as resolved then, checked afresh
+        raise Conflict(f"Job {job_id} is {job['state']}; only interrupted, failed or cancelled jobs can be retried.")
+
+    async def forget(self, job_id: str) -> None:
+        job = await self._get(job_id)
+        if job["state"] not in ENDED:
+            raise Conflict(f"Job {job_id} is {job['state']}; cancel it or let it finish before removing it.")
+        await asyncio.to_thread(self.store.delete, job_id)
+
+    async def provenance(self, instance: str | None, did_text: str) -> dict[str, Any]:
+        """Provenance of a published DID: from Rucio's metadata, else from af-lab's job record."""
+        inst = self.access.instance(instance)
+        scope, name = naming.parse_did(did_text, "", "did", inst.get("vo") or "def")
+        meta = await self._request_call(
+            f"instance:{inst['name']}",
+            inst["name"],
+            f"reading metadata of {did_text}",
+            Catalogue.custom_metadata,
+            scope,
+            name,
+        )
+        found = prov.from_rucio(meta)
+        if found:
+            return {"did": f"{scope}:{name}", "source": "rucio", "provenance": found}
+        local = await asyncio.to_thread(self._local_provenance, scope, name)
+        if local is None:
+            raise NotFound(f"No provenance is recorded for {scope}:{name}.", did=f"{scope}:{name}")
+        return {"did": f"{scope}:{name}", "source": "af-lab", "provenance": local}
+
+    async def close(self) -> None:
+        self._closed = True
+        tasks = [t for t in self._tasks.values() if not t.done()]
+        for t in tasks:
+            t.cancel()  # jobs stay "running" in the store: the next start resumes them
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    # ================================================================== planning (submit-time checks)
+
+    async def _plan(self, body: dict[str, Any]) -> planning.Plan:
+        inst = self.access.instance(body.get("instance"))
+        ensure_client_config(self.config.state_dir)
+        vo = inst.get("vo") or "def"
+        account = inst.get("account") or ""
+        req = planning.parse(body, self.defaults, account, inst)
+        req.instance = inst["name"]
+        for scope in {req.scope, *(d[0] for d in (req.dataset, req.container) if d)}:
+            self._check_embargo(scope)
+
+        try:
+            local, skipped = await asyncio.to_thread(workspace.collect, self.root_dir, req.paths, self.max_files)
+        except OSError as exc:
+            raise BadRequest(f"Cannot read the selection: {exc.strerror or exc}.", field="paths") from None
+        folder_paths = [p for p in req.paths if workspace.resolve(self.root_dir, p).is_dir()]
+        req.dataset = planning.default_dataset(req, folder_paths, vo)
+        if req.container and not req.dataset:
+            raise BadRequest("A container holds datasets, not files: choose a dataset as well.", field="container")
+        entries = [(f.rel, f.member, f.folder) for f in local]
+        names = planning.names_for(req, entries, vo)
+        empty = [f.rel for f in local if f.bytes == 0]
+        if empty and not req.allow_empty:
+            shown = ", ".join(empty[:5]) + (" ..." if len(empty) > 5 else "")
+            raise BadRequest(
+                f"{len(empty)} file(s) are empty (0 bytes): {shown}. An empty output is usually a "
+                "failed job; remove it, or publish with allow_empty if it is meant to be empty.",
+                field="paths",
+                empty=empty[:50],
+            )
+        items = [planning.Item(f.rel, n, f.bytes, f.mtime_ns) for f, n in zip(local, names, strict=True)]
+        p = planning.Plan(request=req, account=account, items=items, skipped=skipped)
+        if req.notebook and not workspace.resolve(self.root_dir, req.notebook, field="notebook").is_file():
+            p.warnings.append(f"Notebook {req.notebook} was not found; it is recorded as given.")
+        await self._request_call(
+            f"instance:{inst['name']}",
+            inst["name"],
+            "checking the publish request",
+            checks.check_in_rucio,
+            p,
+            self.config.state_dir,
+        )
+        return p
+
+    # ================================================================== embargo
+
+    def _claims(self) -> dict[str, Any]:
+        creds = getattr(self._services, "credentials", None)
+        if creds is None:
+            return {}
+        try:
+            return creds.user_claims() or {}
+        except Exception:  # claims are advisory input to a refusal, never a crash
+            return {}
+
+    def _groups(self) -> list[str]:
+        return [str(g) for g in self._claims().get("groups") or []]
+
+    @staticmethod
+    def _member(groups: list[str], required: str) -> bool:
+        required = required.rstrip("/")
+        return any(g.rstrip("/") == required or g.startswith(required + "/") for g in groups)
+
+    def _scope_entry(self, scope: str, embargoed: dict[str, str], groups: list[str]) -> dict[str, Any]:
+        group = embargoed.get(scope)
+        if group is None:
+            return {"scope": scope, "embargoed": False, "allowed": True}
+        allowed = self._member(groups, group)
+        entry = {"scope": scope, "embargoed": True, "group": group, "allowed": allowed}
+        if not allowed:
+            entry["reason"] = f"requires membership of {group}"
+        return entry
+
+    def _check_embargo(self, scope: str) -> None:
+        group = (self.config.embargoed_scopes or {}).get(scope)
+        if group is None:
+            return
+        groups = self._groups()
+        if not self._member(groups, group):
+            held = ", ".join(groups) if groups else "none"
+            raise Forbidden(
+                f"Scope {scope} is embargoed: publishing there requires membership of the group {group}, and "
+                f"your identity token does not carry it (your groups: {held}). Ask the group's managers for "
+                "access, then restart your server from the hub to get a token with the new group.",
+                field="scope",
+                required_group=group,
+            )
+
+    # ================================================================== provenance
+
+    def _local_provenance(self, scope: str, name: str) -> dict[str, Any] | None:
+        for job in self.store.jobs(states=["done"], limit=10_000):
+            if (job.get("dataset") or {}).get("did") == f"{scope}:{name}":
+                return {**job["provenance"], "publish_job": job["id"]}
+        for job_id, rel in self.store.jobs_with_file(name):
+            job = self.store.get(job_id)
+            if job and job["state"] == "done" and job["request"]["scope"] == scope:
+                return {**job["provenance"], "publish_job": job_id, "source": rel}
+        return None
+
+    # ================================================================== Rucio access
+
+    async def _client(self, key: str, instance: str, fresh: bool = False):
+        if fresh or key not in self._clients:
+            self._clients[key] = await self.access.client(instance, fresh=fresh)
+        return self._clients[key]
+
+    async def _request_call(self, key: str, instance: str, what: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """One catalogue interaction for a request: one retry after fresh credentials, no waiting."""
+        lock = self._client_locks.setdefault(key, asyncio.Lock())
+        account = self.access.account(instance)
+        async with lock:
+            for attempt in (0, 1):
+                client = await self._client(key, instance, fresh=attempt > 0)
+                try:
+                    return await asyncio.to_thread(fn, Catalogue(client, account), *args)
+                except AFLabError:
+                    raise
+                except Exception as exc:
+                    if is_auth(exc) and attempt == 0:
+                        continue
+                    raise translate(exc, what) from None
+
+    # ================================================================== starting jobs
+
+    def _schedule_resume(self) -> None:
+        """Resume jobs a previous server left running, once the event loop runs."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            try:
+                loop = asyncio.get_event_loop_policy().get_event_loop()
+            except RuntimeError:
+                return
+        loop.call_soon(self._resume_all)
+
+    def _resume_all(self) -> None:
+        if self._resumed or self._closed:
+            return
+        self._resumed = True
+        ensure_client_config(self.config.state_dir)
+        try:
+            pending = self.store.jobs(states=ACTIVE, limit=10_000)
+        except Exception as exc:  # a broken state file must not stop the server
+            self.log.error("af-lab publish: cannot read the job store: %s", exc)
+            return
+        for job in pending:
+            self.log.info("af-lab publish: resuming job %s (%s)", job["id"], job["phase"])
+            self._start(job["id"])
+
+    def _start(self, job_id: str) -> None:
+        if job_id in self._tasks and not self._tasks[job_id].done():
+            return
+        task = asyncio.get_running_loop().create_task(self._run(job_id), name=f"af-lab publish {job_id}")
+        self._tasks[job_id] = task
+        task.add_done_callback(lambda t, j=job_id: self._tasks.pop(j, None) if self._tasks.get(j) is t else None)
+
+    # ------------------------------------------------------------------ phase: copying
+
+    # ------------------------------------------------------------------ phase: protecting (the rule)
+
+    # ================================================================== helpers
+
+    async def _get(self, job_id: str) -> dict[str, Any]:
+        if job_id in self._live:  # a running job's progress lives in memory between saves
+            return self._live[job_id]
+        job = await asyncio.to_thread(self.store.get, job_id)
+        if job is None:
+            raise NotFound(f"No publish job {job_id}.", job=job_id)
+        return job
+
+    @staticmethod
+    def _public(job: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in job.items() if k != "steps" and not k.startswith("_")}

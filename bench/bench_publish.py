@@ -1,0 +1,278 @@
+"""Benchmark: af-lab Publish vs ``rucio upload`` of the same files to the same RSE, side by side, one run.
+
+    .venv/bin/python bench/bench_publish.py                 # builds its own facility in a temp dir
+    .venv/bin/python bench/bench_publish.py --facility DIR  # reuses one (python -m af_facility --dir DIR up)
+
+What it does, all on 127.0.0.1:
+  1. writes N random files (default 200 x 5 MiB = 1.05 GB, the peer figure's data set in
+     shared/notes/peer-baselines.md section 2) into a workspace folder, and hard links of
+     them under other names for the CLI (same bytes, other DIDs);
+  2. reads every file once (both tools then read from the page cache alike), then in turn:
+       rucio upload  ``rucio upload --rse SITE1_USERDISK --scope user.jdoe --lifetime 30d
+                     <files> user.jdoe:<dataset>`` (rucio-clients' CLI, one file at a time)
+       af-lab        a Jupyter server with af-lab; POST /af-lab/publish/jobs for the folder
+                     into a new dataset with a 30-day rule; wall time until the job is done
+                     (adler32 + md5 of every file, parallel copies verified on the RSE,
+                     bulk registration, one rule);
+  3. checks both results with rucio-clients (files in the dataset, rule OK, every replica
+     AVAILABLE, sample bytes on the RSE equal to the source) and counts the REST calls each
+     made in the Rucio server's access log.
+
+Nothing is dropped from the page cache (like the peer figures): the numbers are
+CPU/syscall-bound and the same for both tools. Every process started here is stopped by PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from af_facility.facility import Facility  # noqa: E402
+from af_facility.lab import aflab_config, seed_rucio_password  # noqa: E402
+from af_facility.procs import free_port  # noqa: E402
+from af_facility.rucio_server import rucio_client  # noqa: E402
+
+SCOPE = "user.jdoe"
+RSE = "SITE1_USERDISK"
+LIFETIME_DAYS = 30
+PY = Path(sys.executable)
+
+
+# ---------------------------------------------------------------------- af-lab
+class Lab:
+    """A Jupyter server with af-lab, configured like the demo facility, on a free loopback port."""
+
+    def __init__(self, fac: Facility, work: Path, workspace: Path, concurrency: int):
+        self.dir = work / "lab"
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir.mkdir(parents=True)
+        cfg = aflab_config(fac.state)
+        cfg["AFLab"].update(cache_dir=str(self.dir / "cache"), state_dir=str(self.dir / "state"))
+        cfg["AFLab"]["publish_defaults"] = {**cfg["AFLab"]["publish_defaults"], "concurrency": concurrency}
+        cfg["ServerApp"] = {"jpserver_extensions": {"af_lab": True}}
+        (self.dir / "config.json").write_text(json.dumps(cfg))
+        self.port, self.token = free_port(), secrets.token_hex(16)
+        env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(self.dir / "runtime"), "JUPYTER_DATA_DIR": str(self.dir / "data"),
+               "JUPYTER_CONFIG_DIR": str(self.dir / "etc"), "JUPYTER_TOKEN": self.token}  # fmt: skip
+        self.log = open(self.dir / "server.log", "wb")
+        self.proc = subprocess.Popen(
+            [str(PY), "-m", "jupyter_server", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={self.port}",
+             "--ServerApp.port_retries=0", f"--ServerApp.root_dir={workspace}", f"--config={self.dir / 'config.json'}"],
+            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.dir,
+        )  # fmt: skip
+        deadline = time.monotonic() + 90
+        while True:
+            with contextlib.suppress(OSError):
+                self.call("GET", "/api/status")
+                break
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the Jupyter server did not start; see {self.dir / 'server.log'}")
+            time.sleep(0.2)
+
+    def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}", method=method, data=json.dumps(body).encode() if body is not None else None,
+            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
+        )  # fmt: skip
+        try:
+            with urllib.request.urlopen(req, timeout=600) as resp:
+                return resp.status, json.loads(resp.read() or b"{}")
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read() or b"{}")
+
+    def publish(self, body: dict) -> tuple[dict, float]:
+        """POST a publish job and wait until it ends; returns (job, wall seconds)."""
+        t0 = time.perf_counter()
+        code, job = self.call("POST", "/af-lab/publish/jobs", body)
+        if code != 202:
+            raise RuntimeError(f"publish: HTTP {code}: {job}")
+        while job["state"] in ("queued", "running"):
+            time.sleep(0.01)
+            job = self.call("GET", f"/af-lab/publish/jobs/{job['id']}")[1]["job"]
+        wall = time.perf_counter() - t0
+        if job["state"] != "done":
+            raise RuntimeError(f"publish ended {job['state']}: {job['message']}")
+        return job, wall
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+# ---------------------------------------------------------------------- peer
+def run_rucio_upload(fac: Facility, files: list[Path], dataset: str) -> float:
+    rucio = PY.parent / "rucio"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUCIO_")}
+    env["RUCIO_CONFIG"] = fac.state.services["rucio"]["client_configs"]["jdoe"]
+    argv = [
+        str(rucio),
+        "upload",
+        "--rse",
+        RSE,
+        "--scope",
+        SCOPE,
+        "--lifetime",
+        str(LIFETIME_DAYS * 86400),
+        *map(str, files),
+        f"{SCOPE}:{dataset}",
+    ]
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"rucio upload failed: {proc.stderr[-2000:]}")
+    return elapsed
+
+
+# ---------------------------------------------------------------------- checks
+def access_lines(fac: Facility) -> int:
+    path = Path(fac.state.services["rucio"]["logs"]["access"])
+    with open(path, "rb") as f:
+        return sum(1 for _ in f)
+
+
+def check(fac: Facility, dataset: str, sources: dict[str, Path]) -> dict:
+    """Files, rule and replica states of ``dataset`` read back with rucio-clients; sample bytes compared."""
+    with rucio_client(fac.state.services["rucio"]["client_configs"]["jdoe"]) as c:
+        files = list(c.list_files(SCOPE, dataset))
+        rules = list(c.list_did_rules(SCOPE, dataset))
+        states: dict[str, int] = {}
+        pfns = {}
+        for rep in c.list_replicas([{"scope": SCOPE, "name": dataset}], all_states=True):
+            state = rep["states"].get(RSE, "none")
+            states[state] = states.get(state, 0) + 1
+            pfns[rep["name"]] = rep["rses"].get(RSE, [None])[0]
+    sample = sorted(sources)[:: max(1, len(sources) // 5)]
+    same = all(Path(urlparse(pfns[n]).path).read_bytes() == sources[n].read_bytes() for n in sample)
+    rule = rules[0] if rules else {}
+    lifetime_days = (
+        ((rule["expires_at"] - rule["created_at"]).total_seconds() / 86400) if rule.get("expires_at") else None
+    )
+    return {
+        "files": len(files),
+        "rules": len(rules),
+        "rule_state": rule.get("state"),
+        "rule_lifetime_days": round(lifetime_days, 2) if lifetime_days else None,
+        "replica_states": states,
+        "sample_bytes_equal": same,
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--facility", help="reuse a facility directory (else one is built in a temp dir and removed)")
+    ap.add_argument("--files", type=int, default=200)
+    ap.add_argument("--size-mib", type=float, default=5.0)
+    ap.add_argument("--concurrency", type=int, default=4, help="publish_defaults.concurrency for af-lab")
+    ap.add_argument("--json", help="also write the results here")
+    args = ap.parse_args()
+
+    own = not args.facility
+    root = Path(args.facility or tempfile.mkdtemp(prefix="af-bench-publish-")).resolve()
+    root.chmod(0o755)
+    fac = Facility(root)
+    tag = secrets.token_hex(3)
+    work = root / f"bench-publish-{tag}"
+    lab = None
+    try:
+        if own:
+            print(f"facility in {root} (rucio, openbao)")
+            fac.up(["rucio", "openbao"])
+        seed_rucio_password(fac.state)
+        size = int(args.size_mib * (1 << 20))
+        total = args.files * size
+        ws = work / "ws"
+        (ws / "results").mkdir(parents=True)
+        (work / "cli").mkdir()
+        af_files, cli_files = {}, {}
+        for i in range(args.files):
+            path = ws / "results" / f"out_{i:04d}.root"
+            path.write_bytes(os.urandom(size))
+            af_files[f"af{tag}.out_{i:04d}.root"] = path
+            link = work / "cli" / f"cli{tag}.out_{i:04d}.root"
+            os.link(path, link)  # same bytes, another DID name
+            cli_files[link.name] = link
+        for path in af_files.values():  # into the page cache once, for both tools alike
+            path.read_bytes()
+        print(
+            f"data: {args.files} files x {args.size_mib:g} MiB = {total / 1e9:.3f} GB, RSE {RSE}, "
+            f"rule lifetime {LIFETIME_DAYS} d"
+        )
+
+        lab = Lab(fac, work, ws, args.concurrency)
+        results: dict[str, dict] = {}
+
+        calls0 = access_lines(fac)
+        t_cli = run_rucio_upload(fac, sorted(cli_files.values()), f"cli_{tag}")
+        calls_cli = access_lines(fac) - calls0
+        results["rucio upload"] = {"seconds": t_cli, "rest_calls": calls_cli, **check(fac, f"cli_{tag}", cli_files)}
+
+        calls0 = access_lines(fac)
+        job, t_af = lab.publish(
+            {"paths": ["results"], "dataset": f"af_{tag}", "name_prefix": f"af{tag}.", "lifetime_days": LIFETIME_DAYS}
+        )
+        calls_af = access_lines(fac) - calls0
+        results["af-lab"] = {
+            "seconds": t_af,
+            "server_seconds": job["updated"] - job["created"],
+            "phases": job.get("timings", {}),
+            "rest_calls": calls_af,
+            **check(fac, f"af_{tag}", af_files),
+        }
+
+        print()
+        print(f"{'tool':14s} {'seconds':>8s} {'MB/s':>7s} {'REST calls':>10s}  files  rule            replicas")
+        for name, r in results.items():
+            print(
+                f"{name:14s} {r['seconds']:8.2f} {total / 1e6 / r['seconds']:7.1f} {r['rest_calls']:10d}  "
+                f"{r['files']:5d}  {str(r['rule_state']):4s} {r['rule_lifetime_days']} d   {r['replica_states']}"
+                f"{'' if r['sample_bytes_equal'] else '  BYTES DIFFER'}"
+            )
+        print("af-lab phases: " + ", ".join(f"{k} {v:.2f} s" for k, v in results["af-lab"]["phases"].items()))
+        ratio = t_cli / t_af
+        print(
+            f"\naf-lab is {ratio:.1f}x faster than rucio upload (target >= 5x; wall time POST -> job done, "
+            f"server-side {results['af-lab']['server_seconds']:.2f} s; concurrency {args.concurrency})"
+        )
+        if args.json:
+            Path(args.json).write_text(
+                json.dumps(
+                    {"files": args.files, "bytes": total, "ratio": ratio, "results": results}, indent=2, default=str
+                )
+            )
+        ok = all(r["files"] == args.files and r["sample_bytes_equal"] for r in results.values())
+        return 0 if ok else 1
+    finally:
+        if lab is not None:
+            lab.stop()
+        shutil.rmtree(work, ignore_errors=True)
+        if own:
+            fac.down(log=lambda *_: None)
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
