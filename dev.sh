@@ -27,7 +27,7 @@ hash_of() { cat "$@" | sha256sum | cut -c1-16; }
 pip_q() { "$@" 2>&1 | grep -v -E "^WARNING: Location .* is ignored" || [ "${PIPESTATUS[0]}" -eq 0 ]; }
 
 apt_packages() {
-  local want=(chromium memcached xrootd-server xrootd-client) missing=()
+  local want=(chromium memcached postgresql xrootd-server xrootd-client) missing=()
   for p in "${want[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   [ ${#missing[@]} -eq 0 ] && return 0
   step "apt-get install ${missing[*]}"
@@ -63,13 +63,13 @@ EOF
 }
 
 rucio_server_env() {
-  local stamp=$STAMPS/rucio-server key="rucio==41.5.1 gunicorn==23.*|v1"
+  local stamp=$STAMPS/rucio-server key="rucio==41.5.1 gunicorn psycopg[binary]|v2"
   [ -x "$RUCIO_VENV/bin/gunicorn" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$key" ] && return 0
   # Rucio's server package must not share a venv with rucio-clients (it pins urllib3 and overlaps its files).
   step "Rucio server venv $RUCIO_VENV"
   local t=$(date +%s)
   [ -x "$RUCIO_VENV/bin/python" ] || "$PY" -m venv "$RUCIO_VENV"
-  pip_q "$RUCIO_VENV/bin/pip" install -q 'rucio==41.5.1' gunicorn
+  pip_q "$RUCIO_VENV/bin/pip" install -q 'rucio==41.5.1' gunicorn 'psycopg[binary]' 
   echo "$key" > "$stamp"
   elapsed "$t"
 }

@@ -3,7 +3,7 @@
 The server is PyPI ``rucio`` (not a mock) running in its *own* virtualenv, because
 ``rucio`` and ``rucio-clients`` must not share one (rucio pins an old urllib3 and
 ships the whole client again). It is the Flask app under gunicorn, with SQLite (or,
-with ``AF_RUCIO_DB=postgres``, a private socket-only PostgreSQL cluster) and a private
+socket-only cluster; ``AF_RUCIO_DB=sqlite`` for SQLite, which cannot store DID metadata) and a private
 memcached on a unix socket; everything lives under ``<state>/rucio/``:
 
     rucio/etc/rucio.cfg            server config ([database] etc.; never given to clients)
@@ -87,7 +87,7 @@ def server_venv() -> Path:
 
 
 def wanted_database() -> str:
-    kind = os.environ.get("AF_RUCIO_DB", "sqlite").lower().replace("postgresql", "postgres")
+    kind = os.environ.get("AF_RUCIO_DB", "postgres").lower().replace("postgresql", "postgres")
     if kind not in DATABASES:
         raise ServiceError("rucio", f"AF_RUCIO_DB={kind!r}: expected one of {', '.join(DATABASES)}")
     return kind

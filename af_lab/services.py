@@ -6,6 +6,7 @@ import logging
 
 from .config import AFLab
 from .events.bus import EventBus
+from .mounts.service import MountService
 from .publish.service import PublishService
 from .rucio.service import RucioService
 from .status.service import StatusService
@@ -25,10 +26,12 @@ class Services:
         self.rucio = RucioService(config, self.rucio_auth, user=self.credentials.user if self.credentials else None,
                                   log=self.log)
         self.status = StatusService(config, credentials=self.credentials, rucio_auth=self.rucio_auth)
+        self.mounts = MountService(self)
         self.publish = PublishService(self)
 
     async def close(self) -> None:
         await self.publish.close()
+        await self.mounts.close()
         await self.rucio.close()
         await self.rucio_auth.close()
         if self.credentials is not None:

@@ -1,0 +1,927 @@
+"""Mounts: make a Rucio DID usable from the workspace, in one of three modes.
+
+  cache    files fetched once into the shared cache (verified), the mount is a
+           read-only folder of links to them; the default
+  stream   no copy: a fileset of root:// URLs through the site XCache
+  replica  links straight to replicas on RSEs mounted on this host; a replication
+           rule brings the data there when it is missing
+
+``create`` validates, resolves the DID and either finishes at once (everything
+cached or local: the folder appears before the response) or starts a background
+job. Jobs fetch a bounded number of files at a time, push their state on the
+event bus (topic ``mounts/<id>``), persist every finished file, and resume after
+a restart. Nothing half-done is ever visible in the workspace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import secrets
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import AFLabError, BadRequest, Conflict, InsufficientStorage, NotFound, ServiceUnavailable
+from . import fileset as fileset_mod
+from . import resolve, workspace
+from .cache import Cache
+from .fetch import Cancelled, ChecksumMismatch, DiskFull, FetchError, fetch, redact
+from .store import Store
+
+MODES = ("cache", "stream", "replica")
+SOURCES = ("auto", "xcache", "direct")
+ACTIVE = ("queued", "fetching", "replicating")
+PUBLISH_INTERVAL = 0.5  # seconds between progress pushes of a running job
+RATE_WINDOW = 5.0  # seconds of history for the transfer rate
+LISTING_CACHE_MAX = 16  # DID listings kept in memory (a warm re-mount needs no Rucio call)
+
+
+@dataclass
+class Job:
+    mount_id: str
+    cancel: threading.Event = field(default_factory=threading.Event)
+    task: asyncio.Task | None = None
+    active: dict[str, list[int]] = field(default_factory=dict)  # path -> [bytes, done] (threads add to done)
+    fetched: int = 0  # bytes moved by this job (threads add to it)
+    samples: deque = field(default_factory=lambda: deque(maxlen=64))
+
+    def rate(self) -> float:
+        now = time.monotonic()
+        self.samples.append((now, self.fetched))
+        while len(self.samples) > 2 and now - self.samples[0][0] > RATE_WINDOW:
+            self.samples.popleft()
+        t0, b0 = self.samples[0]
+        return (self.fetched - b0) / (now - t0) if now > t0 else 0.0
+
+
+class MountService:
+    def __init__(self, services: Any):
+        self.services = services
+        self.config = services.config
+        self.log: logging.Logger = services.log
+        self.events = services.events
+        self.root_dir = Path(services.root_dir).resolve()
+        self.store = Store(Path(self.config.state_dir) / "mounts.sqlite")
+        self.cache = Cache(Path(self.config.cache_dir), self.store, self.config.cache_quota_bytes)
+        self.concurrency = max(1, int(self.config.mount_concurrency))
+        self.rule_poll_interval = 10.0
+        self._pool = ThreadPoolExecutor(max_workers=max(4, 2 * self.concurrency), thread_name_prefix="af-lab-mount")
+        self._jobs: dict[str, Job] = {}
+        self._inflight: dict[tuple[str, str], asyncio.Future] = {}
+        self._listings: dict[tuple, tuple[float, str, list]] = {}
+        self._started: asyncio.Future | None = None
+        self._closed = False
+        self._schedule_start()
+
+    # ================================================================== lifecycle
+    def _schedule_start(self) -> None:
+        """Resume interrupted jobs as soon as the server's event loop runs (no request needed)."""
+        try:
+            from tornado.ioloop import IOLoop
+
+            IOLoop.current().add_callback(self.ensure_started)
+        except Exception:  # no loop yet (a plain script): the first call starts it
+            pass
+
+    async def ensure_started(self) -> None:
+        if self._started is None:
+            self._started = asyncio.get_running_loop().create_future()
+            try:
+                await self._resume_all()
+            finally:
+                self._started.set_result(None)
+        await self._started
+
+    async def _resume_all(self) -> None:
+        workspace.cleanup_staging(self.root_dir / self.config.mount_root)
+        for mount in self.store.mounts():
+            if mount["state"] in ("queued", "fetching"):
+                self.log.info("af-lab: resuming mount %s (%s:%s)", mount["id"], mount["scope"], mount["name"])
+                self._start_job(mount["id"], self._run_fetch)
+            elif mount["state"] == "replicating":
+                self._start_job(mount["id"], self._run_rule)
+
+    async def close(self) -> None:
+        """Stop jobs without changing their recorded state: the next start resumes them."""
+        self._closed = True
+        jobs = list(self._jobs.values())
+        for job in jobs:
+            job.cancel.set()
+            if job.task:
+                job.task.cancel()
+        for job in jobs:
+            if job.task:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(asyncio.shield(job.task), 10)
+        # Copy threads stop at their next chunk (the cancel event is set); wait off the loop.
+        await asyncio.to_thread(self._pool.shutdown, True, cancel_futures=True)
+        self.store.close()
+
+    # ================================================================== queries
+    async def list(self) -> dict[str, Any]:
+        await self.ensure_started()
+        counts = self.store.file_counts()
+        return {"mounts": [self._summary(m, counts.get(m["id"], {})) for m in self.store.mounts()], "cache": self.cache.usage()}
+
+    async def get(self, mount_id: str) -> dict[str, Any]:
+        await self.ensure_started()
+        return self._summary(self._mount(mount_id))
+
+    async def files(self, mount_id: str, state: str | None, offset: int, limit: int) -> dict[str, Any]:
+        mount = self._mount(mount_id)
+        rows = self.store.files(mount_id, state=state, offset=offset, limit=limit)
+        return {
+            "files": [self._file_json(mount, f) for f in rows],
+            "total": self.store.count_files(mount_id, state),
+            "offset": offset,
+            "limit": limit,
+        }
+
+    async def fileset(self, mount_id: str, fmt: str = "json") -> tuple[bytes, str]:
+        mount = self._mount(mount_id)
+        if fmt not in ("json", "yaml"):
+            raise BadRequest("format must be 'json' or 'yaml'", field="format")
+        entries = [(f["path"], self._location(mount, f)) for f in self.store.files(mount_id) if f["state"] == "done"]
+        fs = fileset_mod.build(
+            f"{mount['scope']}:{mount['name']}", mount["did_type"], entries, mount["options"].get("treename", "Events"),
+            {"instance": mount["instance"], "mode": mount["mode"]},
+        )  # fmt: skip
+        return fileset_mod.dumps(fs, fmt), fmt
+
+    async def cache_usage(self) -> dict[str, Any]:
+        return self.cache.usage()
+
+    # ================================================================== create
+    async def create(self, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Returns (mount summary, created). An identical existing mount is returned as is."""
+        await self.ensure_started()
+        t0 = time.perf_counter()
+        scope, name = resolve.parse_did(body.get("did"))
+        opts = self._options(body)
+        instance = self._instance(opts["instance"])
+        mode = opts["mode"]
+        default_target = f"{self.config.mount_root}/{scope}/{resolve.safe_relpath(name)}"
+        if mode == "stream":
+            default_target += f".fileset.{opts['format']}"
+        rel, absolute = workspace.resolve_target(self.root_dir, body.get("target") or default_target)
+        existing = self.store.mount_by_target(rel)
+        if existing:
+            if (existing["scope"], existing["name"], existing["mode"], existing["instance"]) == (scope, name, mode, instance["name"]):
+                return self._summary(existing), False
+            raise Conflict(f"{rel} is already the mount of {existing['scope']}:{existing['name']}; unmount it first", field="target")
+        workspace.check_free(absolute, rel)
+
+        did_type, files = await self._listing(instance["name"], scope, name, refresh=bool(body.get("refresh")))
+        if not files:
+            raise Conflict(f"{scope}:{name} holds no files: there is nothing to mount", did=f"{scope}:{name}")
+        mount = {
+            "id": secrets.token_hex(6), "instance": instance["name"], "scope": scope, "name": name, "did_type": did_type,
+            "mode": mode, "target": rel, "state": "queued", "message": "", "options": opts, "rule": None,
+            "created": time.time(), "updated": time.time(), "finished": None,
+        }  # fmt: skip
+        timings = {"resolve_ms": round((time.perf_counter() - t0) * 1000, 2)}
+        if mode == "cache":
+            start = await self._create_cache(mount, files, absolute)
+        elif mode == "stream":
+            start = await self._create_stream(mount, files, absolute)
+        else:
+            start = await self._create_replica(mount, files, absolute, instance)
+        timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 2)
+        mount["options"]["timings"] = timings
+        self.store.update_mount(mount["id"], options=mount["options"])
+        if start:
+            self._start_job(mount["id"], start)
+        summary = self._summary(self.store.mount(mount["id"]))
+        self._push(summary)
+        return summary, True
+
+    def _options(self, body: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(body) - {"did", "instance", "mode", "target", "source", "prefer_rses", "format", "treename",
+                               "rse", "request_rule", "lifetime_days", "refresh"}  # fmt: skip
+        if unknown:
+            raise BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
+        mode = body.get("mode") or "cache"
+        if mode not in MODES:
+            raise BadRequest(f"mode must be one of {', '.join(MODES)}", field="mode")
+        source = body.get("source") or "auto"
+        if source not in SOURCES:
+            raise BadRequest(f"source must be one of {', '.join(SOURCES)}", field="source")
+        if source == "xcache" and not self.config.xcache_url:
+            raise BadRequest("source 'xcache' needs an XCache (c.AFLab.xcache_url), and none is configured", field="source")
+        prefer = body.get("prefer_rses") or []
+        if not isinstance(prefer, list) or not all(isinstance(r, str) for r in prefer):
+            raise BadRequest("prefer_rses must be a list of RSE names", field="prefer_rses")
+        fmt = body.get("format") or "json"
+        if fmt not in ("json", "yaml"):
+            raise BadRequest("format must be 'json' or 'yaml'", field="format")
+        treename = body.get("treename") or "Events"
+        if not isinstance(treename, str) or not treename.replace("/", "").replace("_", "").isalnum():
+            raise BadRequest("treename must be a ROOT tree name (letters, digits, '_', '/')", field="treename")
+        lifetime = body.get("lifetime_days", 7)
+        if not isinstance(lifetime, (int, float)) or isinstance(lifetime, bool) or not 0 < lifetime <= 365:
+            raise BadRequest("lifetime_days must be a number of days between 0 and 365", field="lifetime_days")
+        rse = body.get("rse")
+        if rse is not None and not isinstance(rse, str):
+            raise BadRequest("rse must be an RSE name", field="rse")
+        return {
+            "instance": body.get("instance"), "mode": mode, "source": source, "prefer_rses": prefer, "format": fmt,
+            "treename": treename, "rse": rse, "request_rule": bool(body.get("request_rule")), "lifetime_days": lifetime,
+        }  # fmt: skip
+
+    def _instance(self, name: str | None) -> dict[str, Any]:
+        try:
+            return self.config.rucio_instance(name)
+        except KeyError:
+            known = ", ".join(i["name"] for i in self.config.rucio_instances) or "none configured"
+            raise BadRequest(f"unknown Rucio instance {name!r} (known: {known})", field="instance") from None
+
+    async def _listing(self, instance: str, scope: str, name: str, refresh: bool) -> tuple[str, list[dict]]:
+        """The DID's files, kept ``listing_cache_ttl`` seconds: a re-mount does not ask Rucio again."""
+        key = (instance, scope, name)
+        hit = self._listings.get(key)
+        if hit and not refresh and time.monotonic() - hit[0] < self.config.listing_cache_ttl:
+            return hit[1], hit[2]
+        did_type, files = await self._rucio(instance, resolve.did_files_sync, scope, name)
+        self._listings[key] = (time.monotonic(), did_type, files)
+        while len(self._listings) > LISTING_CACHE_MAX:
+            self._listings.pop(next(iter(self._listings)))
+        return did_type, files
+
+    # ------------------------------------------------------------------ cache mode
+    async def _create_cache(self, mount: dict, files: list[dict], absolute: Path):
+        present = self.cache.present(files, touch=True)
+        missing: dict[tuple[str, str], dict] = {}
+        for f in files:
+            key = (f["scope"], f["name"])
+            if key not in present:
+                missing.setdefault(key, f)
+        need = sum(f["bytes"] for f in missing.values())
+        replicas: dict = {}
+        if missing:
+            # Cached files this mount will link are evictable now but pinned once it exists.
+            unpinned = set(present) - self.store.pinned(present)
+            by_key = _by_key(files)
+            self._check_room(need, mount, also_pinned=sum(by_key[k]["bytes"] for k in unpinned))
+            replicas = await self._rucio(mount["instance"], resolve.replicas_sync, list(missing.values()))
+            unreadable = [f for k, f in missing.items() if not self._sources(mount, replicas.get(k, []))]
+            if unreadable:
+                raise self._no_replica(mount, unreadable, len(files))
+        rows = []
+        for f in files:
+            key = (f["scope"], f["name"])
+            if key in present:
+                rows.append({**f, "state": "done", "source": "cache", "local_path": str(present[key])})
+            else:
+                rows.append({**f, "state": "pending", "replicas": replicas.get(key, [])})
+        if missing:
+            self._insert(mount, rows)
+            return self._run_fetch
+        t = time.perf_counter()
+        mount["state"], mount["finished"] = "ready", time.time()
+        mount["message"] = f"{len(files)} files, all from the cache"
+        self._insert_and_publish(mount, rows, absolute)
+        mount["options"]["link_ms"] = round((time.perf_counter() - t) * 1000, 2)
+        return None
+
+    def _check_room(self, need: int, mount: dict, also_pinned: int = 0) -> None:
+        room = self.cache.room()
+        available = max(0, room.available - also_pinned)
+        if need <= available:
+            return
+        raise InsufficientStorage(
+            f"{mount['scope']}:{mount['name']} needs {human(need)} more in the cache, but only {human(available)} "
+            f"can be made free (quota {human(room.quota)}, {human(room.pinned + also_pinned)} held by your mounts, "
+            f"{human(room.reserved)} promised to running mounts, {human(room.disk_free)} free on disk). "
+            "Unmount something, or ask for a larger cache (c.AFLab.cache_quota_bytes).",
+            needed_bytes=need, available_bytes=available, quota_bytes=room.quota, pinned_bytes=room.pinned + also_pinned,
+            disk_free_bytes=room.disk_free,
+        )  # fmt: skip
+
+    def _sources(self, mount: dict, replicas: list[dict]) -> list[resolve.Source]:
+        opts = mount["options"]
+        return resolve.rank_sources(
+            replicas, xcache=self.config.xcache_url, policy=opts.get("source", "auto"),
+            prefer_rses=opts.get("prefer_rses") or (), local_ok=_readable,
+        )  # fmt: skip
+
+    def _no_replica(self, mount: dict, files: list[dict], total: int) -> resolve.NoReplica:
+        names = [f"{f['scope']}:{f['name']}" for f in files[:10]]
+        how = {"xcache": " through the XCache", "direct": " without the XCache"}.get(mount["options"].get("source"), "")
+        return resolve.NoReplica(
+            f"{len(files)} of {total} files of {mount['scope']}:{mount['name']} have no available replica that can be "
+            f"read from here{how}: {', '.join(names)}{' …' if len(files) > 10 else ''}",
+            files=names,
+        )
+
+    # ------------------------------------------------------------------ stream mode
+    async def _create_stream(self, mount: dict, files: list[dict], absolute: Path):
+        replicas = await self._rucio(mount["instance"], resolve.replicas_sync, files)
+        xcache = "" if mount["options"]["source"] == "direct" else self.config.xcache_url
+        rows, missing = [], []
+        for f in files:
+            url = resolve.stream_url(replicas.get((f["scope"], f["name"]), []), xcache, mount["options"]["prefer_rses"])
+            if url is None:
+                missing.append(f)
+            rows.append({**f, "state": "done", "source": "stream", "local_path": url})
+        if missing:
+            err = self._no_replica(mount, missing, len(files))
+            err.message += ". Streaming needs a root:// replica; cache mode can copy posix ones."
+            raise err
+        opts = mount["options"]
+        fs = fileset_mod.build(
+            f"{mount['scope']}:{mount['name']}", mount["did_type"], [(r["path"], r["local_path"]) for r in rows],
+            opts["treename"], {"instance": mount["instance"], "mode": "stream", "xcache": self.config.xcache_url or None},
+        )  # fmt: skip
+        opts["fileset_sha256"] = workspace.write_atomic(absolute, fileset_mod.dumps(fs, opts["format"]))
+        mount["state"], mount["finished"] = "ready", time.time()
+        via = "through the XCache" if xcache else "directly from the storage"
+        mount["message"] = f"fileset of {len(rows)} root:// URLs, read {via}"
+        try:
+            self._insert(mount, rows)
+        except BaseException:
+            absolute.unlink(missing_ok=True)
+            raise
+        return None
+
+    # ------------------------------------------------------------------ replica mode
+    async def _create_replica(self, mount: dict, files: list[dict], absolute: Path, instance: dict):
+        mapping: dict[str, str] = dict(instance.get("rse_mounts") or {})
+        opts = mount["options"]
+        if opts["rse"]:
+            if opts["rse"] not in mapping:
+                raise BadRequest(
+                    f"RSE {opts['rse']} is not mounted on this host (mounted: {', '.join(mapping) or 'none'})", field="rse"
+                )
+            mapping = {opts["rse"]: mapping[opts["rse"]]}
+        if not mapping:
+            raise BadRequest(
+                f"Rucio instance {instance['name']!r} has no RSE mounted on this host (rse_mounts); use cache or stream mode",
+                field="mode",
+            )
+        replicas, local = await self._map_replicas(mount, files, mapping)
+        rows = []
+        missing = []
+        for f in files:
+            key = (f["scope"], f["name"])
+            path = local.get(key)
+            if path:
+                rows.append({**f, "state": "done", "source": "replica", "local_path": path})
+            else:
+                missing.append(f)
+                rows.append({**f, "state": "pending", "replicas": replicas.get(key, [])})
+        if not missing:
+            mount["state"], mount["finished"] = "ready", time.time()
+            mount["message"] = f"{len(files)} files, linked to their replicas on {', '.join(sorted(mapping))}"
+            self._insert_and_publish(mount, rows, absolute)
+            return None
+        if not opts["request_rule"]:
+            raise resolve.NoReplica(
+                f"{len(missing)} of {len(files)} files of {mount['scope']}:{mount['name']} have no replica on an RSE "
+                f"mounted here ({', '.join(sorted(mapping))}). Ask for a replication rule (request_rule: true, "
+                "with lifetime_days) or use cache mode.",
+                files=[f"{f['scope']}:{f['name']}" for f in missing[:10]],
+            )
+        rse = opts["rse"] or sorted(mapping)[0]
+        rule_id = await self._rucio(
+            mount["instance"], _add_rule_sync, mount["scope"], mount["name"], rse, int(opts["lifetime_days"] * 86400)
+        )
+        mount["rule"] = {"id": rule_id, "rse": rse, "state": "REPLICATING", "created_by_mount": True}
+        mount["state"] = "replicating"
+        mount["message"] = f"waiting for Rucio to replicate {len(missing)} files to {rse}"
+        self._insert(mount, rows)
+        return self._run_rule
+
+    async def _map_replicas(self, mount: dict, files: list[dict], mapping: dict[str, str]):
+        replicas = await self._rucio(mount["instance"], resolve.replicas_sync, files)
+        protocols = await self._rucio(mount["instance"], resolve.protocol_prefixes_sync, sorted(mapping))
+        local: dict[tuple[str, str], str] = {}
+        for f in files:
+            key = (f["scope"], f["name"])
+            for r in replicas.get(key, []):
+                if r["rse"] not in mapping:
+                    continue
+                path = resolve.map_to_local(r["url"], mapping, protocols, r["rse"])
+                if path and _size(path) == f["bytes"]:
+                    local[key] = path
+                    break
+        return replicas, local
+
+    # ================================================================== actions
+    async def cancel(self, mount_id: str) -> dict[str, Any]:
+        mount = self._mount(mount_id)
+        if mount["state"] not in ACTIVE:
+            raise Conflict(f"mount {mount_id} is {mount['state']}: there is nothing to cancel")
+        await self._stop_job(mount_id)
+        self.store.update_mount(mount_id, state="cancelled", message="cancelled by you", finished=time.time())
+        return self._push_id(mount_id)
+
+    async def retry(self, mount_id: str) -> dict[str, Any]:
+        mount = self._mount(mount_id)
+        if mount["state"] not in ("failed", "cancelled"):
+            raise Conflict(f"mount {mount_id} is {mount['state']}: only failed or cancelled mounts can be retried")
+        if mount["mode"] == "replica" and mount.get("rule"):
+            self.store.update_mount(mount_id, state="replicating", message="checking the replication rule again", finished=None)
+            self._start_job(mount_id, self._run_rule)
+            return self._push_id(mount_id)
+        failed = self.store.files(mount_id, state="failed")
+        # New replicas may have appeared (or a bad one been fixed): ask Rucio again, else keep what we knew.
+        with contextlib.suppress(AFLabError):
+            fresh = await self._rucio(mount["instance"], resolve.replicas_sync, failed)
+            for f in failed:
+                reps = fresh.get((f["scope"], f["name"]))
+                if reps:
+                    self.store.set_file(mount_id, f["path"], replicas=reps)
+        self.store.set_files_state(mount_id, ("failed", "pending"), "pending")
+        self.store.update_mount(mount_id, state="queued", message="retrying", finished=None)
+        self._start_job(mount_id, self._run_fetch)
+        return self._push_id(mount_id)
+
+    async def remove(self, mount_id: str) -> dict[str, Any]:
+        mount = self._mount(mount_id)
+        await self._stop_job(mount_id)
+        rel = mount["target"]
+        absolute = self.root_dir / rel
+        local_paths = {f["local_path"] for f in self.store.files(mount_id) if f["local_path"]}
+
+        def ours(link_target: str) -> bool:
+            return self.cache.owns(link_target) or link_target in local_paths
+
+        kept = await asyncio.get_running_loop().run_in_executor(
+            self._pool, workspace.remove_mount, self.root_dir, absolute, ours, mount["options"].get("fileset_sha256")
+        )
+        workspace.prune_empty_parents(absolute, self.root_dir / self.config.mount_root)
+        notes = []
+        rule = mount.get("rule")
+        if rule and rule.get("created_by_mount") and rule.get("state") != "OK":
+            # A rule we asked for and that never completed serves nobody once the mount is gone.
+            try:
+                await self._rucio(mount["instance"], _delete_rule_sync, rule["id"])
+                notes.append(f"deleted replication rule {rule['id']}")
+            except AFLabError as exc:
+                notes.append(f"could not delete replication rule {rule['id']}: {exc.message}")
+        self.store.delete_mount(mount_id)
+        self.events.publish(f"mounts/{mount_id}", {"id": mount_id, "state": "removed", "kept": kept})
+        return {"removed": mount_id, "target": rel, "kept": kept, "notes": notes}
+
+    # ================================================================== jobs
+    def _start_job(self, mount_id: str, runner: Callable) -> None:
+        if mount_id in self._jobs or self._closed:
+            return
+        job = Job(mount_id)
+        self._jobs[mount_id] = job
+        job.task = asyncio.get_running_loop().create_task(self._job_wrapper(job, runner))
+
+    async def _job_wrapper(self, job: Job, runner: Callable) -> None:
+        try:
+            await runner(job)
+        except asyncio.CancelledError:
+            pass  # shutdown or user cancel: the caller records the state
+        except AFLabError as exc:
+            self._finish(job.mount_id, "failed", exc.message)
+        except Exception as exc:  # a bug must not kill the loop silently: record it on the mount
+            self.log.exception("af-lab: mount %s crashed", job.mount_id)
+            self._finish(job.mount_id, "failed", f"internal error: {type(exc).__name__}: {exc}")
+        finally:
+            self._jobs.pop(job.mount_id, None)
+            if not self._closed:
+                with contextlib.suppress(Exception):
+                    self._push_id(job.mount_id)
+
+    async def _stop_job(self, mount_id: str) -> None:
+        job = self._jobs.get(mount_id)
+        if not job:
+            return
+        job.cancel.set()
+        if job.task:
+            job.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await job.task
+
+    def _finish(self, mount_id: str, state: str, message: str) -> None:
+        if self.store.mount(mount_id):
+            self.store.update_mount(mount_id, state=state, message=message, finished=time.time())
+
+    # ------------------------------------------------------------------ fetch job
+    async def _run_fetch(self, job: Job) -> None:
+        mount = self._mount(job.mount_id)
+        pending = self.store.files(job.mount_id, state="pending")
+        self.store.update_mount(job.mount_id, state="fetching", message=f"fetching {len(pending)} files")
+        self._push_id(job.mount_id)
+        token = _Once(self._token)  # asked for only when a root:// source is actually tried
+        unique: dict[tuple[str, str], list[dict]] = {}
+        for f in pending:
+            unique.setdefault((f["scope"], f["name"]), []).append(f)
+        reserved = sum(group[0]["bytes"] for group in unique.values())
+        self.cache.reserved += reserved
+        queue: asyncio.Queue = asyncio.Queue()
+        for group in unique.values():
+            queue.put_nowait(group)
+        stop: list[BaseException] = []
+
+        async def worker() -> None:
+            while not queue.empty() and not stop:
+                group = queue.get_nowait()
+                self.cache.reserved -= group[0]["bytes"]  # from "promised" to "being fetched" (_fetch_one)
+                try:
+                    await self._fetch_group(job, mount, group, token)
+                except DiskFull as exc:
+                    stop.append(exc)
+
+        pusher = asyncio.get_running_loop().create_task(self._pusher(job))
+        try:
+            await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(unique)) or 1)))
+        finally:
+            pusher.cancel()
+            # whatever was not taken off the queue gives its reservation back too
+            while not queue.empty():
+                self.cache.reserved -= queue.get_nowait()[0]["bytes"]
+        if stop:
+            raise InsufficientStorage(f"stopped: {stop[0]}. Free some space and retry.")
+        self._complete_fetch(job.mount_id)
+
+    def _complete_fetch(self, mount_id: str) -> None:
+        mount = self._mount(mount_id)
+        files = self.store.files(mount_id)
+        failed = [f for f in files if f["state"] != "done"]
+        if failed:
+            first = failed[0]
+            self._finish(
+                mount_id, "failed",
+                f"{len(failed)} of {len(files)} files could not be fetched; nothing was linked. "
+                f"First: {first['path']}: {first['error'] or 'not fetched'}",
+            )  # fmt: skip
+            return
+        try:
+            self._publish_links(mount, self.root_dir / mount["target"], [(f["path"], f["local_path"]) for f in files])
+        except AFLabError as exc:
+            self._finish(mount_id, "failed", exc.message)
+            return
+        fetched = sum(1 for f in files if f["source"] not in ("cache",))
+        self._finish(mount_id, "ready", f"{len(files)} files ({fetched} fetched, {len(files) - fetched} from the cache)")
+
+    async def _fetch_group(self, job: Job, mount: dict, group: list[dict], token: _Once) -> None:
+        """Fetch one file (``group``: its rows in this mount, usually one) into the cache."""
+        f = group[0]
+        key = (f["scope"], f["name"])
+        while key in self._inflight:  # another mount fetches the same file: wait for it, do not fetch twice
+            await asyncio.shield(self._inflight[key])
+        hit = self.cache.lookup(f)
+        if hit:
+            with self.store.tx():
+                for row in group:
+                    self.store.set_file(job.mount_id, row["path"], state="done", source="cache", local_path=hit, error=None)
+            return
+        done = asyncio.get_running_loop().create_future()
+        self._inflight[key] = done
+        try:
+            await self._fetch_one(job, mount, group, token)
+        finally:
+            self._inflight.pop(key, None)
+            done.set_result(None)
+
+    async def _fetch_one(self, job: Job, mount: dict, group: list[dict], token: _Once) -> None:
+        f = group[0]
+        if not self.cache.fits(f["bytes"]):
+            self.cache.make_room(f["bytes"])
+            if not self.cache.fits(f["bytes"]):
+                room = self.cache.room()
+                raise DiskFull(
+                    f"the cache is full: {f['path']} needs {human(f['bytes'])}; {human(room.used)} of the "
+                    f"{human(room.quota)} quota is in use by mounts, {human(room.disk_free)} free on disk"
+                )
+        self.cache.reserved += f["bytes"]
+        try:
+            await self._try_sources(job, mount, group, token)
+        finally:
+            self.cache.reserved -= f["bytes"]
+
+    async def _try_sources(self, job: Job, mount: dict, group: list[dict], token: _Once) -> None:
+        f = group[0]
+        attempts: list[str] = []
+        corrupt_rses: set[str] = set()
+        loop = asyncio.get_running_loop()
+        for source in self._sources(mount, f["replicas"]):
+            if source.rse in corrupt_rses:
+                continue  # the same bad replica, only by another path (XCache, root://): skip it
+            tmp = self.cache.incoming_path(f["scope"], f["name"])
+            slot = [f["bytes"], 0]
+            job.active[f["path"]] = slot
+
+            def progress(n: int, slot=slot) -> None:
+                slot[1] += n
+                job.fetched += n
+
+            bearer = await token() if source.url.startswith("root") else None
+
+            try:
+                copy = functools.partial(
+                    fetch, source.url, tmp, expected_bytes=f["bytes"], expected_adler32=f["adler32"], progress=progress,
+                    cancel=job.cancel, token=bearer,
+                )  # fmt: skip
+                checksum = await loop.run_in_executor(self._pool, copy)
+            except (FetchError, Cancelled) as exc:
+                job.fetched -= slot[1]  # those bytes were thrown away
+                if isinstance(exc, Cancelled):
+                    raise asyncio.CancelledError() from None
+                what = "refused (checksum)" if isinstance(exc, ChecksumMismatch) else "failed"
+                attempts.append(f"{source.rse} via {source.kind}: {what}: {exc}")
+                if isinstance(exc, ChecksumMismatch):
+                    corrupt_rses.add(source.rse)
+                    self.store.bump(checksum_mismatches=1)
+                    self.log.warning("af-lab: %s:%s from %s: %s (discarded)", f["scope"], f["name"], redact(source.url), exc)
+                continue
+            except asyncio.CancelledError:
+                tmp.unlink(missing_ok=True)
+                raise
+            finally:
+                job.active.pop(f["path"], None)
+            note = ("recovered after: " + " | ".join(attempts)) if attempts else None
+            with self.store.tx():  # one commit per file: the cache entry, the counters, the mount's rows
+                final = self.cache.commit(tmp, f["scope"], f["name"], checksum, f["bytes"])
+                self.store.bump(files_fetched=1, bytes_fetched=f["bytes"])
+                for row in group:
+                    self.store.set_file(
+                        job.mount_id, row["path"], state="done", source=f"{source.rse} ({source.kind})",
+                        local_path=str(final), error=note,
+                    )  # fmt: skip
+            return
+        error = " | ".join(attempts) or "no replica can be read from here"
+        for row in group:
+            self.store.set_file(job.mount_id, row["path"], state="failed", error=error)
+
+    async def _pusher(self, job: Job) -> None:
+        while True:
+            await asyncio.sleep(PUBLISH_INTERVAL)
+            self._push_id(job.mount_id)
+
+    async def _token(self) -> str | None:
+        """The user's bearer token for root:// reads, from the credential service (never the browser)."""
+        creds = getattr(self.services, "credentials", None)
+        if creds is None:
+            return None
+        try:
+            token, _exp = await creds.bearer_token()
+            return token
+        except AFLabError as exc:  # storage may not need one; if it does, reads fail with "access denied"
+            self.log.info("af-lab: no bearer token for root:// reads: %s", exc.message)
+            return None
+
+    # ------------------------------------------------------------------ rule job
+    async def _run_rule(self, job: Job) -> None:
+        while True:
+            mount = self._mount(job.mount_id)
+            rule = dict(mount["rule"] or {})
+            try:
+                info = await self._rucio(mount["instance"], _get_rule_sync, rule["id"])
+            except ServiceUnavailable as exc:
+                self.store.update_mount(job.mount_id, message=f"{exc.message} (will check again)")
+                self._push_id(job.mount_id)
+                await asyncio.sleep(self.rule_poll_interval)
+                continue
+            rule.update(info)
+            self.store.update_mount(job.mount_id, rule=rule)
+            if info["state"] == "OK":
+                break
+            if info["state"] in ("STUCK", "SUSPENDED"):
+                why = info.get("error") or "no reason given"
+                raise AFLabError(f"Rucio could not replicate the data to {rule.get('rse')}: rule {rule['id']} is {info['state']} ({why})")
+            self.store.update_mount(
+                job.mount_id,
+                message=f"Rucio is replicating to {rule.get('rse')}: {info['locks_ok_cnt']} of {info['locks_total']} files there",
+            )
+            self._push_id(job.mount_id)
+            await asyncio.sleep(self.rule_poll_interval)
+        instance = self._instance(mount["instance"])
+        mapping = {rule["rse"]: instance.get("rse_mounts", {})[rule["rse"]]}
+        files = self.store.files(job.mount_id)
+        _replicas, local = await self._map_replicas(mount, files, mapping)
+        for f in files:
+            path = local.get((f["scope"], f["name"]))
+            if f["state"] != "done" and path:
+                self.store.set_file(job.mount_id, f["path"], state="done", source="replica", local_path=path, error=None)
+        files = self.store.files(job.mount_id)
+        missing = [f for f in files if f["state"] != "done"]
+        if missing:
+            raise AFLabError(f"rule {rule['id']} is OK but {len(missing)} files are not readable under {mapping[rule['rse']]}")
+        self._publish_links(mount, self.root_dir / mount["target"], [(f["path"], f["local_path"]) for f in files])
+        self._finish(job.mount_id, "ready", f"{len(files)} files, linked to their replicas on {rule['rse']}")
+
+    # ================================================================== helpers
+    def _insert(self, mount: dict, rows: list[dict]) -> None:
+        try:
+            self.store.insert_mount(mount, rows)
+        except sqlite3.IntegrityError:  # two requests raced for one target: the second one loses cleanly
+            raise Conflict(f"{mount['target']} is being mounted by another request", field="target") from None
+
+    def _insert_and_publish(self, mount: dict, rows: list[dict], absolute: Path) -> None:
+        """Record a complete mount, then make it appear; if it cannot appear, it was never there."""
+        self._insert(mount, rows)
+        try:
+            self._publish_links(mount, absolute, [(r["path"], r["local_path"]) for r in rows])
+        except BaseException:
+            self.store.delete_mount(mount["id"])
+            raise
+
+    def _publish_links(self, mount: dict, absolute: Path, links: list[tuple[str, str]]) -> None:
+        """A file DID: the target is a link to the file. Anything else: a link to a view of links."""
+        if mount["did_type"] == "file" and len(links) == 1:
+            workspace.publish_symlink(absolute, links[0][1])
+            return
+        view = self.cache.view(links)
+        workspace.publish_symlink(absolute, view)
+        mount["options"]["view"] = str(view)
+        self.store.update_mount(mount["id"], options=mount["options"])
+
+    async def _rucio(self, instance: str, fn: Callable, *args: Any) -> Any:
+        """Run ``fn(client, *args)`` in a thread with the user's authenticated Rucio client."""
+        return await rucio_call(self.services, instance, fn, *args)
+
+    def _mount(self, mount_id: str) -> dict[str, Any]:
+        mount = self.store.mount(mount_id)
+        if mount is None:
+            raise NotFound(f"no mount with id {mount_id!r}")
+        return mount
+
+    def _push_id(self, mount_id: str) -> dict[str, Any]:
+        mount = self.store.mount(mount_id)
+        if mount is None:
+            return {"id": mount_id, "state": "removed"}
+        summary = self._summary(mount)
+        self._push(summary)
+        return summary
+
+    def _push(self, summary: dict[str, Any]) -> None:
+        self.events.publish(f"mounts/{summary['id']}", summary)
+
+    def _location(self, mount: dict, f: dict) -> str:
+        """What a kernel opens: the workspace path of the link (cache, replica) or the URL (stream)."""
+        if mount["mode"] == "stream":
+            return f["local_path"]
+        target = self.root_dir / mount["target"]
+        return str(target if mount["did_type"] == "file" else target / f["path"])
+
+    def _file_json(self, mount: dict, f: dict) -> dict[str, Any]:
+        return {
+            "path": f["path"], "did": f"{f['scope']}:{f['name']}", "bytes": f["bytes"], "adler32": f["adler32"],
+            "state": f["state"], "source": f["source"], "error": f["error"],
+            "location": self._location(mount, f) if f["state"] == "done" else None,
+        }  # fmt: skip
+
+    def _summary(self, mount: dict, counts: dict | None = None) -> dict[str, Any]:
+        if counts is None:
+            counts = self.store.file_counts(mount["id"]).get(mount["id"], {})
+        total_files = sum(c["files"] for c in counts.values())
+        total_bytes = sum(c["bytes"] for c in counts.values())
+        done = counts.get("done", {"files": 0, "bytes": 0})
+        failed = counts.get("failed", {"files": 0, "bytes": 0})
+        job = self._jobs.get(mount["id"])
+        active = []
+        in_flight = 0
+        rate = 0.0
+        if job:
+            for path, (size, got) in list(job.active.items()):
+                active.append({"path": path, "bytes": size, "bytes_done": got})
+                in_flight += got
+            rate = job.rate()
+        bytes_done = done["bytes"] + in_flight
+        remaining = total_bytes - bytes_done - failed["bytes"]
+        opts = mount["options"]
+        out = {
+            "id": mount["id"],
+            "did": f"{mount['scope']}:{mount['name']}",
+            "did_type": mount["did_type"],
+            "instance": mount["instance"],
+            "mode": mount["mode"],
+            "source": opts.get("source", "auto"),
+            "state": mount["state"],
+            "message": mount["message"],
+            "target": mount["target"],
+            "created": mount["created"],
+            "updated": mount["updated"],
+            "finished": mount["finished"],
+            "files": {"total": total_files, "done": done["files"], "failed": failed["files"], "active": len(active)},
+            "bytes": {"total": total_bytes, "done": bytes_done, "failed": failed["bytes"]},
+            "rate_bytes_per_s": round(rate, 1),
+            "eta_s": round(remaining / rate, 1) if rate > 0 and remaining > 0 and mount["state"] == "fetching" else None,
+            "active": active,
+            "problems": self.store.errors(mount["id"], limit=10) if (failed["files"] or mount["state"] in ("failed", "ready")) else [],
+            "timings": opts.get("timings", {}) | ({"link_ms": opts["link_ms"]} if "link_ms" in opts else {}),
+        }
+        if mount.get("rule"):
+            r = mount["rule"]
+            out["rule"] = {k: r.get(k) for k in ("id", "rse", "state", "locks_ok_cnt", "locks_replicating_cnt", "locks_stuck_cnt", "locks_total", "expires_at")}
+        if mount["mode"] == "stream":
+            out["fileset"] = mount["target"]
+        return out
+
+
+# ---------------------------------------------------------------------- rucio calls (threads)
+def _add_rule_sync(client: Any, scope: str, name: str, rse: str, lifetime_s: int) -> str:
+    from rucio.common.exception import DuplicateRule
+
+    try:
+        return client.add_replication_rule(
+            [{"scope": scope, "name": name}], 1, rse, lifetime=lifetime_s, grouping="DATASET", ask_approval=False
+        )[0]
+    except DuplicateRule:
+        # Our account already has this rule (e.g. an earlier mount): follow it instead of failing.
+        for rule in client.list_did_rules(scope, name):
+            if rule["rse_expression"] == rse and rule["account"] == client.account:
+                return rule["id"]
+        raise
+
+
+def _get_rule_sync(client: Any, rule_id: str) -> dict[str, Any]:
+    r = client.get_replication_rule(rule_id)
+    ok, rep, stuck = r.get("locks_ok_cnt", 0), r.get("locks_replicating_cnt", 0), r.get("locks_stuck_cnt", 0)
+    expires = r.get("expires_at")
+    return {
+        "state": str(r.get("state", "")).split(".")[-1].upper(),
+        "locks_ok_cnt": ok, "locks_replicating_cnt": rep, "locks_stuck_cnt": stuck, "locks_total": ok + rep + stuck,
+        "error": r.get("error"), "expires_at": expires.isoformat() if hasattr(expires, "isoformat") else expires,
+    }  # fmt: skip
+
+
+def _delete_rule_sync(client: Any, rule_id: str) -> None:
+    from rucio.common.exception import RuleNotFound
+
+    with contextlib.suppress(RuleNotFound):
+        client.delete_replication_rule(rule_id, purge_replicas=False)
+
+
+async def rucio_call(services: Any, instance: str, fn: Callable, *args: Any) -> Any:
+    """``fn(client, *args)`` in a thread, on the user's authenticated Client from the Rucio service.
+
+    The one seam between mounts and the Rucio service (which owns credentials and
+    their refresh): when Rucio rejects the token, ask once for a fresh one.
+    rucio-clients exceptions become af-lab's typed errors.
+    """
+    from rucio.common.exception import CannotAuthenticate
+
+    rucio = getattr(services, "rucio", None)
+    if rucio is None:
+        raise ServiceUnavailable("the Rucio service is not available in this server")
+    mapper = resolve.rucio_errors(instance)
+    try:
+        for fresh in (False, True):
+            client = await rucio.client(instance, fresh=fresh)
+            try:
+                return await asyncio.to_thread(fn, client, *args)
+            except CannotAuthenticate:
+                if fresh:
+                    raise
+    except AFLabError:
+        raise
+    except Exception as exc:
+        mapped = mapper(exc)
+        if mapped is None:
+            raise
+        raise mapped from None
+
+
+# ---------------------------------------------------------------------- small helpers
+def _by_key(files: list[dict]) -> dict[tuple[str, str], dict]:
+    return {(f["scope"], f["name"]): f for f in files}
+
+
+class _Once:
+    """Await ``factory()`` the first time only; later calls return the same result."""
+
+    def __init__(self, factory: Callable):
+        self._factory = factory
+        self._task: asyncio.Task | None = None
+
+    async def __call__(self) -> Any:
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._factory())
+        return await asyncio.shield(self._task)
+
+
+def _readable(path: str) -> bool:
+    return os.access(path, os.R_OK)
+
+
+def _size(path: str) -> int | None:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return None
+
+
+def human(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{int(n)} B" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+

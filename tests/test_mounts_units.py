@@ -1,0 +1,271 @@
+"""Mounts: the pure logic (input checks, source ranking, cache, workspace, fetch) without services.
+
+Everything here runs on local files only; the behaviour against the real Rucio,
+XRootD and XCache is in test_mounts.py.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import zlib
+from pathlib import Path
+
+import pytest
+
+from af_lab.errors import BadRequest, Conflict
+from af_lab.mounts import fileset, resolve, workspace
+from af_lab.mounts.cache import Cache
+from af_lab.mounts.fetch import ChecksumMismatch, FetchError, adler32_hex, fetch
+from af_lab.mounts.store import Store
+
+# ---------------------------------------------------------------------- DIDs
+
+
+@pytest.mark.parametrize(
+    "did, expected",
+    [
+        ("cms_opendata:ZZTo4mu", ("cms_opendata", "ZZTo4mu")),
+        ("user.jdoe:my_skim_000.root", ("user.jdoe", "my_skim_000.root")),
+        ("cms:/store/data/Run2012B/x.root", ("cms", "/store/data/Run2012B/x.root")),
+    ],
+)
+def test_parse_did_accepts_rucio_names(did, expected):
+    assert resolve.parse_did(did) == expected
+
+
+@pytest.mark.parametrize(
+    "did",
+    ["", "nocolon", "cms_opendata:", ":name", "cms opendata:x", "cms_opendata:a b", "cms_opendata:a;rm -rf",
+     "cms_opendata:../../etc/passwd", "cms_opendata:a//b", "cms_opendata:a\x00b", "cms_opendata:$(id)",
+     "cms_opendata:'quoted'", 42, None, "x" * 40 + ":name"],
+)  # fmt: skip
+def test_parse_did_refuses_odd_input(did):
+    with pytest.raises(BadRequest) as err:
+        resolve.parse_did(did)
+    assert err.value.details.get("field") == "did"
+
+
+def test_safe_relpath_strips_leading_slash_and_refuses_dots():
+    assert resolve.safe_relpath("/store/a/b.root") == "store/a/b.root"
+    with pytest.raises(BadRequest):
+        resolve.safe_relpath("a/../b")
+
+
+# ---------------------------------------------------------------------- sources
+
+
+REPLICAS = [
+    {"rse": "SITE1", "url": "file://localhost/data/SITE1/x.root", "scheme": "file"},
+    {"rse": "SITE1", "url": "root://origin:1094/rse/SITE1/x.root", "scheme": "root"},
+    {"rse": "SITE2", "url": "root://far:1094//store/x.root", "scheme": "root"},
+]
+
+
+def test_rank_sources_auto_prefers_local_then_xcache_then_direct():
+    got = resolve.rank_sources(REPLICAS, xcache="root://xcache:1094")
+    assert [(s.kind, s.url) for s in got] == [
+        ("local", "file://localhost/data/SITE1/x.root"),
+        ("xcache", "root://xcache:1094//rse/SITE1/x.root"),
+        ("xcache", "root://xcache:1094//store/x.root"),
+        ("direct", "root://origin:1094//rse/SITE1/x.root"),
+        ("direct", "root://far:1094//store/x.root"),
+    ]
+
+
+def test_rank_sources_policies_and_preference():
+    assert {s.kind for s in resolve.rank_sources(REPLICAS, xcache="root://c:1", policy="xcache")} == {"xcache"}
+    assert "xcache" not in {s.kind for s in resolve.rank_sources(REPLICAS, xcache="root://c:1", policy="direct")}
+    assert resolve.rank_sources(REPLICAS, prefer_rses=["SITE2"])[0].rse == "SITE1"  # local still first
+    direct = resolve.rank_sources(REPLICAS, prefer_rses=["SITE2"], local_ok=lambda p: False)
+    assert direct[0].url == "root://far:1094//store/x.root"
+    assert resolve.rank_sources(REPLICAS, local_ok=lambda p: False, xcache="")[0].kind == "direct"
+
+
+def test_stream_url_goes_through_the_xcache():
+    assert resolve.stream_url(REPLICAS, "root://xcache:1094") == "root://xcache:1094//rse/SITE1/x.root"
+    assert resolve.stream_url(REPLICAS, "") == "root://origin:1094//rse/SITE1/x.root"
+    assert resolve.stream_url(REPLICAS[:1], "root://xcache:1094") is None  # posix only: nothing to stream
+
+
+def test_normalize_root_url_makes_paths_absolute():
+    assert resolve.normalize_root_url("root://h:1/rse/a") == "root://h:1//rse/a"
+    assert resolve.normalize_root_url("root://h:1//rse/a?x=1") == "root://h:1//rse/a?x=1"
+
+
+def test_map_to_local_replaces_the_protocol_prefix():
+    prefixes = {"SITE1": ["/data/SITE1/", "/rse/SITE1/"]}
+    mapping = {"SITE1": "/mnt/site1"}
+    assert resolve.map_to_local("file://localhost/data/SITE1/s/ab/x.root", mapping, prefixes, "SITE1") == "/mnt/site1/s/ab/x.root"
+    assert resolve.map_to_local("root://h:1//rse/SITE1/s/x.root", mapping, prefixes, "SITE1") == "/mnt/site1/s/x.root"
+    assert resolve.map_to_local("file://localhost/elsewhere/x", mapping, prefixes, "SITE1") is None
+    assert resolve.map_to_local("file://localhost/data/SITE1/x", mapping, prefixes, "SITE2") is None
+
+
+# ---------------------------------------------------------------------- workspace
+
+
+def test_resolve_target_stays_in_the_workspace(tmp_path):
+    (tmp_path / "ws").mkdir()
+    ws = tmp_path / "ws"
+    assert workspace.resolve_target(ws, "af-data/s/n") == ("af-data/s/n", ws.resolve() / "af-data/s/n")
+    assert workspace.resolve_target(ws, str(ws / "x"))[0] == "x"
+    for bad in ("../../etc", "a/../../b", "/etc/passwd", "", "a\nb", "."):
+        with pytest.raises(BadRequest) as err:
+            workspace.resolve_target(ws, bad)
+        assert err.value.details["field"] == "target"
+    os.symlink(tmp_path, ws / "escape")
+    with pytest.raises(BadRequest, match="symbolic link"):
+        workspace.resolve_target(ws, "escape/x")
+
+
+def test_publish_symlink_is_atomic_and_never_overwrites(tmp_path):
+    (tmp_path / "a").write_text("A")
+    workspace.publish_symlink(tmp_path / "ws" / "mnt", tmp_path / "a")
+    assert (tmp_path / "ws" / "mnt").read_text() == "A"
+    with pytest.raises(Conflict):
+        workspace.publish_symlink(tmp_path / "ws" / "mnt", tmp_path / "b")
+    assert os.listdir(tmp_path / "ws") == ["mnt"]  # no staging leftovers
+
+
+def test_views_are_built_once_read_only_and_collected_when_unused(tmp_path):
+    store = Store(tmp_path / "state.sqlite")
+    cache = Cache(tmp_path / "cache", store, quota_bytes=10**6)
+    _put(cache, tmp_path, "f", 3)
+    obj = str(cache.path("s", "f", "00000001"))
+    links = [("D1/f.root", obj), ("D2/f.root", obj), ("g.root", obj)]
+    view = cache.view(links)
+    assert cache.view(links) == view and cache.owns(view)
+    assert (view / "D1" / "f.root").read_bytes() == b"xxx" and os.readlink(view / "g.root") == obj
+    assert oct(view.stat().st_mode & 0o777) == "0o555"
+    (view / "D1" / "user-notes.txt").write_text("not ours")  # root can write; a user cannot
+    cache.drop_unused_views(set())
+    assert (view / "D1" / "user-notes.txt").exists() and not (view / "g.root").exists()
+
+
+def test_remove_mount_keeps_user_files(tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "f").write_text("x")
+    target = tmp_path / "ws" / "mnt"
+    (target / "d").mkdir(parents=True)
+    os.symlink(cache / "f", target / "d" / "f.root")
+    os.symlink(cache / "f", target / "g.root")
+    (target / "d" / "notes.txt").write_text("mine")
+    os.symlink("/etc/hostname", target / "mylink")
+    kept = workspace.remove_mount(tmp_path / "ws", target, lambda t: t.startswith(str(cache)))
+    assert kept == ["mnt/d/notes.txt", "mnt/mylink"]
+    assert (target / "d" / "notes.txt").read_text() == "mine"
+    assert not (target / "g.root").exists() and (cache / "f").exists()
+    link = tmp_path / "ws" / "single"
+    workspace.publish_symlink(link, cache / "f")
+    assert workspace.remove_mount(tmp_path / "ws", link, lambda t: t.startswith(str(cache))) == []
+    assert not link.is_symlink()
+
+
+def test_fileset_file_is_kept_when_the_user_edited_it(tmp_path):
+    path = tmp_path / "x.fileset.json"
+    digest = workspace.write_atomic(path, b"{}")
+    assert workspace.remove_mount(tmp_path, path, lambda t: False, fileset_sha256=digest) == []
+    assert not path.exists()
+    digest = workspace.write_atomic(path, b"{}")
+    path.write_text('{"edited": true}')
+    assert workspace.remove_mount(tmp_path, path, lambda t: False, fileset_sha256=digest) == ["x.fileset.json"]
+
+
+def test_fileset_groups_a_container_by_dataset():
+    fs = fileset.build("s:C", "container", [("D1/a.root", "root://x//a"), ("D2/b.root", "root://x//b")], "Events", {})
+    assert set(fs) == {"s:D1", "s:D2"} and fs["s:D1"]["files"] == {"root://x//a": "Events"}
+    assert fileset.dumps(fs, "yaml").startswith(b"s:D1:")
+
+
+# ---------------------------------------------------------------------- fetch
+
+
+def _source(tmp_path: Path, data: bytes) -> tuple[str, str]:
+    src = tmp_path / "replica.root"
+    src.write_bytes(data)
+    return f"file://localhost{src}", adler32_hex(zlib.adler32(data))
+
+
+def test_fetch_posix_copies_and_verifies(tmp_path):
+    data = os.urandom(3 << 20)
+    url, checksum = _source(tmp_path, data)
+    seen = []
+    got = fetch(url, tmp_path / "out", expected_bytes=len(data), expected_adler32=checksum.lstrip("0"),
+                progress=seen.append, cancel=threading.Event())  # fmt: skip
+    assert got == checksum and (tmp_path / "out").read_bytes() == data and sum(seen) == len(data)
+
+
+def test_fetch_refuses_a_bad_checksum_and_leaves_nothing(tmp_path):
+    data = os.urandom(1 << 20)
+    url, _checksum = _source(tmp_path, data)
+    with pytest.raises(ChecksumMismatch, match="adler32 mismatch"):
+        fetch(url, tmp_path / "out", expected_bytes=len(data), expected_adler32="deadbeef",
+              progress=lambda n: None, cancel=threading.Event())  # fmt: skip
+    with pytest.raises(ChecksumMismatch, match="size mismatch"):
+        fetch(url, tmp_path / "out", expected_bytes=len(data) + 1, expected_adler32=None,
+              progress=lambda n: None, cancel=threading.Event())  # fmt: skip
+    with pytest.raises(FetchError, match="does not exist"):
+        fetch("file://localhost/nonexistent/x", tmp_path / "out", expected_bytes=1, expected_adler32=None,
+              progress=lambda n: None, cancel=threading.Event())  # fmt: skip
+    assert not (tmp_path / "out").exists()
+
+
+def test_fetch_empty_file(tmp_path):
+    url, checksum = _source(tmp_path, b"")
+    assert fetch(url, tmp_path / "out", expected_bytes=0, expected_adler32=checksum,
+                 progress=lambda n: None, cancel=threading.Event()) == "00000001"  # fmt: skip
+
+
+# ---------------------------------------------------------------------- cache
+
+
+def _put(cache: Cache, tmp_path: Path, name: str, size: int) -> None:
+    tmp = cache.incoming_path("s", name)
+    tmp.write_bytes(b"x" * size)
+    cache.commit(tmp, "s", name, "00000001", size)
+
+
+def test_cache_evicts_least_recently_used_unpinned(tmp_path):
+    store = Store(tmp_path / "state.sqlite")
+    cache = Cache(tmp_path / "cache", store, quota_bytes=1000)
+    for i, name in enumerate(("old", "mid", "pinned")):
+        _put(cache, tmp_path, name, 300)
+        time.sleep(0.01 * (i + 1))
+    store.insert_mount(
+        {"id": "m1", "instance": "i", "scope": "s", "name": "ds", "did_type": "dataset", "mode": "cache", "target": "t",
+         "state": "ready", "message": "", "options": {}, "rule": None, "created": 0, "updated": 0, "finished": 0},
+        [{"path": "pinned", "scope": "s", "name": "pinned", "bytes": 300, "state": "done"}],
+    )  # fmt: skip
+    store.touch_cache([("s", "pinned")])
+    room = cache.room()
+    assert (room.used, room.pinned) == (900, 300)
+    assert room.available == 1000 - 300
+    assert not cache.fits(400)
+    freed = cache.make_room(400)
+    assert freed == 300 and cache.fits(400)  # only "old" had to go
+    files = [{"scope": "s", "name": n, "adler32": "00000001"} for n in ("old", "mid", "pinned")]
+    assert set(cache.present(files)) == {("s", "mid"), ("s", "pinned")}
+    cache.make_room(1000)
+    assert set(cache.present(files)) == {("s", "pinned")}  # never a file of a listed mount
+    assert store.counters()["files_evicted"] == 2
+
+
+def test_cache_drops_an_entry_whose_file_vanished(tmp_path):
+    store = Store(tmp_path / "state.sqlite")
+    cache = Cache(tmp_path / "cache", store, quota_bytes=10**6)
+    _put(cache, tmp_path, "a", 10)
+    cache.path("s", "a", "00000001").unlink()
+    assert cache.present([{"scope": "s", "name": "a", "adler32": "00000001"}]) == {}
+    assert store.cache_rows() == []
+
+
+def test_cache_removes_partial_downloads_of_dead_processes(tmp_path):
+    store = Store(tmp_path / "state.sqlite")
+    incoming = tmp_path / "cache" / "incoming"
+    incoming.mkdir(parents=True)
+    (incoming / "999999999.abc.1234.part").write_bytes(b"half")
+    Cache(tmp_path / "cache", store, quota_bytes=10)
+    assert list(incoming.iterdir()) == []
