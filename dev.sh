@@ -135,9 +135,9 @@ run_tests() {
   jupyter server extension list 2>&1 | grep -E "af_lab .*OK"
   step "lint (ruff, eslint/prettier)"
   ruff check .
-  jlpm -s lint:check
+  jlpm lint:check
   step "TypeScript unit tests (jest)"
-  jlpm -s test
+  jlpm test
   step "Python tests (pytest, real services on 127.0.0.1)"
   python -m pytest -ra --durations=15 "${PYTEST_ARGS[@]}" || status=$?
   step "UI tests (Galata, Debian chromium) against the facility"
