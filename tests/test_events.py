@@ -38,3 +38,32 @@ async def test_event_stream_pushes_published_events(jp_fetch, jp_serverapp, jp_b
 
     assert [e["topic"] for e in received] == ["mounts/m-1"]
     assert received[0]["data"] == {"state": "done", "files": 3}
+
+
+async def test_event_stream_survives_keepalives(jp_fetch, jp_serverapp, jp_base_url, jp_http_port, jp_auth_header):
+    """Quiet periods send keepalive comments and the same stream still delivers later events."""
+    from af_lab.events.handlers import EventStreamHandler
+
+    bus = jp_serverapp.web_app.settings["af_lab"].events
+    chunks: list[str] = []
+    EventStreamHandler.keepalive, saved = 0.2, EventStreamHandler.keepalive
+    try:
+        url = f"http://127.0.0.1:{jp_http_port}{jp_base_url}af-lab/events"
+        request = HTTPRequest(url, headers=jp_auth_header, streaming_callback=lambda c: chunks.append(c.decode()),
+                              request_timeout=30)
+        fetch = asyncio.ensure_future(AsyncHTTPClient().fetch(request, raise_error=False))
+        for _ in range(100):
+            if "".join(chunks).count(": keepalive") >= 3:
+                break
+            await asyncio.sleep(0.05)
+        bus.publish("clusters/c-1", {"workers": 2})
+        for _ in range(100):
+            if "clusters/c-1" in "".join(chunks):
+                break
+            await asyncio.sleep(0.05)
+        fetch.cancel()
+    finally:
+        EventStreamHandler.keepalive = saved
+    text = "".join(chunks)
+    assert text.count(": keepalive") >= 3
+    assert '"topic": "clusters/c-1"' in text

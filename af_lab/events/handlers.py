@@ -25,19 +25,26 @@ class EventStreamHandler(AFLabHandler):
         self.set_header("X-Accel-Buffering", "no")  # nginx: do not buffer the stream
         topics = self.get_arguments("topic")
         events = self.services.events.subscribe(topics)
+        # One pending anext() at a time: wait_for() would cancel it on a keepalive
+        # timeout, and a cancelled async generator is finished for good.
+        pending: asyncio.Task | None = None
         try:
             self.write(": connected\n\n")
             await self.flush()
             while True:
-                try:
-                    event = await asyncio.wait_for(anext(events), self.keepalive)
+                pending = pending or asyncio.ensure_future(anext(events))
+                done, _ = await asyncio.wait({pending}, timeout=self.keepalive)
+                if done:
+                    event, pending = pending.result(), None
                     self.write(f"data: {json.dumps(event)}\n\n")
-                except TimeoutError:
+                else:
                     self.write(": keepalive\n\n")
                 await self.flush()
         except StreamClosedError:
             pass  # the browser went away
         finally:
+            if pending is not None:
+                pending.cancel()
             await events.aclose()
 
 
