@@ -17,8 +17,9 @@ mkdir -p "$STAMPS"
 
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 export PIP_DISABLE_PIP_VERSION_CHECK=1
-# Keep tool state inside the work tree rather than in $HOME.
-export YARN_GLOBAL_FOLDER=$REPO/.cache/yarn
+
+# yarn's download cache outlives the clone (CI clones afresh on the same machine).
+export YARN_GLOBAL_FOLDER=${XDG_CACHE_HOME:-$HOME/.cache}/af-lab/yarn
 export AF_RUCIO_SERVER_VENV=$RUCIO_VENV
 
 step() { printf '\n==> %s\n' "$*"; }
