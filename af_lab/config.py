@@ -105,11 +105,32 @@ class AFLab(Configurable):
     cluster_idle_timeout = Float(3600.0, help="Seconds without tasks before a cluster is shut down (0: never).").tag(
         config=True
     )
+    cluster_survive_restart = Bool(
+        True,
+        help="Leave HTCondor clusters (their scheduler process and jobs) running when the server stops, so "
+        "the next server start reattaches to them; they still end after cluster_idle_timeout. Local "
+        "clusters always stop with the server.",
+    ).tag(config=True)
+    cluster_worker_start_timeout = Float(
+        600.0,
+        help="Seconds a requested worker may take to connect before the cluster reports it, with the "
+        "state of its batch job (a profile's worker_start_timeout overrides it).",
+    ).tag(config=True)
+    cluster_monitor_interval = Float(
+        5.0, help="Seconds between checks of every cluster (scheduler alive, idle, workers, token refresh)."
+    ).tag(config=True)
+    cluster_token_refresh_margin = Float(
+        300.0, help="Warn on a cluster when its workers' bearer token expires within this many seconds "
+        "and no fresher token is available from the credential service."
+    ).tag(config=True)
 
     # --- Publish ------------------------------------------------------------
     publish_defaults = Dict(
         default_value={},
-        help="Defaults for Publish: {rse, lifetime_days, scope, allow_no_lifetime}.",
+        help="""Defaults for Publish: {rse, lifetime_days, scope, allow_no_lifetime,
+        concurrency (parallel copies, 4), retry_seconds (how long an interrupted job
+        keeps retrying Rucio, 300), max_files (per job, 100000), md5 (also compute
+        md5, false: Rucio verifies adler32)}.""",
     ).tag(config=True)
     embargoed_scopes = Dict(
         default_value={},

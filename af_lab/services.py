@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from .clusters.manager import ClusterService
 from .config import AFLab
 from .events.bus import EventBus
 from .mounts.service import MountService
@@ -26,11 +27,13 @@ class Services:
         self.rucio = RucioService(config, self.rucio_auth, user=self.credentials.user if self.credentials else None,
                                   log=self.log)
         self.status = StatusService(config, credentials=self.credentials, rucio_auth=self.rucio_auth)
+        self.clusters = ClusterService(config, log=self.log, credentials=self.credentials)
         self.mounts = MountService(self)
         self.publish = PublishService(self)
 
     async def close(self) -> None:
         await self.publish.close()
+        await self.clusters.close()
         await self.mounts.close()
         await self.rucio.close()
         await self.rucio_auth.close()

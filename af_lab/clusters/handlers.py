@@ -1,0 +1,161 @@
+"""REST for Dask clusters, under ``<base_url>/af-lab/clusters``. Thin: parse, call the service, write JSON.
+
+The same clusters appear in dask-labextension's list (``/dask/clusters``) and
+its dashboard panes work for them; see :mod:`af_lab.clusters.labextension`.
+
+REST contract
+=============
+
+Errors (any route): ``{"error": {"type", "message", ...details}}`` with
+    400 bad_request   malformed body or option (``field`` names it)
+    400 over_limit    an option over the profile's limit (``field``, ``limit``, ``value``, ``maximum`` | ``allowed``)
+    401 credentials   no bearer token for the workers (htcondor profiles ship one)
+    404 not_found     unknown cluster id (``cluster``) or profile (``profile``)
+    409 conflict      the cluster is stopped/failed and cannot be changed (``state``)
+    502 condor        a condor_* command failed (``command``, ``exit_code``, ``stderr`` as printed)
+    503 unavailable   the scheduler or local workers could not start; DELETE: the cluster stopped but
+                      condor_rm failed (it stays listed as failed and af-lab keeps retrying)
+    504 timeout       ``wait`` ran out (``workers``, ``requested``, ``jobs`` for htcondor)
+
+``GET /af-lab/clusters/profiles`` -> 200
+    {"default": "local",
+     "profiles": [{"name": "htcondor", "display_name": "HTCondor pool", "description": "...",
+                   "backend": "local" | "htcondor",
+                   "limits": {"max_workers": 50, "max_cores": 8, "max_memory": "16 GiB", "max_disk": "50 GiB",
+                              "max_gpus": 1, "max_clusters": 2, "images": [...], "universes": [...]},
+                   "schema": <JSON Schema draft 7 of the form: properties among cores, memory, disk, gpus,
+                              image, universe, workers, adapt; each with title, default, minimum/maximum or
+                              enum; byte sizes are strings like "4 GiB" with "x-maximum-bytes">}],
+     "errors": ["cluster profile 'x' is ignored: ..."]}
+
+``GET /af-lab/clusters`` -> 200 ``{"clusters": [Cluster, ...]}`` (oldest first, stopped/failed ones included
+    until deleted, so the user sees why a cluster ended)
+
+``POST /af-lab/clusters`` -> 201 Cluster
+    body: {"profile": "htcondor" (default: the default profile), "name": "my analysis" (optional),
+           "cores": 2, "memory": "4 GiB", "disk": "10 GiB", "gpus": 0, "image": "...", "universe": "...",
+           "workers": 2, "adapt": {"minimum": 0, "maximum": 10} | null}
+    Omitted options take the profile's defaults. All or nothing: if the first workers cannot be requested
+    (e.g. condor_submit fails) the cluster is removed again and the error returned.
+
+``GET /af-lab/clusters/<id>`` -> 200 Cluster
+
+``PATCH /af-lab/clusters/<id>`` -> 200 Cluster
+    {"workers": N, "wait": seconds (optional: answer once N workers are connected, else 504)}
+    | {"adapt": {"minimum": a, "maximum": b}}   (start or change adaptive scaling)
+    | {"adapt": null}                           (stop adapting, keep the current workers)
+    Returns once the jobs are submitted (htcondor) or the workers started (local).
+
+``DELETE /af-lab/clusters/<id>`` -> 204
+    Stops workers, removes every batch job, stops the scheduler; for a stopped/failed cluster, dismisses it.
+
+``GET /af-lab/clusters/<id>/jobs`` -> 200
+    {"cluster": id, "backend": "htcondor", "queried_at": epoch,
+     "counts": {"submitted": 3, "idle": 1, "running": 1, "held": 1, "done": 0},
+     "jobs": [{"job_id": "12.0", "worker": "af-1a2b3c4d-0", "connected": true,
+               "status": in the queue: "idle" | "running" | "held" | "suspended" | "completed" | "removed";
+                         gone from it: "removed" (af-lab removed it) | "done" (it ended),
+               "since": epoch | null, "hold_reason": "..." | null}],
+     "message": "1 held, 1 idle, 1 running (hold reason: ...)"}
+    For a local cluster: {"counts": null, "jobs": [], "message": "..."}.
+
+Cluster:
+    {"id": "<uuid>", "name": "HTCondor pool 1", "profile": "htcondor", "backend": "htcondor",
+     "state": "starting" | "running" | "stopping" | "stopped" | "failed",
+     "message": "why it is stopped/failed, or that it was reattached after a restart",
+     "options": {"cores": 1, "memory": "2.00 GiB", "disk": "4.00 GiB", "gpus": 0, "image": null,
+                 "universe": null, "workers": 2, "adapt": null},
+     "scheduler_address": "tcp://127.0.0.1:40123",
+     "dashboard_link": "http://127.0.0.1:8787/status"  (the scheduler's own, loopback only),
+     "dashboard_url": "<base_url>dask/dashboard/<id>/status"  (open this: proxied by the Jupyter server;
+                      the direct link when dask-labextension's server extension is not enabled),
+     "workers": 2, "requested_workers": 2, "cores": 2, "memory": "3.73 GiB", "memory_bytes": 4000000000,
+     "adapt": {"minimum": 0, "maximum": 10} | null,
+     "pending": {"workers": 1, "since": epoch} | null,
+     "warnings": ["1 of 2 requested workers have not connected after 600 s; the cluster's jobs: 1 held (...)"],
+     "token": {"state": "ok" | "expiring" | "unavailable", "expires_at": epoch | null, "refreshed_at": epoch,
+               "message": ""} | null  (null: no credential service, no token shipped),
+     "created": epoch}
+"""
+
+from __future__ import annotations
+
+import tornado.web
+from jupyter_server.utils import url_path_join
+
+from ..errors import BadRequest
+from ..handlers import AFLabHandler
+
+ID = r"(?P<cluster_id>[^/]+)"  # the service answers 404 for ids it does not know
+
+
+class ClusterBase(AFLabHandler):
+    @property
+    def clusters(self):
+        return self.services.clusters
+
+    def with_urls(self, model: dict) -> dict:
+        """Add the dashboard URL a browser should open: through the Jupyter server, under its base URL."""
+        ext = self.serverapp.extension_manager.extensions.get("dask_labextension")
+        if model.get("dashboard_link") and ext is not None and ext.enabled:
+            model["dashboard_url"] = url_path_join(self.base_url, "dask/dashboard", model["id"], "status")
+        else:
+            model["dashboard_url"] = model.get("dashboard_link", "")
+        return model
+
+
+class ProfilesHandler(ClusterBase):
+    @tornado.web.authenticated
+    async def get(self):
+        self.write_json(self.clusters.profiles_json())
+
+
+class ClustersHandler(ClusterBase):
+    @tornado.web.authenticated
+    async def get(self):
+        self.write_json({"clusters": [self.with_urls(m) for m in await self.clusters.list()]})
+
+    @tornado.web.authenticated
+    async def post(self):
+        body = self.json_body()
+        profile = body.pop("profile", None)
+        name = body.pop("name", None)
+        model = await self.clusters.create(profile, body, name=name)
+        self.write_json(self.with_urls(model), status=201)
+
+
+class ClusterHandler(ClusterBase):
+    @tornado.web.authenticated
+    async def get(self, cluster_id: str):
+        self.write_json(self.with_urls(await self.clusters.get(cluster_id)))
+
+    @tornado.web.authenticated
+    async def patch(self, cluster_id: str):
+        body = self.json_body()
+        if "adapt" in body and "workers" not in body:
+            model = await self.clusters.adapt(cluster_id, body["adapt"])
+        elif "workers" in body and "adapt" not in body:
+            model = await self.clusters.scale(cluster_id, body["workers"], wait=body.get("wait"))
+        else:
+            raise BadRequest('send {"workers": N} or {"adapt": {"minimum": a, "maximum": b}} (or {"adapt": null})')
+        self.write_json(self.with_urls(model))
+
+    @tornado.web.authenticated
+    async def delete(self, cluster_id: str):
+        await self.clusters.delete(cluster_id)
+        self.set_status(204)
+        self.finish()
+
+
+class JobsHandler(ClusterBase):
+    @tornado.web.authenticated
+    async def get(self, cluster_id: str):
+        self.write_json(await self.clusters.jobs(cluster_id))
+
+
+handlers = [
+    ("clusters/profiles", ProfilesHandler),
+    ("clusters/?", ClustersHandler),
+    (f"clusters/{ID}/jobs", JobsHandler),
+    (f"clusters/{ID}", ClusterHandler),
+]

@@ -1,0 +1,261 @@
+"""The Jupyter server restarting while clusters run: reattach to a live scheduler, or remove the jobs.
+
+These tests run real ``jupyter server`` processes (af-lab and dask-labextension
+enabled, 127.0.0.1, the HTCondor stand-in on $PATH) and stop them the way a
+hub does (SIGTERM) or the way a crash does (SIGKILL), then start a new one on
+the same state directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import condor_standin
+import psutil
+import pytest
+import requests
+from condor_standin.profiles import settings
+from distributed import Client
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LabServer:
+    """One ``jupyter server`` process with af-lab configured; stopped by pid."""
+
+    def __init__(self, root: Path, aflab: dict, env: dict[str, str], name: str):
+        self.root, self.name = root, name
+        self.token = secrets.token_hex(16)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = {
+            "ServerApp": {
+                "jpserver_extensions": {"af_lab": True, "dask_labextension": True, "jupyter_server_proxy": True},
+                "ip": "127.0.0.1", "port": self.port, "port_retries": 0, "open_browser": False,
+                "root_dir": str(root / "work"), "allow_root": True,
+                "IdentityProvider": {"token": self.token},
+            },
+            "IdentityProvider": {"token": self.token},
+            "AFLab": aflab,
+        }
+        (root / "work").mkdir(exist_ok=True)
+        self.config_file = root / f"{name}.json"
+        self.config_file.write_text(json.dumps(config))
+        self.env = {
+            **os.environ, **env,
+            "PYTHONPATH": str(REPO),
+            "JUPYTER_CONFIG_DIR": str(root / "jupyter-config"),
+            "JUPYTER_DATA_DIR": str(root / "jupyter-data"),
+            "JUPYTER_RUNTIME_DIR": str(root / "jupyter-runtime"),
+        }
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> LabServer:
+        self.log = open(self.root / f"{self.name}.log", "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyter_server", f"--config={self.config_file}"],
+            env=self.env, stdout=self.log, stderr=subprocess.STDOUT, cwd=self.root,
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"{self.name} exited:\n{self.log_text()}"
+            try:
+                if requests.get(f"{self.url}/api/status", headers=self.headers, timeout=2).ok:
+                    return self
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"{self.name} did not start:\n{self.log_text()}")
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"token {self.token}"}
+
+    def log_text(self) -> str:
+        return (self.root / f"{self.name}.log").read_text(errors="replace")[-4000:]
+
+    def api(self, method: str, path: str, body=None, expect: int | None = None):
+        resp = requests.request(method, f"{self.url}/af-lab/{path}", headers=self.headers,
+                                data=None if body is None else json.dumps(body), timeout=180)
+        data = resp.json() if resp.content else None
+        if expect is not None:
+            assert resp.status_code == expect, f"{method} {path} -> {resp.status_code}: {data}"
+        return data
+
+    def stop(self, sig: int) -> None:
+        """SIGTERM: a hub stopping the server; SIGKILL: a crash."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """Start servers on one state directory; everything they or their clusters started dies with the test."""
+    queue = tmp_path / "condor"
+    env = condor_standin.environment(queue)
+    aflab = {**settings(cluster_survive_restart=True), "state_dir": str(tmp_path / "state"),
+             "cache_dir": str(tmp_path / "cache")}
+    servers: list[LabServer] = []
+
+    def start(name: str, **overrides) -> LabServer:
+        server = LabServer(tmp_path, {**aflab, **overrides}, env, name).start()
+        servers.append(server)
+        return server
+
+    start.queue, start.state_dir, start.env = queue, tmp_path / "state", env
+    yield start
+    for server in servers:
+        server.stop(signal.SIGKILL)
+    condor_standin.kill_all(condor_standin.job_processes(queue))
+    condor_standin.kill_all(condor_standin.processes_mentioning(str(tmp_path / "state")))
+
+
+def condor_q(lab) -> list[str]:
+    return condor_standin.run("condor_q", "-af:j", "JobStatus", env=lab.env).stdout.split()[::2]
+
+
+def wait_for(predicate, timeout=90.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def scheduler_pid(lab, cluster_id: str) -> int:
+    record = json.loads((lab.state_dir / "clusters" / f"{cluster_id}.json").read_text())
+    return record["scheduler"]["pid"]
+
+
+def local_worker_pids(server: LabServer) -> list[int]:
+    """The server's LocalCluster worker processes (multiprocessing children, not the batch scheduler)."""
+    return [p.pid for p in psutil.Process(server.proc.pid).children(recursive=True)
+            if any("multiprocessing" in arg for arg in p.cmdline())]
+
+
+def test_restart_reattaches_to_the_running_scheduler(lab):
+    a = lab("server-a")
+    htc = a.api("POST", "clusters", {"profile": "htcondor"}, expect=201)
+    a.api("PATCH", f"clusters/{htc['id']}", {"workers": 2, "wait": 120}, expect=200)
+    with Client(htc["scheduler_address"], timeout=30) as client:
+        client.publish_dataset(answer=client.scatter(42))  # state on the scheduler that must survive
+    a.api("POST", "clusters", {"profile": "local", "workers": 1}, expect=201)
+    local_pids = local_worker_pids(a)
+    assert local_pids
+
+    # 1. The hub stops the server (SIGTERM): the HTCondor cluster stays, the local one stops with it.
+    a.stop(signal.SIGTERM)
+    assert psutil.pid_exists(scheduler_pid(lab, htc["id"]))
+    assert len(condor_q(lab)) == 2
+    assert not condor_standin.wait_until_gone([psutil.Process(p) for p in local_pids if psutil.pid_exists(p)])
+
+    b = lab("server-b")
+    listed = {c["id"]: c for c in b.api("GET", "clusters", expect=200)["clusters"]}
+    assert set(listed) == {htc["id"]}  # the local cluster was shut down cleanly, nothing to report
+    cluster = listed[htc["id"]]
+    assert cluster["state"] == "running"
+    assert cluster["message"] == "Reattached after a server restart (2 running job(s) kept)."
+    assert cluster["scheduler_address"] == htc["scheduler_address"]
+    wait_for(lambda: b.api("GET", f"clusters/{htc['id']}")["workers"] == 2, what="2 workers after reattach")
+    with Client(htc["scheduler_address"], timeout=30) as client:
+        assert client.get_dataset("answer").result() == 42
+        assert client.submit(sum, [1, 2]).result() == 3
+    jobs = b.api("GET", f"clusters/{htc['id']}/jobs", expect=200)
+    assert jobs["counts"] == {"submitted": 2, "idle": 0, "running": 2, "held": 0, "done": 0}
+    # dask-labextension lists the reattached cluster too.
+    resp = requests.get(f"{b.url}/dask/clusters", headers=b.headers, timeout=30)
+    assert [c["id"] for c in resp.json()] == [htc["id"]]
+    local_b = b.api("POST", "clusters", {"profile": "local", "workers": 1}, expect=201)
+    local_pids = local_worker_pids(b)
+
+    # 2. The server crashes (SIGKILL): nothing is closed, the next server still reattaches.
+    b.stop(signal.SIGKILL)
+    assert not condor_standin.wait_until_gone([psutil.Process(p) for p in local_pids if psutil.pid_exists(p)]), \
+        "local workers must die with their server"
+    c = lab("server-c")
+    listed = {x["id"]: x for x in c.api("GET", "clusters", expect=200)["clusters"]}
+    assert listed[htc["id"]]["state"] == "running"
+    assert listed[local_b["id"]]["state"] == "stopped"
+    assert "ended when the Jupyter server stopped" in listed[local_b["id"]]["message"]
+
+    # Scaling after the reattach reaches the adopted jobs.
+    c.api("PATCH", f"clusters/{htc['id']}", {"workers": 1}, expect=200)
+    assert len(condor_q(lab)) == 1
+    c.api("DELETE", f"clusters/{htc['id']}", expect=204)
+    c.api("DELETE", f"clusters/{local_b['id']}", expect=204)
+    assert condor_q(lab) == []
+    assert not condor_standin.wait_until_gone(condor_standin.job_processes(lab.queue))
+    assert not condor_standin.wait_until_gone(condor_standin.processes_mentioning(str(lab.state_dir)))
+
+
+def test_restart_without_a_live_scheduler_removes_every_job(lab):
+    a = lab("server-a")
+    running = a.api("POST", "clusters", {"profile": "htcondor"}, expect=201)
+    a.api("PATCH", f"clusters/{running['id']}", {"workers": 1, "wait": 120}, expect=200)
+    queued = a.api("POST", "clusters", {"profile": "htcondor-stuck", "workers": 1}, expect=201)
+    assert len(condor_q(lab)) == 2
+
+    a.stop(signal.SIGKILL)
+    for cluster in (running, queued):
+        os.kill(scheduler_pid(lab, cluster["id"]), signal.SIGKILL)
+    # A crash right after condor_submit returned: the job id never reached the record.
+    record_file = lab.state_dir / "clusters" / f"{queued['id']}.json"
+    record = json.loads(record_file.read_text())
+    record["jobs"] = {}
+    record_file.write_text(json.dumps(record))
+
+    b = lab("server-b")
+    listed = {c["id"]: c for c in b.api("GET", "clusters", expect=200)["clusters"]}
+    assert listed[running["id"]]["state"] == "failed"
+    assert listed[running["id"]]["message"] == (
+        "It could not be reattached after a server restart: its scheduler process is gone. "
+        "Its 1 batch job(s) were removed."
+    )
+    assert listed[queued["id"]]["state"] == "failed"
+    # Found and removed by its AFLabClusterId attribute, although af-lab never recorded its id.
+    assert condor_q(lab) == []
+    assert not condor_standin.wait_until_gone(condor_standin.job_processes(lab.queue))
+    assert not condor_standin.wait_until_gone(condor_standin.processes_mentioning(str(lab.state_dir)))
+    for cluster in (running, queued):
+        b.api("DELETE", f"clusters/{cluster['id']}", expect=204)
+    assert b.api("GET", "clusters", expect=200)["clusters"] == []
+
+
+def test_a_cluster_nobody_comes_back_for_ends_by_itself(lab):
+    """The server stops and no new one starts: the scheduler still applies the idle timeout."""
+    a = lab("server-a", cluster_idle_timeout=3.0)
+    htc = a.api("POST", "clusters", {"profile": "htcondor", "workers": 1}, expect=201)
+    pid = scheduler_pid(lab, htc["id"])
+    a.stop(signal.SIGTERM)
+    assert not condor_standin.wait_until_gone([psutil.Process(pid)], timeout=60), "the idle scheduler must exit"
+    # (Its worker would exit after its death timeout; the next server does not wait for that.)
+
+    b = lab("server-b", cluster_idle_timeout=3.0)
+    (cluster,) = b.api("GET", "clusters", expect=200)["clusters"]
+    assert cluster["state"] == "stopped"
+    assert cluster["message"].startswith("It was shut down after 3 s without tasks while the server was stopped.")
+    assert condor_q(lab) == []
+    assert not condor_standin.wait_until_gone(condor_standin.job_processes(lab.queue))
+    b.api("DELETE", f"clusters/{htc['id']}", expect=204)
