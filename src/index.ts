@@ -1,5 +1,9 @@
 import { JupyterFrontEndPlugin } from '@jupyterlab/application';
 
+import clustersPlugin from './clusters/plugin';
+import mountsPlugin from './mounts/plugin';
+import publishPlugin from './publish/plugin';
+import rucioPlugin from './rucio/plugin';
 import settingsPlugin from './settings/plugin';
 import sidebarPlugin from './sidebar/plugin';
 import statusPlugin from './status/plugin';
@@ -14,7 +18,11 @@ export * from './tokens';
 const plugins: JupyterFrontEndPlugin<any>[] = [
   settingsPlugin,
   sidebarPlugin,
-  statusPlugin
+  statusPlugin,
+  rucioPlugin,
+  mountsPlugin,
+  clustersPlugin,
+  publishPlugin
 ];
 
 export default plugins;

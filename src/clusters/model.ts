@@ -1,0 +1,758 @@
+import { IDisposable } from '@lumino/disposable';
+import { ISignal, Signal } from '@lumino/signaling';
+
+import * as defaultApi from './api';
+import {
+  IAdaptBounds,
+  ICluster,
+  ICreateClusterBody,
+  IJobsResponse,
+  IProfile,
+  IProfilesResponse,
+  LIVE_STATES
+} from './types';
+
+/**
+ * Polling periods (ms). The list is polled quickly only while something is
+ * changing; job states only for HTCondor clusters, quickly only while a job
+ * is not running. Nothing is polled while the view is hidden.
+ */
+export const POLL = {
+  /** Something is starting, stopping or scaling. */
+  busy: 2000,
+  /** Nothing is changing. */
+  idle: 15000,
+  /** HTCondor jobs while a job is idle or held or a worker is missing. */
+  jobsBusy: 5000,
+  /** HTCondor jobs while every job runs and every worker is connected. */
+  jobsIdle: 30000,
+  /** Longest wait after repeated failures. */
+  maxBackoff: 60000,
+  /** Shortest wait between two timer ticks. */
+  min: 1000
+} as const;
+
+/**
+ * An action running on one cluster; the card shows it with a spinner.
+ */
+export interface IOperation {
+  kind: 'scale' | 'adapt' | 'shutdown' | 'dismiss';
+  /**
+   * What the card says while it runs, e.g. "Asking for 2 workers…".
+   */
+  text: string;
+  startedAt: number;
+}
+
+/**
+ * A failed action on one cluster, shown on its card until dismissed.
+ */
+export interface IOperationError {
+  /**
+   * e.g. "Scaling to 2 workers failed".
+   */
+  title: string;
+  error: unknown;
+  at: number;
+}
+
+/**
+ * The HTCondor jobs of a cluster, as last fetched.
+ */
+export interface IJobsState {
+  data: IJobsResponse | null;
+  error: unknown;
+  loading: boolean;
+  /**
+   * When the last attempt ended (ms), 0 before.
+   */
+  at: number;
+}
+
+/**
+ * A cluster being created (POST in flight) or whose creation failed.
+ */
+export interface ICreation {
+  key: number;
+  profile: IProfile | null;
+  profileName: string;
+  /**
+   * The requested name, or the server's once the cluster appears in the list.
+   */
+  name: string;
+  body: ICreateClusterBody;
+  startedAt: number;
+  state: 'creating' | 'failed';
+  error: unknown;
+  /**
+   * The cluster ids that existed before this creation started.
+   */
+  knownIds: Set<string>;
+}
+
+/**
+ * What the view asks the sidebar to show (from a command).
+ */
+export type UIRequest =
+  { kind: 'create'; profile?: string } | { kind: 'scale'; id: string };
+
+/**
+ * The state of the Clusters view, shared by the sidebar section and the
+ * `af-lab:*-cluster` commands.
+ */
+export class ClustersModel implements IDisposable {
+  constructor(options: ClustersModel.IOptions = {}) {
+    this._api = options.api ?? defaultApi;
+    this._now = options.now ?? (() => Date.now());
+  }
+
+  get changed(): ISignal<this, void> {
+    return this._changed;
+  }
+
+  /**
+   * Emitted when a command wants the view to open the form or a scale editor.
+   */
+  get uiRequested(): ISignal<this, UIRequest> {
+    return this._uiRequested;
+  }
+
+  get isDisposed(): boolean {
+    return this._disposed;
+  }
+
+  dispose(): void {
+    if (this._disposed) {
+      return;
+    }
+    this._disposed = true;
+    this._clearTimer();
+    Signal.clearData(this);
+  }
+
+  // -------------------------------------------------------------- state
+
+  get profiles(): IProfilesResponse | null {
+    return this._profiles;
+  }
+
+  get profilesError(): unknown {
+    return this._profilesError;
+  }
+
+  /**
+   * The clusters from the server, oldest first, without the ones a running
+   * creation stands for; null before the first answer.
+   */
+  get clusters(): ICluster[] | null {
+    if (this._clusters === null) {
+      return null;
+    }
+    return this._clusters.filter(c => !this._creationFor(c));
+  }
+
+  get listError(): unknown {
+    return this._listError;
+  }
+
+  get loading(): boolean {
+    return this._listRequest !== null;
+  }
+
+  /**
+   * When the list was last fetched successfully (ms), 0 before.
+   */
+  get loadedAt(): number {
+    return this._loadedAt;
+  }
+
+  get creations(): ReadonlyArray<ICreation> {
+    return this._creations;
+  }
+
+  find(id: string): ICluster | undefined {
+    return (this._clusters ?? []).find(c => c.id === id);
+  }
+
+  profile(name: string): IProfile | undefined {
+    return this._profiles?.profiles.find(p => p.name === name);
+  }
+
+  jobs(id: string): IJobsState | undefined {
+    return this._jobs.get(id);
+  }
+
+  operation(id: string): IOperation | undefined {
+    return this._ops.get(id);
+  }
+
+  error(id: string): IOperationError | undefined {
+    return this._errors.get(id);
+  }
+
+  dismissError(id: string): void {
+    if (this._errors.delete(id)) {
+      this._emit();
+    }
+  }
+
+  /**
+   * Ask the view to show something (used by commands).
+   */
+  requestUI(request: UIRequest): void {
+    this._uiRequested.emit(request);
+  }
+
+  // -------------------------------------------------------------- polling
+
+  /**
+   * Whether the view is on screen. Polling runs only while it is; when it
+   * comes back, stale data is fetched at once.
+   */
+  setActive(active: boolean): void {
+    if (active === this._active || this._disposed) {
+      return;
+    }
+    this._active = active;
+    if (!active) {
+      this._clearTimer();
+      return;
+    }
+    if (this._profiles === null && this._profilesRequest === null) {
+      void this.loadProfiles();
+    }
+    this._schedule();
+  }
+
+  get isActive(): boolean {
+    return this._active;
+  }
+
+  /**
+   * Fetch the list (and the jobs that are due) now.
+   */
+  async refresh(): Promise<void> {
+    await this._refreshList();
+    await this._refreshDueJobs();
+    this._schedule();
+  }
+
+  /**
+   * Fetch the profiles (again).
+   */
+  loadProfiles(): Promise<void> {
+    if (this._profilesRequest) {
+      return this._profilesRequest;
+    }
+    const request = this._api
+      .fetchProfiles()
+      .then(profiles => {
+        this._profiles = profiles;
+        this._profilesError = null;
+      })
+      .catch(error => {
+        this._profilesError = error;
+      })
+      .finally(() => {
+        this._profilesRequest = null;
+        this._emit();
+      });
+    this._profilesRequest = request;
+    this._emit();
+    return request;
+  }
+
+  get profilesLoading(): boolean {
+    return this._profilesRequest !== null;
+  }
+
+  /**
+   * Fetch the jobs of one cluster now (coalesced with a running request).
+   */
+  refreshJobs(id: string): Promise<void> {
+    const running = this._jobsRequests.get(id);
+    if (running) {
+      return running;
+    }
+    const previous = this._jobs.get(id);
+    this._jobs.set(id, {
+      data: previous?.data ?? null,
+      error: previous?.error ?? null,
+      loading: true,
+      at: previous?.at ?? 0
+    });
+    const request = this._api
+      .fetchJobs(id)
+      .then(data => {
+        this._jobs.set(id, {
+          data,
+          error: null,
+          loading: false,
+          at: this._now()
+        });
+      })
+      .catch(error => {
+        this._jobs.set(id, {
+          data: previous?.data ?? null,
+          error,
+          loading: false,
+          at: this._now()
+        });
+      })
+      .finally(() => {
+        this._jobsRequests.delete(id);
+        this._emit();
+      });
+    this._jobsRequests.set(id, request);
+    this._emit();
+    return request;
+  }
+
+  // -------------------------------------------------------------- actions
+
+  /**
+   * Create a cluster. While the request runs, {@link creations} holds a
+   * placeholder the view shows with a spinner.
+   *
+   * @throws the server's error when it names a form field (`field`), so the
+   * form can show it there; other failures stay on the placeholder card
+   * (state `failed`) and are thrown too.
+   */
+  async create(
+    profileName: string,
+    body: ICreateClusterBody,
+    name = ''
+  ): Promise<ICluster> {
+    const creation: ICreation = {
+      key: ++this._creationCounter,
+      profile: this.profile(profileName) ?? null,
+      profileName,
+      name: name.trim(),
+      body,
+      startedAt: this._now(),
+      state: 'creating',
+      error: null,
+      knownIds: new Set((this._clusters ?? []).map(c => c.id))
+    };
+    this._creations = [creation, ...this._creations];
+    this._mutated();
+    const request: ICreateClusterBody = { ...body, profile: profileName };
+    if (creation.name) {
+      request.name = creation.name;
+    }
+    try {
+      const cluster = await this._api.createCluster(request);
+      this._creations = this._creations.filter(c => c !== creation);
+      this._upsert(cluster);
+      if (cluster.backend === 'htcondor') {
+        void this.refreshJobs(cluster.id);
+      }
+      return cluster;
+    } catch (error) {
+      if (fieldOf(error)) {
+        this._creations = this._creations.filter(c => c !== creation);
+      } else {
+        this._creations = this._creations.map(c =>
+          c === creation ? { ...c, state: 'failed', error } : c
+        );
+      }
+      throw error;
+    } finally {
+      this._mutated();
+    }
+  }
+
+  /**
+   * Forget a failed creation.
+   */
+  dismissCreation(key: number): void {
+    const before = this._creations.length;
+    this._creations = this._creations.filter(c => c.key !== key);
+    if (this._creations.length !== before) {
+      this._emit();
+    }
+  }
+
+  /**
+   * Scale to `workers` (stops adaptive scaling).
+   */
+  async scale(id: string, workers: number): Promise<ICluster | null> {
+    return this._operate(
+      id,
+      {
+        kind: 'scale',
+        text: `Asking for ${plural(workers, 'worker')}…`,
+        startedAt: this._now()
+      },
+      `Scaling to ${plural(workers, 'worker')} failed`,
+      () => this._api.scaleCluster(id, workers)
+    );
+  }
+
+  /**
+   * Start or change adaptive scaling, or stop it (`null`).
+   */
+  async adapt(
+    id: string,
+    bounds: IAdaptBounds | null
+  ): Promise<ICluster | null> {
+    const text = bounds
+      ? `Switching to adaptive scaling (${bounds.minimum}–${bounds.maximum} workers)…`
+      : 'Stopping adaptive scaling…';
+    const title = bounds
+      ? 'Adaptive scaling could not be set'
+      : 'Adaptive scaling could not be stopped';
+    return this._operate(
+      id,
+      { kind: 'adapt', text, startedAt: this._now() },
+      title,
+      () => this._api.adaptCluster(id, bounds)
+    );
+  }
+
+  /**
+   * Shut a cluster down, or dismiss a stopped/failed one.
+   */
+  async shutdown(id: string): Promise<boolean> {
+    const cluster = this.find(id);
+    const live = !cluster || LIVE_STATES.includes(cluster.state);
+    const result = await this._operate(
+      id,
+      {
+        kind: live ? 'shutdown' : 'dismiss',
+        text: live
+          ? cluster?.backend === 'htcondor'
+            ? 'Shutting down: removing the batch jobs and stopping the scheduler…'
+            : 'Shutting down: stopping the workers and the scheduler…'
+          : 'Removing…',
+        startedAt: this._now()
+      },
+      live ? 'Shutting down failed' : 'Removing the cluster failed',
+      async () => {
+        await this._api.deleteCluster(id);
+        return null;
+      }
+    );
+    return result !== undefined;
+  }
+
+  // -------------------------------------------------------------- internals
+
+  private async _operate(
+    id: string,
+    op: IOperation,
+    failure: string,
+    call: () => Promise<ICluster | null>
+  ): Promise<ICluster | null> {
+    if (this._ops.has(id)) {
+      throw new Error('Another action on this cluster is still running.');
+    }
+    this._ops.set(id, op);
+    this._errors.delete(id);
+    this._mutated();
+    try {
+      const cluster = await call();
+      if (cluster) {
+        this._upsert(cluster);
+        if (cluster.backend === 'htcondor') {
+          void this.refreshJobs(id);
+        }
+      } else {
+        this._remove(id);
+      }
+      return cluster;
+    } catch (error) {
+      this._errors.set(id, { title: failure, error, at: this._now() });
+      if (error instanceof Error && 'status' in error) {
+        const status = (error as { status: number }).status;
+        if (status === 404) {
+          this._remove(id); // it is gone already
+        }
+      }
+      throw error;
+    } finally {
+      this._ops.delete(id);
+      this._mutated();
+    }
+  }
+
+  private _creationFor(cluster: ICluster): ICreation | undefined {
+    if (cluster.state !== 'starting') {
+      return undefined;
+    }
+    return this._creations.find(
+      c =>
+        c.state === 'creating' &&
+        c.profileName === cluster.profile &&
+        !c.knownIds.has(cluster.id) &&
+        (!c.name || c.name === cluster.name)
+    );
+  }
+
+  private _upsert(cluster: ICluster): void {
+    const list = this._clusters ?? [];
+    const index = list.findIndex(c => c.id === cluster.id);
+    this._clusters =
+      index === -1
+        ? [...list, cluster]
+        : list.map(c => (c.id === cluster.id ? cluster : c));
+  }
+
+  private _remove(id: string): void {
+    if (this._clusters) {
+      this._clusters = this._clusters.filter(c => c.id !== id);
+    }
+    this._jobs.delete(id);
+  }
+
+  /**
+   * A change was made: answers of requests started before it are stale.
+   */
+  private _mutated(): void {
+    this._generation++;
+    this._emit();
+    this._schedule();
+  }
+
+  private _refreshList(): Promise<void> {
+    if (this._listRequest) {
+      return this._listRequest;
+    }
+    const generation = this._generation;
+    const request = this._api
+      .listClusters()
+      .then(clusters => {
+        this._listFailures = 0;
+        this._listError = null;
+        if (generation !== this._generation) {
+          // An action finished meanwhile: this answer may predate it.
+          this._stale = true;
+          return;
+        }
+        this._stale = false;
+        this._clusters = clusters;
+        this._loadedAt = this._now();
+        for (const id of Array.from(this._jobs.keys())) {
+          if (!clusters.some(c => c.id === id)) {
+            this._jobs.delete(id);
+          }
+        }
+        for (const c of this._creations) {
+          const match = clusters.find(
+            k =>
+              k.state === 'starting' &&
+              k.profile === c.profileName &&
+              !c.knownIds.has(k.id)
+          );
+          if (match && c.state === 'creating' && !c.name) {
+            c.name = match.name;
+          }
+        }
+      })
+      .catch(error => {
+        this._listFailures++;
+        this._listError = error;
+      })
+      .finally(() => {
+        this._listRequest = null;
+        this._emit();
+      });
+    this._listRequest = request;
+    this._emit();
+    return request;
+  }
+
+  private _jobsPeriod(cluster: ICluster): number | null {
+    if (cluster.backend !== 'htcondor') {
+      return null;
+    }
+    const state = this._jobs.get(cluster.id);
+    if (!LIVE_STATES.includes(cluster.state)) {
+      // Once for a stopped cluster: what happened to its jobs.
+      return state?.at ? null : 0;
+    }
+    if (state?.error) {
+      return POLL.jobsIdle;
+    }
+    const counts = state?.data?.counts;
+    const settling =
+      cluster.state === 'starting' ||
+      cluster.workers < cluster.requested_workers ||
+      cluster.pending !== null ||
+      !counts ||
+      counts.idle > 0 ||
+      counts.held > 0 ||
+      counts.running < counts.submitted - counts.done;
+    return settling ? POLL.jobsBusy : POLL.jobsIdle;
+  }
+
+  private _jobsDueIn(cluster: ICluster): number | null {
+    const period = this._jobsPeriod(cluster);
+    if (period === null) {
+      return null;
+    }
+    const at = this._jobs.get(cluster.id)?.at ?? 0;
+    return Math.max(0, at + period - this._now());
+  }
+
+  private async _refreshDueJobs(): Promise<void> {
+    const due = (this._clusters ?? []).filter(c => this._jobsDueIn(c) === 0);
+    await Promise.all(due.map(c => this.refreshJobs(c.id)));
+  }
+
+  private _busy(): boolean {
+    if (this._stale || this._ops.size > 0) {
+      return true;
+    }
+    if (this._creations.some(c => c.state === 'creating')) {
+      return true;
+    }
+    return (this._clusters ?? []).some(
+      c =>
+        c.state === 'starting' ||
+        c.state === 'stopping' ||
+        (c.state === 'running' &&
+          (c.workers !== c.requested_workers || c.pending !== null))
+    );
+  }
+
+  private _nextDelay(): number {
+    let listDelay: number;
+    if (this._listFailures > 0) {
+      listDelay = Math.min(
+        POLL.busy * 2 ** Math.min(this._listFailures, 6),
+        POLL.maxBackoff
+      );
+    } else {
+      const period = this._busy() ? POLL.busy : POLL.idle;
+      listDelay = this._loadedAt
+        ? Math.max(0, this._loadedAt + period - this._now())
+        : 0;
+    }
+    let delay = listDelay;
+    for (const c of this._clusters ?? []) {
+      const due = this._jobsDueIn(c);
+      if (due !== null) {
+        delay = Math.min(delay, due);
+      }
+    }
+    // Never two ticks closer than POLL.min (answers arriving together).
+    return Math.max(delay, this._lastTickAt + POLL.min - this._now(), 0);
+  }
+
+  private _schedule(): void {
+    this._clearTimer();
+    if (!this._active || this._disposed) {
+      return;
+    }
+    const delay = this._nextDelay();
+    this._timer = setTimeout(() => {
+      this._timer = null;
+      void this._tick();
+    }, delay);
+  }
+
+  private async _tick(): Promise<void> {
+    if (!this._active || this._disposed) {
+      return;
+    }
+    this._lastTickAt = this._now();
+    const listDue =
+      this._listFailures > 0 ||
+      this._stale ||
+      !this._loadedAt ||
+      this._now() - this._loadedAt >=
+        (this._busy() ? POLL.busy : POLL.idle) - 50;
+    if (listDue) {
+      await this._refreshList();
+    }
+    await this._refreshDueJobs();
+    this._schedule();
+  }
+
+  private _clearTimer(): void {
+    if (this._timer !== null) {
+      clearTimeout(this._timer);
+      this._timer = null;
+    }
+  }
+
+  private _emit(): void {
+    if (!this._disposed) {
+      this._changed.emit();
+    }
+  }
+
+  private _api: ClustersModel.IApi;
+  private _now: () => number;
+  private _disposed = false;
+  private _active = false;
+  private _timer: ReturnType<typeof setTimeout> | null = null;
+  private _changed = new Signal<this, void>(this);
+  private _uiRequested = new Signal<this, UIRequest>(this);
+
+  private _profiles: IProfilesResponse | null = null;
+  private _profilesError: unknown = null;
+  private _profilesRequest: Promise<void> | null = null;
+
+  private _clusters: ICluster[] | null = null;
+  private _listError: unknown = null;
+  private _listFailures = 0;
+  private _listRequest: Promise<void> | null = null;
+  private _loadedAt = 0;
+  private _lastTickAt = 0;
+  private _generation = 0;
+  private _stale = false;
+
+  private _jobs = new Map<string, IJobsState>();
+  private _jobsRequests = new Map<string, Promise<void>>();
+  private _ops = new Map<string, IOperation>();
+  private _errors = new Map<string, IOperationError>();
+  private _creations: ICreation[] = [];
+  private _creationCounter = 0;
+}
+
+export namespace ClustersModel {
+  /**
+   * The REST calls the model makes (the `api` module; replaceable in tests).
+   */
+  export type IApi = Pick<
+    typeof defaultApi,
+    | 'fetchProfiles'
+    | 'listClusters'
+    | 'createCluster'
+    | 'scaleCluster'
+    | 'adaptCluster'
+    | 'deleteCluster'
+    | 'fetchJobs'
+  >;
+
+  export interface IOptions {
+    api?: IApi;
+    now?: () => number;
+  }
+}
+
+/**
+ * The form field a server error names (`error.field`), if any.
+ */
+export function fieldOf(error: unknown): string | null {
+  if (
+    typeof error === 'object' &&
+    error !== null &&
+    'details' in error &&
+    'status' in error &&
+    (error as { status: number }).status === 400
+  ) {
+    const field = (error as { details: Record<string, unknown> }).details.field;
+    return typeof field === 'string' && field ? field : null;
+  }
+  return null;
+}
+
+/**
+ * `plural(1, 'worker')` → "1 worker", `plural(2, 'worker')` → "2 workers".
+ */
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}

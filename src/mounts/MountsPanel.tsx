@@ -1,0 +1,647 @@
+import {
+  Button,
+  copyIcon,
+  folderIcon,
+  notebookIcon,
+  refreshIcon,
+  stopIcon
+} from '@jupyterlab/ui-components';
+import React, { useEffect, useRef, useState } from 'react';
+
+import { useSignal } from '../common/useSignal';
+import {
+  formatBytes,
+  formatCount,
+  formatDuration,
+  formatExactBytes,
+  formatRate,
+  formatTime,
+  percent,
+  plural
+} from '../common/units';
+import { describeError } from '../request';
+import { ErrorBox } from '../status/StatusPanel';
+import { explainMountError, IExplainedError } from './errors';
+import { isActive, MountsModel } from './model';
+import { ICacheUsage, IMount, IUnmountResult } from './types';
+
+/**
+ * What the Mounts view asks its host (the plugin) to do.
+ */
+export interface IMountActions {
+  openFolder(mount: IMount): Promise<void>;
+  insertCode(mount: IMount): Promise<void>;
+  /**
+   * Copy text to the clipboard (the host tells the user).
+   */
+  copy(text: string, what: string): Promise<void>;
+  /**
+   * Every file path (or URL) of a mount, one per line.
+   */
+  paths(mount: IMount): Promise<string>;
+  /**
+   * The mount's fileset (JSON text).
+   */
+  fileset(mount: IMount): Promise<string>;
+  /**
+   * Ask the user to confirm an unmount.
+   */
+  confirmUnmount(mount: IMount): Promise<boolean>;
+}
+
+export interface IMountsPanelProps {
+  model: MountsModel;
+  actions: IMountActions;
+  /**
+   * A mount to scroll to and point at (e.g. after "Show in Mounts").
+   */
+  highlight?: string | null;
+  active?: boolean;
+}
+
+export const STATE_LABELS: Record<string, string> = {
+  queued: 'Queued',
+  fetching: 'Fetching',
+  replicating: 'Replicating',
+  ready: 'Ready',
+  failed: 'Failed',
+  cancelled: 'Cancelled'
+};
+
+const MODE_LABELS: Record<string, string> = {
+  cache: 'cache (local copies)',
+  stream: 'stream (root:// fileset)',
+  replica: 'replica (in place)'
+};
+
+/**
+ * The "Mounts" section: every mount with its live progress and actions,
+ * and the cache usage.
+ */
+export function MountsPanel(props: IMountsPanelProps): JSX.Element {
+  const { model, actions, highlight = null, active = true } = props;
+  useSignal(model.changed);
+  useEffect(() => {
+    if (active) {
+      model.start();
+    }
+  }, [active, model]);
+
+  const mounts = model.mounts;
+  const phase = model.loaded
+    ? 'ready'
+    : model.error !== null
+      ? 'error'
+      : 'loading';
+
+  return (
+    <div
+      className="jp-AFLab-MountsPanel"
+      data-phase={phase}
+      data-connection={model.connection.state}
+    >
+      <div className="jp-AFLab-Mounts-header">
+        <CacheSummary cache={model.cache} />
+        <div className="jp-AFLab-Mounts-headerActions">
+          <Connection model={model} />
+          <Button
+            className="jp-AFLab-button"
+            small
+            minimal
+            onClick={() => void model.refresh()}
+            disabled={model.loading}
+            title="Read the list of mounts again"
+            aria-label="Refresh the mounts"
+          >
+            <refreshIcon.react
+              tag="span"
+              className={
+                model.loading
+                  ? 'jp-AFLab-button-icon jp-mod-spin'
+                  : 'jp-AFLab-button-icon'
+              }
+            />
+            <span>Refresh</span>
+          </Button>
+        </div>
+      </div>
+      {phase === 'loading' && (
+        <div className="jp-AFLab-Mounts-status">
+          <span className="jp-AFLab-spinner" aria-hidden="true" />
+          <span>Loading your mounts…</span>
+        </div>
+      )}
+      {phase === 'error' && (
+        <ErrorBox
+          title="Could not list your mounts"
+          error={model.error}
+          onRetry={() => void model.refresh()}
+          retrying={model.loading}
+        />
+      )}
+      {phase === 'ready' && model.error !== null && (
+        <div className="jp-AFLab-notice jp-mod-warning" role="alert">
+          The last refresh failed: {describeError(model.error)}
+        </div>
+      )}
+      {phase === 'ready' && mounts.length === 0 && (
+        <div className="jp-AFLab-Mounts-empty">
+          Nothing is mounted yet. Click <strong>Mount</strong> on a dataset in
+          the Data section: its files are fetched once into the shared cache,
+          verified, and appear as a folder under <code>af-data/</code> in the
+          file browser.
+        </div>
+      )}
+      {mounts.length > 0 && (
+        <ul className="jp-AFLab-mountList" aria-label="Mounts">
+          {mounts.map(mount => (
+            <MountCard
+              key={mount.id}
+              mount={mount}
+              model={model}
+              actions={actions}
+              highlighted={mount.id === highlight}
+            />
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}
+
+function Connection(props: { model: MountsModel }): JSX.Element {
+  const { model } = props;
+  const status = model.connection;
+  const [, tick] = useState(0);
+  // Count down to the next attempt.
+  useEffect(() => {
+    if (status.state !== 'retrying') {
+      return;
+    }
+    const timer = window.setInterval(() => tick(t => t + 1), 1000);
+    return () => window.clearInterval(timer);
+  }, [status.state]);
+  let label: string;
+  let title: string;
+  switch (status.state) {
+    case 'open':
+      label = 'Live';
+      title = 'Progress is pushed by the server as it happens';
+      break;
+    case 'retrying': {
+      const seconds = Math.max(
+        0,
+        Math.ceil(((status.retryAt ?? Date.now()) - Date.now()) / 1000)
+      );
+      label = `Reconnecting in ${seconds} s`;
+      title = `The live connection was lost (${status.error ?? 'unknown reason'}); the list is re-read every few seconds meanwhile.`;
+      break;
+    }
+    case 'connecting':
+      label = 'Connecting…';
+      title = 'Opening the live connection to the server';
+      break;
+    default:
+      label = 'Offline';
+      title = 'No live connection';
+  }
+  return (
+    <span className="jp-AFLab-Mounts-connection" data-state={status.state}>
+      {status.state === 'retrying' ? (
+        <button
+          type="button"
+          className="jp-AFLab-linkButton"
+          title={`${title} Click to reconnect now.`}
+          onClick={() => model.reconnect()}
+        >
+          {label}
+        </button>
+      ) : (
+        <span title={title}>{label}</span>
+      )}
+    </span>
+  );
+}
+
+/**
+ * "1.2 GiB of 54 GiB cache used" with a meter and the details on hover.
+ */
+export function CacheSummary(props: {
+  cache: ICacheUsage | null;
+}): JSX.Element {
+  const { cache } = props;
+  if (!cache) {
+    return <span className="jp-AFLab-Mounts-cache">Cache: –</span>;
+  }
+  const pct = percent(cache.used_bytes, cache.quota_bytes);
+  const title = [
+    `Shared cache at ${cache.path}`,
+    `${formatBytes(cache.used_bytes)} used of ${formatBytes(cache.quota_bytes)} (${formatCount(cache.files)} files)`,
+    `${formatBytes(cache.pinned_bytes)} held by mounts, ${formatBytes(cache.evictable_bytes)} can be evicted`,
+    `${formatBytes(cache.available_bytes)} available for new mounts`,
+    `${formatBytes(cache.disk_free_bytes)} free on the disk`
+  ].join('\n');
+  return (
+    <span className="jp-AFLab-Mounts-cache" title={title}>
+      <span className="jp-AFLab-Mounts-cacheText">
+        Cache {formatBytes(cache.used_bytes)} of{' '}
+        {formatBytes(cache.quota_bytes)} · {formatBytes(cache.available_bytes)}{' '}
+        free
+      </span>
+      <span
+        className="jp-AFLab-meter"
+        role="meter"
+        aria-label="Cache used"
+        aria-valuemin={0}
+        aria-valuemax={100}
+        aria-valuenow={pct}
+      >
+        <span className="jp-AFLab-meter-fill" style={{ width: `${pct}%` }} />
+      </span>
+    </span>
+  );
+}
+
+function MountCard(props: {
+  mount: IMount;
+  model: MountsModel;
+  actions: IMountActions;
+  highlighted: boolean;
+}): JSX.Element {
+  const { mount, model, actions, highlighted } = props;
+  const [busy, setBusy] = useState<string | null>(null);
+  const [error, setError] = useState<IExplainedError | null>(null);
+  const [done, setDone] = useState<string | null>(null);
+  const [result, setResult] = useState<IUnmountResult | null>(null);
+  const ref = useRef<HTMLLIElement>(null);
+  const doneTimer = useRef(0);
+
+  useEffect(() => {
+    if (highlighted) {
+      ref.current?.scrollIntoView({ block: 'nearest' });
+    }
+  }, [highlighted]);
+  useEffect(() => () => window.clearTimeout(doneTimer.current), []);
+
+  const run = async (
+    name: string,
+    action: () => Promise<string | void>,
+    verb: string
+  ) => {
+    setBusy(name);
+    setError(null);
+    try {
+      const message = await action();
+      if (message) {
+        setDone(message);
+        window.clearTimeout(doneTimer.current);
+        doneTimer.current = window.setTimeout(() => setDone(null), 4000);
+      }
+    } catch (reason) {
+      setError(explainMountError(reason, verb));
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  const name = mount.did.slice(mount.did.indexOf(':') + 1);
+  const scope = mount.did.slice(0, mount.did.indexOf(':'));
+  const running = isActive(mount);
+  const ready = mount.state === 'ready';
+  const canRetry =
+    mount.state === 'failed' ||
+    mount.state === 'cancelled' ||
+    (ready && mount.files.failed > 0);
+
+  return (
+    <li
+      ref={ref}
+      className={`jp-AFLab-mount${highlighted ? ' jp-mod-highlighted' : ''}`}
+      data-mount-id={mount.id}
+      data-state={mount.state}
+      data-did={mount.did}
+      aria-label={`${mount.did}: ${STATE_LABELS[mount.state] ?? mount.state}`}
+    >
+      <div className="jp-AFLab-mount-head">
+        <span className="jp-AFLab-mount-name" title={mount.did}>
+          {name}
+        </span>
+        <span
+          className="jp-AFLab-mountState"
+          data-state={mount.state}
+          title={mount.message || undefined}
+        >
+          {STATE_LABELS[mount.state] ?? mount.state}
+        </span>
+      </div>
+      <div
+        className="jp-AFLab-mount-sub"
+        title={`${mount.did} on ${mount.instance}`}
+      >
+        {scope} · {mount.did_type} · {MODE_LABELS[mount.mode] ?? mount.mode}
+      </div>
+      <Progress mount={mount} />
+      {mount.message && (
+        <div className="jp-AFLab-mount-message" title={mount.message}>
+          {mount.message}
+        </div>
+      )}
+      {mount.rule && <RuleLine mount={mount} />}
+      {mount.problems.length > 0 && (
+        <details className="jp-AFLab-mount-problems">
+          <summary>
+            {plural(mount.problems.length, 'problem')}
+            {mount.files.failed > 0
+              ? ` · ${plural(mount.files.failed, 'file')} failed`
+              : ''}
+          </summary>
+          <ul>
+            {mount.problems.map((p, i) => (
+              <li key={`${p.path}-${i}`}>
+                <code>{p.path}</code>: {p.error}
+              </li>
+            ))}
+          </ul>
+        </details>
+      )}
+      <div
+        className="jp-AFLab-mount-target"
+        title={
+          ready
+            ? `${mount.target} (in your workspace)`
+            : `${mount.target} appears when the mount is complete`
+        }
+      >
+        <folderIcon.react tag="span" className="jp-AFLab-button-icon" />
+        <span>{mount.target}</span>
+      </div>
+      <div className="jp-AFLab-mount-actions">
+        <Button
+          className="jp-AFLab-button"
+          small
+          disabled={!ready || busy !== null}
+          onClick={() =>
+            void run('open', () => actions.openFolder(mount), 'Open')
+          }
+          title={
+            ready
+              ? `Show ${mount.target} in the file browser`
+              : 'Available once the mount is ready'
+          }
+        >
+          <folderIcon.react tag="span" className="jp-AFLab-button-icon" />
+          <span>Open folder</span>
+        </Button>
+        <Button
+          className="jp-AFLab-button"
+          small
+          disabled={busy !== null}
+          onClick={() =>
+            void run('code', () => actions.insertCode(mount), 'Insert code')
+          }
+          title="Insert Python code that reads this mount into the current notebook (a new one if none is open)"
+        >
+          <notebookIcon.react tag="span" className="jp-AFLab-button-icon" />
+          <span>Insert code</span>
+        </Button>
+        <Button
+          className="jp-AFLab-button"
+          small
+          disabled={busy !== null || mount.files.done === 0}
+          onClick={() =>
+            void run(
+              'paths',
+              async () => {
+                const text = await actions.paths(mount);
+                const n = text ? text.split('\n').length : 0;
+                await actions.copy(text, plural(n, 'path'));
+                return `Copied ${plural(n, 'path')}`;
+              },
+              'Copy paths'
+            )
+          }
+          title="Copy the path (or URL) of every file, one per line"
+        >
+          <copyIcon.react tag="span" className="jp-AFLab-button-icon" />
+          <span>{busy === 'paths' ? 'Copying…' : 'Copy paths'}</span>
+        </Button>
+        <Button
+          className="jp-AFLab-button"
+          small
+          disabled={busy !== null || mount.files.done === 0}
+          onClick={() =>
+            void run(
+              'fileset',
+              async () => {
+                const text = await actions.fileset(mount);
+                await actions.copy(text, 'the fileset');
+                return 'Copied the fileset (JSON)';
+              },
+              'Copy fileset'
+            )
+          }
+          title="Copy the coffea/uproot fileset (JSON): {dataset: {files: {path: tree}}}"
+        >
+          <copyIcon.react tag="span" className="jp-AFLab-button-icon" />
+          <span>{busy === 'fileset' ? 'Copying…' : 'Copy fileset'}</span>
+        </Button>
+        {running && (
+          <Button
+            className="jp-AFLab-button"
+            small
+            disabled={busy !== null}
+            onClick={() =>
+              void run(
+                'cancel',
+                () => model.cancel(mount.id).then(() => undefined),
+                'Cancel'
+              )
+            }
+            title="Stop fetching (files already verified stay in the cache)"
+          >
+            <stopIcon.react tag="span" className="jp-AFLab-button-icon" />
+            <span>{busy === 'cancel' ? 'Cancelling…' : 'Cancel'}</span>
+          </Button>
+        )}
+        {canRetry && (
+          <Button
+            className="jp-AFLab-button"
+            small
+            disabled={busy !== null}
+            onClick={() =>
+              void run(
+                'retry',
+                () => model.retry(mount.id).then(() => undefined),
+                'Retry'
+              )
+            }
+            title="Fetch the failed files again (replicas are listed anew)"
+          >
+            <refreshIcon.react tag="span" className="jp-AFLab-button-icon" />
+            <span>{busy === 'retry' ? 'Retrying…' : 'Retry'}</span>
+          </Button>
+        )}
+        <Button
+          className="jp-AFLab-button jp-AFLab-mount-unmount"
+          small
+          minimal
+          disabled={busy !== null}
+          onClick={() =>
+            void run(
+              'unmount',
+              async () => {
+                if (!(await actions.confirmUnmount(mount))) {
+                  return;
+                }
+                const removed = await model.remove(mount.id);
+                setResult(removed);
+              },
+              'Unmount'
+            )
+          }
+          title={`Remove ${mount.target} from your workspace (your own files are never deleted)`}
+        >
+          <span>{busy === 'unmount' ? 'Unmounting…' : 'Unmount'}</span>
+        </Button>
+      </div>
+      {done && (
+        <div className="jp-AFLab-mount-done" role="status">
+          {done}
+        </div>
+      )}
+      {result && result.kept.length > 0 && (
+        <div className="jp-AFLab-notice jp-mod-warning" role="status">
+          Kept {plural(result.kept.length, 'file')} of yours:{' '}
+          {result.kept.join(', ')}
+        </div>
+      )}
+      {error && (
+        <div className="jp-AFLab-notice jp-mod-error" role="alert">
+          <div className="jp-AFLab-notice-title">{error.title}</div>
+          <div className="jp-AFLab-notice-message">{error.message}</div>
+          {error.facts.length > 0 && (
+            <div className="jp-AFLab-notice-facts">
+              {error.facts.join(' · ')}
+            </div>
+          )}
+        </div>
+      )}
+    </li>
+  );
+}
+
+/**
+ * The progress of a mount: a bar and files, bytes, rate and time left.
+ */
+export function Progress(props: { mount: IMount }): JSX.Element | null {
+  const { mount } = props;
+  const { files, bytes } = mount;
+  const byBytes = bytes.total > 0;
+  const pct = byBytes
+    ? percent(bytes.done, bytes.total)
+    : percent(files.done, files.total);
+  const running = isActive(mount);
+  const parts: string[] = [];
+  parts.push(`${formatCount(files.done)} of ${plural(files.total, 'file')}`);
+  if (byBytes) {
+    parts.push(
+      running || bytes.done < bytes.total
+        ? `${formatBytes(bytes.done)} of ${formatBytes(bytes.total)}`
+        : formatBytes(bytes.total)
+    );
+  }
+  if (mount.state === 'fetching') {
+    if (mount.rate_bytes_per_s > 0) {
+      parts.push(formatRate(mount.rate_bytes_per_s));
+    }
+    if (mount.eta_s !== null && mount.eta_s !== undefined) {
+      parts.push(`${formatDuration(mount.eta_s)} left`);
+    }
+  }
+  if (files.failed > 0) {
+    parts.push(`${formatCount(files.failed)} failed`);
+  }
+  if (mount.state === 'ready' && mount.finished) {
+    const took = mount.finished - mount.created;
+    if (took >= 0) {
+      parts.push(`took ${took < 1 ? '<1 s' : formatDuration(took)}`);
+    }
+  }
+  const text = parts.join(' · ');
+  return (
+    <div className="jp-AFLab-progress" data-state={mount.state}>
+      <div
+        className="jp-AFLab-progress-bar"
+        role="progressbar"
+        aria-label={`Progress of ${mount.did}`}
+        aria-valuemin={0}
+        aria-valuemax={100}
+        aria-valuenow={pct}
+        aria-valuetext={`${pct}%: ${text}`}
+        data-indeterminate={
+          mount.state === 'queued' || (running && files.total === 0)
+            ? 'true'
+            : 'false'
+        }
+      >
+        <span
+          className="jp-AFLab-progress-fill"
+          style={{ width: `${mount.state === 'ready' ? 100 : pct}%` }}
+        />
+      </div>
+      <div
+        className="jp-AFLab-progress-text"
+        title={`${text}\n${formatExactBytes(bytes.done)} of ${formatExactBytes(
+          bytes.total
+        )}\nstarted ${formatTime(mount.created)}${
+          mount.finished ? `, finished ${formatTime(mount.finished)}` : ''
+        }`}
+      >
+        <span className="jp-AFLab-progress-pct">
+          {mount.state === 'queued' ? 'Waiting…' : `${pct}%`}
+        </span>
+        <span>{text}</span>
+      </div>
+      {running && mount.active.length > 0 && (
+        <div
+          className="jp-AFLab-progress-active"
+          title={mount.active
+            .map(
+              a =>
+                `${a.path}: ${formatBytes(a.bytes_done)} of ${formatBytes(a.bytes)}`
+            )
+            .join('\n')}
+        >
+          Now: {mount.active[0].path}
+          {mount.active.length > 1
+            ? ` and ${mount.active.length - 1} more`
+            : ''}
+        </div>
+      )}
+    </div>
+  );
+}
+
+function RuleLine(props: { mount: IMount }): JSX.Element | null {
+  const rule = props.mount.rule;
+  if (!rule) {
+    return null;
+  }
+  return (
+    <div
+      className="jp-AFLab-mount-rule"
+      title={`Replication rule ${rule.id}${
+        rule.expires_at ? `, expires ${formatTime(rule.expires_at)}` : ''
+      }`}
+    >
+      Rule on {rule.rse}: {rule.state.toLowerCase()} ·{' '}
+      {formatCount(rule.locks_ok_cnt)} of {formatCount(rule.locks_total)} OK
+      {rule.locks_replicating_cnt > 0
+        ? ` · ${formatCount(rule.locks_replicating_cnt)} replicating`
+        : ''}
+      {rule.locks_stuck_cnt > 0
+        ? ` · ${formatCount(rule.locks_stuck_cnt)} stuck`
+        : ''}
+    </div>
+  );
+}

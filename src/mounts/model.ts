@@ -1,0 +1,388 @@
+import { IDisposable } from '@lumino/disposable';
+import { ISignal, Signal } from '@lumino/signaling';
+
+import {
+  EventStream,
+  IServerEvent,
+  IStreamStatus
+} from '../common/eventStream';
+import * as defaultApi from './api';
+import {
+  ACTIVE_STATES,
+  ICacheUsage,
+  IMount,
+  IMountRemoved,
+  IMountRequest,
+  IUnmountResult
+} from './types';
+
+/**
+ * The REST calls the model uses (replaced in tests).
+ */
+export type MountsApi = Pick<
+  typeof defaultApi,
+  | 'listMounts'
+  | 'createMount'
+  | 'cancelMount'
+  | 'retryMount'
+  | 'removeMount'
+  | 'cacheUsage'
+>;
+
+/**
+ * The subset of {@link EventStream} the model needs (replaced in tests).
+ */
+export interface IMountEventSource extends IDisposable {
+  readonly received: ISignal<any, IServerEvent<unknown>>;
+  readonly opened: ISignal<any, void>;
+  readonly statusChanged: ISignal<any, IStreamStatus>;
+  readonly status: IStreamStatus;
+  start(): void;
+  stop(): void;
+  reconnectNow(): void;
+}
+
+/**
+ * The user's mounts, kept current by the server's `mounts` event stream.
+ *
+ * The list is read once (`GET /af-lab/mounts`) and again after every
+ * reconnect of the stream (events missed while disconnected are never
+ * lost); in between, each `mounts/<id>` event replaces its mount. While the
+ * stream is down and a job runs, the list is re-read every few seconds so
+ * progress never stalls on screen.
+ */
+export class MountsModel implements IDisposable {
+  constructor(options: MountsModel.IOptions = {}) {
+    this._api = options.api ?? defaultApi;
+    this._events = options.events ?? new EventStream({ topics: ['mounts'] });
+    this._fallbackMs = options.fallbackPollMs ?? 3000;
+    this._events.received.connect(this._onEvent, this);
+    this._events.opened.connect(this._onOpened, this);
+    this._events.statusChanged.connect(this._onStreamStatus, this);
+  }
+
+  /**
+   * Any change: the list, a mount, the cache, loading or connection state.
+   */
+  get changed(): ISignal<this, void> {
+    return this._changed;
+  }
+
+  /**
+   * Mounts, newest first.
+   */
+  get mounts(): readonly IMount[] {
+    if (!this._sorted) {
+      this._sorted = [...this._mounts.values()].sort(
+        (a, b) => b.created - a.created || a.id.localeCompare(b.id)
+      );
+    }
+    return this._sorted;
+  }
+
+  get cache(): ICacheUsage | null {
+    return this._cache;
+  }
+
+  /**
+   * Whether the list has been read at least once.
+   */
+  get loaded(): boolean {
+    return this._loaded;
+  }
+
+  get loading(): boolean {
+    return this._loading;
+  }
+
+  /**
+   * The error of the last list read (null when it worked).
+   */
+  get error(): unknown {
+    return this._error;
+  }
+
+  get connection(): IStreamStatus {
+    return this._events.status;
+  }
+
+  get isDisposed(): boolean {
+    return this._disposed;
+  }
+
+  /**
+   * Read the list and connect the live stream (idempotent).
+   */
+  start(): void {
+    if (this._started || this._disposed) {
+      return;
+    }
+    this._started = true;
+    this._events.start();
+    void this.refresh();
+  }
+
+  /**
+   * Read the list and the cache usage again.
+   */
+  refresh(): Promise<void> {
+    if (this._refreshing) {
+      return this._refreshing;
+    }
+    this._loading = true;
+    this._emit();
+    const request = this._api
+      .listMounts()
+      .then(({ mounts, cache }) => {
+        if (this._disposed) {
+          return;
+        }
+        const next = new Map<string, IMount>();
+        for (const mount of mounts) {
+          // An event may have brought a newer state while the list was read.
+          const known = this._mounts.get(mount.id);
+          next.set(
+            mount.id,
+            known && known.updated > mount.updated ? known : mount
+          );
+        }
+        this._mounts = next;
+        this._sorted = null;
+        this._cache = cache;
+        this._error = null;
+        this._loaded = true;
+      })
+      .catch(error => {
+        this._error = error;
+      })
+      .finally(() => {
+        this._loading = false;
+        this._refreshing = null;
+        this._updateFallback();
+        this._emit();
+      });
+    this._refreshing = request;
+    return request;
+  }
+
+  /**
+   * The mounts of a DID (optionally of one instance), newest first.
+   */
+  forDid(did: string, instance?: string): IMount[] {
+    return this.mounts.filter(
+      m => m.did === did && (!instance || m.instance === instance)
+    );
+  }
+
+  get(id: string): IMount | undefined {
+    return this._mounts.get(id);
+  }
+
+  /**
+   * Mount a DID; the mount is in the list as soon as this resolves.
+   *
+   * @throws {AFLabRequestError} with the server's typed error
+   */
+  async create(request: IMountRequest): Promise<IMount> {
+    this.start();
+    const key = `${request.instance ?? ''}|${request.did}|${request.mode ?? 'cache'}`;
+    this._pending.add(key);
+    this._emit();
+    try {
+      const mount = await this._api.createMount(request);
+      this._upsert(mount);
+      this._refreshCacheSoon();
+      return mount;
+    } finally {
+      this._pending.delete(key);
+      this._emit();
+    }
+  }
+
+  /**
+   * Whether a create request for this DID (and mode) is in flight.
+   */
+  isCreating(did: string, instance?: string, mode?: string): boolean {
+    for (const key of this._pending) {
+      const [i, d, m] = key.split('|');
+      if (
+        d === did &&
+        (!instance || !i || i === instance) &&
+        (!mode || m === mode)
+      ) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  async cancel(id: string): Promise<IMount> {
+    const mount = await this._api.cancelMount(id);
+    this._upsert(mount);
+    return mount;
+  }
+
+  async retry(id: string): Promise<IMount> {
+    const mount = await this._api.retryMount(id);
+    this._upsert(mount);
+    return mount;
+  }
+
+  async remove(id: string): Promise<IUnmountResult> {
+    const result = await this._api.removeMount(id);
+    if (this._mounts.delete(id)) {
+      this._sorted = null;
+    }
+    this._refreshCacheSoon();
+    this._emit();
+    return result;
+  }
+
+  /**
+   * Reconnect the live stream now (when it is waiting to retry).
+   */
+  reconnect(): void {
+    this._events.reconnectNow();
+  }
+
+  dispose(): void {
+    if (this._disposed) {
+      return;
+    }
+    this._disposed = true;
+    this._stopFallback();
+    if (this._cacheTimer) {
+      window.clearTimeout(this._cacheTimer);
+    }
+    this._events.dispose();
+    Signal.clearData(this);
+  }
+
+  private _onEvent(_: unknown, event: IServerEvent<unknown>): void {
+    if (!event.topic.startsWith('mounts/')) {
+      return;
+    }
+    const data = event.data as IMount | IMountRemoved | null;
+    if (!data || typeof data !== 'object' || typeof data.id !== 'string') {
+      return;
+    }
+    if (data.state === 'removed') {
+      if (this._mounts.delete(data.id)) {
+        this._sorted = null;
+        this._refreshCacheSoon();
+        this._emit();
+      }
+      return;
+    }
+    const mount = data as IMount;
+    const before = this._mounts.get(mount.id);
+    if (before && before.updated > mount.updated) {
+      return; // an older event overtaken by a newer answer
+    }
+    this._upsert(mount);
+    if (before?.state !== mount.state && !isActive(mount)) {
+      this._refreshCacheSoon();
+    }
+  }
+
+  private _onOpened(): void {
+    // Catch up on whatever happened while disconnected.
+    void this.refresh();
+  }
+
+  private _onStreamStatus(): void {
+    this._updateFallback();
+    this._emit();
+  }
+
+  private _upsert(mount: IMount): void {
+    this._mounts.set(mount.id, mount);
+    this._sorted = null;
+    this._updateFallback();
+    this._emit();
+  }
+
+  /**
+   * Poll while the stream is down and a job runs; stop as soon as either
+   * changes.
+   */
+  private _updateFallback(): void {
+    const streamDown = this._events.status.state !== 'open';
+    const running = [...this._mounts.values()].some(isActive);
+    if (this._started && streamDown && running && !this._disposed) {
+      if (!this._fallbackTimer) {
+        this._fallbackTimer = window.setInterval(
+          () => void this.refresh(),
+          this._fallbackMs
+        );
+      }
+    } else {
+      this._stopFallback();
+    }
+  }
+
+  private _stopFallback(): void {
+    if (this._fallbackTimer) {
+      window.clearInterval(this._fallbackTimer);
+      this._fallbackTimer = 0;
+    }
+  }
+
+  private _refreshCacheSoon(): void {
+    if (this._cacheTimer || this._disposed) {
+      return;
+    }
+    this._cacheTimer = window.setTimeout(() => {
+      this._cacheTimer = 0;
+      this._api
+        .cacheUsage()
+        .then(cache => {
+          this._cache = cache;
+          this._emit();
+        })
+        .catch(() => undefined);
+    }, 300);
+  }
+
+  private _emit(): void {
+    if (!this._disposed) {
+      this._changed.emit();
+    }
+  }
+
+  private _api: MountsApi;
+  private _events: IMountEventSource;
+  private _fallbackMs: number;
+  private _mounts = new Map<string, IMount>();
+  private _sorted: IMount[] | null = null;
+  private _cache: ICacheUsage | null = null;
+  private _loaded = false;
+  private _loading = false;
+  private _error: unknown = null;
+  private _started = false;
+  private _disposed = false;
+  private _refreshing: Promise<void> | null = null;
+  private _pending = new Set<string>();
+  private _fallbackTimer = 0;
+  private _cacheTimer = 0;
+  private _changed = new Signal<this, void>(this);
+}
+
+export namespace MountsModel {
+  export interface IOptions {
+    api?: MountsApi;
+    events?: IMountEventSource;
+    /**
+     * Re-read the list this often while the stream is down and a job runs.
+     * Default 3000 ms.
+     */
+    fallbackPollMs?: number;
+  }
+}
+
+/**
+ * Whether a background job of this mount runs.
+ */
+export function isActive(mount: IMount): boolean {
+  return ACTIVE_STATES.includes(mount.state);
+}

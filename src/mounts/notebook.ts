@@ -1,0 +1,184 @@
+import { JupyterFrontEnd } from '@jupyterlab/application';
+import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { MimeData } from '@lumino/coreutils';
+import { Drag } from '@lumino/dragdrop';
+
+/**
+ * The mime type notebooks accept cells from (JupyterLab's own cell drag).
+ */
+export const JUPYTER_CELL_MIME = 'application/vnd.jupyter.cells';
+
+/**
+ * The cell metadata key af-lab puts on the cells it writes: which DID the
+ * code reads and, while its mount is being made, a marker to find the cell
+ * again.
+ */
+export const CELL_METADATA_KEY = 'af_lab';
+
+/**
+ * A code cell (nbformat JSON) with the given source.
+ */
+export function codeCell(
+  source: string,
+  metadata: Record<string, unknown> = {}
+): Record<string, any> {
+  return {
+    cell_type: 'code',
+    source,
+    metadata,
+    outputs: [],
+    execution_count: null
+  };
+}
+
+/**
+ * Where a new notebook may be created: the file browser's folder, unless it
+ * is a mount or inside one (mounts are read-only views of the shared cache,
+ * never a place for the user's files); then the workspace root.
+ */
+export function notebookFolder(
+  browserPath: string | null | undefined,
+  mountTargets: readonly string[],
+  mountRoot: string
+): string {
+  const cwd = (browserPath ?? '').replace(/^\/+|\/+$/g, '');
+  const inside = (dir: string) =>
+    !!dir && (cwd === dir || cwd.startsWith(`${dir}/`));
+  if (inside(mountRoot) || mountTargets.some(t => inside(t))) {
+    return '';
+  }
+  return cwd;
+}
+
+/**
+ * Put code into a notebook: below the active cell of the current notebook
+ * (or into it, if it is an empty code cell); with no notebook open, a new one
+ * is created. The notebook is brought to the front with the cell active.
+ */
+export async function insertIntoNotebook(
+  app: JupyterFrontEnd,
+  tracker: INotebookTracker | null,
+  source: string,
+  metadata: Record<string, unknown> = {},
+  options: { cwd?: string } = {}
+): Promise<NotebookPanel> {
+  let panel = tracker?.currentWidget ?? null;
+  if (!panel) {
+    // With the default kernel named, no "Select Kernel" dialog interrupts.
+    const specs = app.serviceManager.kernelspecs;
+    await specs.ready;
+    const kernelName = specs.specs?.default;
+    if (options.cwd !== undefined) {
+      // Not `notebook:create-new`: it reads '' (the root) as "the file
+      // browser's folder", which may be a mount.
+      const model = (await app.commands.execute('docmanager:new-untitled', {
+        path: options.cwd,
+        type: 'notebook'
+      })) as { path: string } | undefined;
+      if (!model) {
+        throw new Error('Could not create a notebook.');
+      }
+      panel = (await app.commands.execute('docmanager:open', {
+        path: model.path,
+        factory: 'Notebook',
+        ...(kernelName ? { kernel: { name: kernelName } } : {})
+      })) as NotebookPanel;
+    } else {
+      panel = (await app.commands.execute(
+        'notebook:create-new',
+        kernelName ? { kernelName } : {}
+      )) as NotebookPanel;
+    }
+  }
+  await panel.context.ready;
+  const notebook = panel.content;
+  const model = notebook.model;
+  if (!model) {
+    throw new Error('The notebook has no model.');
+  }
+  const active = notebook.activeCell;
+  let index: number;
+  if (
+    active &&
+    active.model.type === 'code' &&
+    active.model.sharedModel.getSource().trim() === ''
+  ) {
+    index = notebook.activeCellIndex;
+    active.model.sharedModel.setSource(source);
+    for (const [key, value] of Object.entries(metadata)) {
+      active.model.sharedModel.setMetadata(key, value as any);
+    }
+  } else {
+    index = active ? notebook.activeCellIndex + 1 : model.cells.length;
+    model.sharedModel.insertCell(index, codeCell(source, metadata) as any);
+  }
+  notebook.activeCellIndex = index;
+  notebook.deselectAll();
+  app.shell.activateById(panel.id);
+  notebook.activeCell?.node.scrollIntoView({ block: 'nearest' });
+  return panel;
+}
+
+/**
+ * Replace the source of the cells that carry `marker` in their af-lab
+ * metadata (cells dropped before their mount's real path was known).
+ *
+ * @returns how many cells were updated
+ */
+export function updateMarkedCells(
+  tracker: INotebookTracker | null,
+  marker: string,
+  source: string | null
+): number {
+  let updated = 0;
+  tracker?.forEach(panel => {
+    const cells = panel.content.model?.cells;
+    if (!cells) {
+      return;
+    }
+    for (let i = 0; i < cells.length; i++) {
+      const cell = cells.get(i);
+      const meta = cell.sharedModel.getMetadata(CELL_METADATA_KEY) as
+        Record<string, unknown> | undefined;
+      if (meta && meta.marker === marker) {
+        if (source !== null && cell.sharedModel.getSource() !== source) {
+          cell.sharedModel.setSource(source);
+        }
+        const rest = { ...meta };
+        delete rest.marker;
+        cell.sharedModel.setMetadata(CELL_METADATA_KEY, rest as any);
+        updated++;
+      }
+    }
+  });
+  return updated;
+}
+
+/**
+ * Start dragging a code cell, the way dask-labextension does: notebooks take
+ * `application/vnd.jupyter.cells`, other targets `text/plain`.
+ *
+ * @returns the drop action (`'none'` when the drag was cancelled)
+ */
+export function startCellDrag(options: {
+  source: string;
+  metadata: Record<string, unknown>;
+  label: string;
+  clientX: number;
+  clientY: number;
+}): Promise<Drag.DropAction> {
+  const image = document.createElement('div');
+  image.className = 'jp-AFLab-dragImage';
+  image.textContent = options.label;
+  const drag = new Drag({
+    mimeData: new MimeData(),
+    dragImage: image,
+    supportedActions: 'copy',
+    proposedAction: 'copy'
+  });
+  drag.mimeData.setData(JUPYTER_CELL_MIME, [
+    codeCell(options.source, options.metadata)
+  ]);
+  drag.mimeData.setData('text/plain', options.source);
+  return drag.start(options.clientX, options.clientY);
+}

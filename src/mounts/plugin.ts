@@ -1,0 +1,189 @@
+import {
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import {
+  Clipboard,
+  Dialog,
+  Notification,
+  showDialog
+} from '@jupyterlab/apputils';
+import { PageConfig, PathExt } from '@jupyterlab/coreutils';
+import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
+import { INotebookTracker } from '@jupyterlab/notebook';
+
+import { describeError } from '../request';
+import { IAFLabSidebar, SectionRank } from '../tokens';
+import { allMountFiles, mountFileset } from './api';
+import { isActive, MountsModel } from './model';
+import { IMountActions } from './MountsPanel';
+import {
+  CELL_METADATA_KEY,
+  insertIntoNotebook,
+  notebookFolder
+} from './notebook';
+import { mountRoot, snippetForMount } from './snippet';
+import { IAFLabMounts } from './tokens';
+import { IMount } from './types';
+import { MountsWidget } from './widget';
+
+/**
+ * The "Mounts" section: the user's mounts with live progress (pushed over
+ * the server's event stream), and the shared {@link IAFLabMounts}.
+ */
+const plugin: JupyterFrontEndPlugin<IAFLabMounts> = {
+  id: 'af-lab:mounts',
+  description:
+    'Mounts of Rucio DIDs as folders of cached files, with live progress.',
+  autoStart: true,
+  provides: IAFLabMounts,
+  requires: [IAFLabSidebar],
+  optional: [INotebookTracker, IDefaultFileBrowser],
+  activate: (
+    app: JupyterFrontEnd,
+    sidebar: IAFLabSidebar,
+    tracker: INotebookTracker | null,
+    fileBrowser: IDefaultFileBrowser | null
+  ): IAFLabMounts => {
+    const model = new MountsModel();
+    const serverRoot = () => PageConfig.getOption('serverRoot');
+
+    const openInFileBrowser = async (mount: IMount): Promise<void> => {
+      const path =
+        mount.mode === 'stream'
+          ? (mount.fileset ?? mount.target)
+          : mount.target;
+      if (app.commands.hasCommand('filebrowser:go-to-path')) {
+        await app.commands.execute('filebrowser:go-to-path', { path });
+        return;
+      }
+      if (fileBrowser) {
+        await fileBrowser.model.cd(
+          mount.mode === 'stream' || mount.did_type === 'file'
+            ? PathExt.dirname(path)
+            : path
+        );
+        return;
+      }
+      throw new Error('No file browser is available in this JupyterLab.');
+    };
+
+    const insertCode = async (mount: IMount): Promise<void> => {
+      const current = tracker?.currentWidget;
+      const notebookDir = current ? PathExt.dirname(current.context.path) : '';
+      await insertIntoNotebook(
+        app,
+        tracker,
+        snippetForMount(mount, serverRoot(), notebookDir),
+        { [CELL_METADATA_KEY]: { did: mount.did, mount: mount.id } },
+        {
+          cwd: notebookFolder(
+            fileBrowser?.model.path,
+            model.mounts.map(m => m.target),
+            mountRoot(model.mounts)
+          )
+        }
+      );
+    };
+
+    const copy = async (text: string, what: string): Promise<void> => {
+      Clipboard.copyToSystem(text);
+      Notification.success(`Copied ${what}.`, { autoClose: 2500 });
+    };
+
+    const actions: IMountActions = {
+      openFolder: openInFileBrowser,
+      insertCode,
+      copy,
+      paths: async mount => {
+        const files = await allMountFiles(mount.id, 'done');
+        return files
+          .map(f => f.location)
+          .filter((l): l is string => !!l)
+          .join('\n');
+      },
+      fileset: mount => mountFileset(mount.id, 'json'),
+      confirmUnmount: async mount => {
+        const result = await showDialog({
+          title: `Unmount ${mount.did}?`,
+          body:
+            `This removes ${mount.target} from your workspace` +
+            (isActive(mount) ? ' and stops its transfer' : '') +
+            '. Cached copies stay in the shared cache until space is needed; ' +
+            'files of your own in that folder are never deleted.',
+          buttons: [
+            Dialog.cancelButton(),
+            Dialog.warnButton({ label: 'Unmount' })
+          ]
+        });
+        return result.button.accept;
+      }
+    };
+
+    const widget = new MountsWidget(model, actions);
+    sidebar.addSection(widget, { rank: SectionRank.Mounts });
+
+    // Tell the user when a mount they watched finishes, wherever they are.
+    const states = new Map<string, string>();
+    model.changed.connect(() => {
+      for (const mount of model.mounts) {
+        const before = states.get(mount.id);
+        states.set(mount.id, mount.state);
+        if (
+          !before ||
+          !['queued', 'fetching', 'replicating'].includes(before)
+        ) {
+          continue;
+        }
+        if (mount.state === 'ready') {
+          Notification.success(`${mount.did} is mounted: ${mount.target}`, {
+            autoClose: 6000,
+            actions: [
+              {
+                label: 'Open folder',
+                callback: () =>
+                  void openInFileBrowser(mount).catch(reason =>
+                    Notification.error(describeError(reason))
+                  )
+              },
+              {
+                label: 'Insert code',
+                callback: () =>
+                  void insertCode(mount).catch(reason =>
+                    Notification.error(describeError(reason))
+                  )
+              }
+            ]
+          });
+        } else if (mount.state === 'failed') {
+          Notification.error(
+            `Mounting ${mount.did} failed: ${mount.message || 'see the Mounts section'}`,
+            {
+              autoClose: false,
+              actions: [
+                {
+                  label: 'Show',
+                  callback: () => {
+                    sidebar.activateSection(widget);
+                    widget.highlight(mount.id);
+                  }
+                }
+              ]
+            }
+          );
+        }
+      }
+    });
+
+    return {
+      model,
+      show: (mountId?: string) => {
+        sidebar.activateSection(widget);
+        widget.highlight(mountId ?? null);
+      },
+      openInFileBrowser
+    };
+  }
+};
+
+export default plugin;

@@ -1,0 +1,72 @@
+import { ReactWidget } from '@jupyterlab/ui-components';
+import { Message } from '@lumino/messaging';
+import React from 'react';
+
+import { MountsModel } from './model';
+import { IMountActions, MountsPanel } from './MountsPanel';
+
+/**
+ * The "Mounts" section of the sidebar.
+ */
+export class MountsWidget extends ReactWidget {
+  constructor(model: MountsModel, actions: IMountActions) {
+    super();
+    this._model = model;
+    this._actions = actions;
+    this.id = 'af-lab-mounts';
+    this.addClass('jp-AFLab-MountsSection');
+    this.title.label = 'Mounts';
+    this.title.caption =
+      'Rucio DIDs mounted as folders of local, verified files (or as filesets), with live progress';
+  }
+
+  get model(): MountsModel {
+    return this._model;
+  }
+
+  /**
+   * Point at one mount (scrolls to it and outlines it for a few seconds).
+   */
+  highlight(mountId: string | null): void {
+    this._highlight = mountId;
+    this.update();
+    window.clearTimeout(this._timer);
+    if (mountId) {
+      this._timer = window.setTimeout(() => {
+        this._highlight = null;
+        this.update();
+      }, 4000);
+    }
+  }
+
+  dispose(): void {
+    window.clearTimeout(this._timer);
+    super.dispose();
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    this.update();
+  }
+
+  protected onAfterHide(msg: Message): void {
+    super.onAfterHide(msg);
+    this.update();
+  }
+
+  protected render(): JSX.Element {
+    return (
+      <MountsPanel
+        model={this._model}
+        actions={this._actions}
+        highlight={this._highlight}
+        active={this.isVisible}
+      />
+    );
+  }
+
+  private _model: MountsModel;
+  private _actions: IMountActions;
+  private _highlight: string | null = null;
+  private _timer = 0;
+}

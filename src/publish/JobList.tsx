@@ -1,0 +1,823 @@
+import { Clipboard } from '@jupyterlab/apputils';
+import {
+  Button,
+  closeIcon,
+  copyIcon,
+  editIcon,
+  refreshIcon,
+  stopIcon
+} from '@jupyterlab/ui-components';
+import React, { useCallback, useEffect, useRef, useState } from 'react';
+
+import { AFLabRequestError, describeError } from '../request';
+import * as api from './api';
+import { IStreamStatus } from '../common/eventStream';
+import {
+  formatBytes,
+  formatTime,
+  isActive,
+  isEnded,
+  jobProgress,
+  jobTitle,
+  PHASE_LABELS,
+  PHASE_ORDER,
+  plural,
+  STATE_LABELS
+} from './format';
+import { publishIcon } from './icons';
+import { PublishJobsModel } from './model';
+import { IJobFile, IProvenance, IProvenanceAnswer, IPublishJob } from './types';
+
+/**
+ * Props of {@link PublishPanel}.
+ */
+export interface IPublishPanelProps {
+  model: PublishJobsModel;
+  /**
+   * Open the Publish dialog (for the current file-browser selection).
+   */
+  onPublish: () => void;
+  /**
+   * Open the Publish dialog prefilled with an ended job's request.
+   */
+  onPublishAgain?: (job: IPublishJob) => void;
+  /**
+   * Copy text to the clipboard (default: JupyterLab's clipboard).
+   */
+  copy?: (text: string) => void;
+}
+
+/**
+ * The sidebar's "Publish" section: a Publish button and the user's publish
+ * jobs with live progress, errors, actions and, once done, the published
+ * DIDs and their provenance.
+ */
+export function PublishPanel(props: IPublishPanelProps): JSX.Element {
+  const { model, onPublish } = props;
+  const copy = props.copy ?? defaultCopy;
+  const [, setTick] = useState(0);
+
+  useEffect(() => {
+    const onChange = () => setTick(t => t + 1);
+    model.changed.connect(onChange);
+    return () => {
+      model.changed.disconnect(onChange);
+    };
+  }, [model]);
+
+  const { jobs, loaded, loading, error } = model;
+  const phase = loaded ? 'ready' : error ? 'error' : 'loading';
+
+  return (
+    <div
+      className="jp-AFLab-PublishPanel"
+      data-phase={phase}
+      aria-busy={loading}
+    >
+      <div className="jp-AFLab-PublishPanel-header">
+        <Button
+          className="jp-AFLab-button jp-AFLab-PublishPanel-publish"
+          small
+          onClick={onPublish}
+          title="Publish the files or folders selected in the file browser to Rucio"
+        >
+          <publishIcon.react tag="span" className="jp-AFLab-button-icon" />
+          <span>Publish…</span>
+        </Button>
+        <StreamState
+          status={model.streamStatus}
+          onReconnect={() => model.reconnect()}
+        />
+        <Button
+          className="jp-AFLab-button"
+          small
+          minimal
+          onClick={() => void model.refresh()}
+          disabled={loading}
+          title="Read the list of publish jobs again"
+          aria-label="Refresh publish jobs"
+        >
+          <refreshIcon.react
+            tag="span"
+            className={
+              loading
+                ? 'jp-AFLab-button-icon jp-mod-spin'
+                : 'jp-AFLab-button-icon'
+            }
+          />
+          <span>Refresh</span>
+        </Button>
+      </div>
+
+      {phase === 'loading' && (
+        <div className="jp-AFLab-PublishPanel-empty" role="status">
+          <span className="jp-AFLab-spinner" aria-hidden="true" />
+          <span>Loading your publish jobs…</span>
+        </div>
+      )}
+
+      {error !== null && (
+        <div className="jp-AFLab-notice jp-mod-error" role="alert">
+          <div className="jp-AFLab-notice-title">
+            Could not list your publish jobs
+          </div>
+          <div>{describeError(error)}</div>
+          {loaded && (
+            <div className="jp-AFLab-notice-facts">
+              The list below may be out of date.
+            </div>
+          )}
+        </div>
+      )}
+
+      {loaded && jobs.length === 0 && (
+        <div className="jp-AFLab-PublishPanel-empty">
+          Nothing published yet. Right-click a file or folder in the file
+          browser and choose “Publish to Rucio…”, or select it and click
+          Publish.
+        </div>
+      )}
+
+      {jobs.length > 0 && (
+        <ul className="jp-AFLab-PublishJobs" aria-label="Publish jobs">
+          {jobs.map(job => (
+            <JobCard
+              key={job.id}
+              job={job}
+              model={model}
+              copy={copy}
+              onPublishAgain={props.onPublishAgain}
+            />
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}
+
+function defaultCopy(text: string): void {
+  Clipboard.copyToSystem(text);
+}
+
+/**
+ * Whether live progress arrives, in words.
+ */
+export function StreamState(props: {
+  status: IStreamStatus | null;
+  onReconnect: () => void;
+}): JSX.Element | null {
+  const { status, onReconnect } = props;
+  const [, setNow] = useState(0);
+  useEffect(() => {
+    if (status?.state !== 'retrying') {
+      return;
+    }
+    const timer = window.setInterval(() => setNow(Date.now()), 1000);
+    return () => window.clearInterval(timer);
+  }, [status?.state]);
+  if (!status) {
+    return null;
+  }
+  if (status.state === 'open') {
+    return (
+      <span
+        className="jp-AFLab-PublishPanel-live"
+        data-stream="open"
+        title="Progress arrives live from the server"
+      >
+        Live
+      </span>
+    );
+  }
+  if (status.state === 'retrying') {
+    const seconds = Math.max(
+      0,
+      Math.ceil(((status.retryAt ?? Date.now()) - Date.now()) / 1000)
+    );
+    return (
+      <span
+        className="jp-AFLab-PublishPanel-live"
+        data-stream="retrying"
+        title={`Live updates stopped: ${status.error ?? 'connection lost'}. The list is refreshed every few seconds meanwhile.`}
+      >
+        Reconnecting{seconds > 0 ? ` in ${seconds} s` : '…'}{' '}
+        <button
+          type="button"
+          className="jp-AFLab-linkButton"
+          onClick={onReconnect}
+        >
+          now
+        </button>
+      </span>
+    );
+  }
+  return (
+    <span className="jp-AFLab-PublishPanel-live" data-stream={status.state}>
+      Connecting…
+    </span>
+  );
+}
+
+/**
+ * One publish job.
+ */
+export function JobCard(props: {
+  job: IPublishJob;
+  model: PublishJobsModel;
+  copy: (text: string) => void;
+  onPublishAgain?: (job: IPublishJob) => void;
+}): JSX.Element {
+  const { job, model, copy, onPublishAgain } = props;
+  const [busy, setBusy] = useState<string | null>(null);
+  const [actionError, setActionError] = useState<unknown>(null);
+  const mounted = useRef(true);
+  useEffect(() => {
+    mounted.current = true;
+    return () => {
+      mounted.current = false;
+    };
+  }, []);
+
+  const run = useCallback((what: string, action: () => Promise<unknown>) => {
+    setBusy(what);
+    setActionError(null);
+    action()
+      .catch(error => {
+        if (mounted.current) {
+          setActionError(error);
+        }
+      })
+      .finally(() => {
+        if (mounted.current) {
+          setBusy(null);
+        }
+      });
+  }, []);
+
+  const active = isActive(job);
+  const ended = isEnded(job);
+  const request = job.request ?? { paths: [] };
+  const paths = request.paths ?? [];
+  const [confirming, setConfirming] = useState(false);
+  // Without Rucio metadata, af-lab's job record is the only provenance.
+  const provenanceOnlyHere =
+    job.state === 'done' && job.provenance_in_rucio === false;
+  const canCancel = active || job.state === 'interrupted';
+  const canRetry =
+    job.state === 'interrupted' ||
+    job.state === 'failed' ||
+    job.state === 'cancelled';
+
+  return (
+    <li
+      className="jp-AFLab-PublishJob"
+      data-job-id={job.id}
+      data-state={job.state}
+      data-phase={job.phase}
+    >
+      <div className="jp-AFLab-PublishJob-main">
+        <span className="jp-AFLab-PublishJob-title" title={jobTitle(job)}>
+          {jobTitle(job)}
+        </span>
+        <span
+          className="jp-AFLab-badge jp-AFLab-PublishJob-state"
+          data-state={job.state}
+        >
+          {STATE_LABELS[job.state] ?? job.state}
+        </span>
+      </div>
+      <div className="jp-AFLab-PublishJob-meta">
+        <span title={paths.join('\n')}>
+          {paths.length === 1 ? paths[0] : plural(paths.length, 'path')}
+        </span>
+        <span> · {request.rse ?? ''}</span>
+        <span> · {formatTime(job.created)}</span>
+      </div>
+
+      {(active || job.state === 'interrupted') && <Progress job={job} />}
+
+      {job.state === 'interrupted' && (
+        <div className="jp-AFLab-notice jp-mod-warning" role="status">
+          <div className="jp-AFLab-notice-title">Interrupted</div>
+          <div>{job.error?.message ?? job.message}</div>
+          <div className="jp-AFLab-notice-facts">
+            {job.error?.suggestion ??
+              'Nothing is lost: resume to continue where it stopped.'}
+          </div>
+        </div>
+      )}
+
+      {job.state === 'failed' && (
+        <div className="jp-AFLab-notice jp-mod-error" role="alert">
+          <div className="jp-AFLab-notice-title">Failed</div>
+          <div>{job.error?.message ?? job.message}</div>
+          {job.error?.suggestion && (
+            <div>
+              Suggestion: <code>{job.error.suggestion}</code>
+            </div>
+          )}
+          {job.message &&
+            job.error?.message &&
+            job.message !== job.error.message && (
+              <div className="jp-AFLab-notice-facts">{job.message}</div>
+            )}
+        </div>
+      )}
+
+      {job.state === 'cancelled' && (
+        <div className="jp-AFLab-PublishJob-message">{job.message}</div>
+      )}
+
+      {job.state === 'done' && <DoneDetails job={job} copy={copy} />}
+
+      {(job.warnings ?? []).length > 0 && job.state !== 'done' && (
+        <Warnings warnings={job.warnings ?? []} />
+      )}
+
+      {actionError !== null && (
+        <div className="jp-AFLab-notice jp-mod-error" role="alert">
+          {describeError(actionError)}
+        </div>
+      )}
+
+      <div className="jp-AFLab-PublishJob-actions">
+        {canCancel && (
+          <Button
+            className="jp-AFLab-button"
+            small
+            disabled={
+              busy !== null ||
+              job.phase === 'registering' ||
+              job.phase === 'protecting' ||
+              job.phase === 'finishing'
+            }
+            title={
+              job.phase === 'registering' ||
+              job.phase === 'protecting' ||
+              job.phase === 'finishing'
+                ? 'Too late to cancel: the files are being registered in Rucio, and the job finishes what it started.'
+                : 'Stop the job; copies made so far are removed from the storage'
+            }
+            onClick={() => run('cancel', () => model.cancel(job.id))}
+          >
+            <stopIcon.react tag="span" className="jp-AFLab-button-icon" />
+            <span>{busy === 'cancel' ? 'Cancelling…' : 'Cancel'}</span>
+          </Button>
+        )}
+        {canRetry && (
+          <Button
+            className="jp-AFLab-button"
+            small
+            disabled={busy !== null}
+            title={
+              job.state === 'interrupted'
+                ? 'Continue the job where it stopped'
+                : 'Run the same publish again as a new job (checked afresh)'
+            }
+            onClick={() => run('retry', () => model.retry(job.id))}
+          >
+            <refreshIcon.react tag="span" className="jp-AFLab-button-icon" />
+            <span>
+              {busy === 'retry'
+                ? 'Starting…'
+                : job.state === 'interrupted'
+                  ? 'Resume'
+                  : 'Retry'}
+            </span>
+          </Button>
+        )}
+        {onPublishAgain &&
+          (job.state === 'failed' || job.state === 'cancelled') && (
+            <Button
+              className="jp-AFLab-button"
+              small
+              disabled={busy !== null}
+              title="Open the Publish dialog with this job's choices, to change them and publish again"
+              onClick={() => onPublishAgain(job)}
+            >
+              <editIcon.react tag="span" className="jp-AFLab-button-icon" />
+              <span>Edit and publish again…</span>
+            </Button>
+          )}
+        {ended && !confirming && (
+          <Button
+            className="jp-AFLab-button"
+            small
+            minimal
+            disabled={busy !== null}
+            title="Remove this job from the list (the published data stays in Rucio)"
+            onClick={() =>
+              provenanceOnlyHere
+                ? setConfirming(true)
+                : run('dismiss', () => model.dismiss(job.id))
+            }
+          >
+            <closeIcon.react tag="span" className="jp-AFLab-button-icon" />
+            <span>{busy === 'dismiss' ? 'Removing…' : 'Dismiss'}</span>
+          </Button>
+        )}
+      </div>
+      {confirming && (
+        <div className="jp-AFLab-notice jp-mod-warning" role="alert">
+          <div>
+            This Rucio server keeps no custom metadata, so the provenance of
+            these DIDs (notebook, commit, inputs) is kept only in this job
+            record. Dismissing it forgets where the data came from; the data
+            stays in Rucio.
+          </div>
+          <div className="jp-AFLab-PublishJob-actions">
+            <Button
+              className="jp-AFLab-button"
+              small
+              disabled={busy !== null}
+              onClick={() =>
+                run('dismiss', async () => {
+                  await model.dismiss(job.id);
+                })
+              }
+            >
+              <span>{busy === 'dismiss' ? 'Removing…' : 'Dismiss anyway'}</span>
+            </Button>
+            <Button
+              className="jp-AFLab-button"
+              small
+              minimal
+              onClick={() => setConfirming(false)}
+            >
+              <span>Keep it</span>
+            </Button>
+          </div>
+        </div>
+      )}
+    </li>
+  );
+}
+
+function Warnings(props: { warnings: string[] }): JSX.Element {
+  return (
+    <>
+      {props.warnings.map((w, i) => (
+        <div key={i} className="jp-AFLab-notice jp-mod-warning">
+          {w}
+        </div>
+      ))}
+    </>
+  );
+}
+
+/**
+ * Phase steps, a progress bar and the server's message, while a job runs.
+ */
+export function Progress(props: { job: IPublishJob }): JSX.Element {
+  const { job } = props;
+  const { fraction, text } = jobProgress(job);
+  const current = PHASE_ORDER.indexOf(job.phase);
+  const phaseLabel = PHASE_LABELS[job.phase] ?? job.phase;
+  const label =
+    job.state === 'queued'
+      ? 'Waiting to start'
+      : job.state === 'interrupted'
+        ? `Stopped while ${phaseLabel.charAt(0).toLowerCase()}${phaseLabel.slice(1)}`
+        : phaseLabel;
+  const showMessage =
+    !!job.message &&
+    job.state !== 'interrupted' &&
+    job.message.replace(/\.$/, '') !== label;
+  return (
+    <div className="jp-AFLab-PublishProgress">
+      <div className="jp-AFLab-PublishProgress-phase">
+        {job.state === 'running' && (
+          <span className="jp-AFLab-spinner" aria-hidden="true" />
+        )}
+        <span className="jp-AFLab-PublishProgress-label">{label}</span>
+        {current >= 0 && (
+          <span className="jp-AFLab-PublishProgress-step">
+            step {current + 1} of {PHASE_ORDER.length}
+          </span>
+        )}
+      </div>
+      <div
+        className="jp-AFLab-PublishProgress-bar"
+        role="progressbar"
+        aria-label={label}
+        aria-valuemin={0}
+        aria-valuemax={100}
+        aria-valuenow={
+          fraction === null ? undefined : Math.round(fraction * 100)
+        }
+        data-indeterminate={fraction === null ? 'true' : undefined}
+        data-stopped={job.state === 'interrupted' ? 'true' : undefined}
+      >
+        <div
+          className="jp-AFLab-PublishProgress-fill"
+          style={{
+            width: `${fraction === null ? 100 : Math.round(Math.min(1, fraction) * 100)}%`
+          }}
+        />
+      </div>
+      <div className="jp-AFLab-PublishProgress-text">{text}</div>
+      {showMessage && (
+        <div className="jp-AFLab-PublishJob-message">{job.message}</div>
+      )}
+    </div>
+  );
+}
+
+/**
+ * A DID with a Copy button.
+ */
+export function CopyableDid(props: {
+  did: string;
+  label?: string;
+  copy: (text: string) => void;
+}): JSX.Element {
+  const { did, label, copy } = props;
+  const [copied, setCopied] = useState(false);
+  useEffect(() => {
+    if (!copied) {
+      return;
+    }
+    const timer = window.setTimeout(() => setCopied(false), 1500);
+    return () => window.clearTimeout(timer);
+  }, [copied]);
+  return (
+    <div className="jp-AFLab-PublishDid" data-did={did}>
+      {label && <span className="jp-AFLab-PublishDid-label">{label}</span>}
+      <code className="jp-AFLab-PublishDid-name" title={did}>
+        {did}
+      </code>
+      <Button
+        className="jp-AFLab-button"
+        small
+        minimal
+        title={`Copy ${did}`}
+        aria-label={`Copy ${did}`}
+        onClick={() => {
+          copy(did);
+          setCopied(true);
+        }}
+      >
+        <copyIcon.react tag="span" className="jp-AFLab-button-icon" />
+        <span>{copied ? 'Copied' : 'Copy'}</span>
+      </Button>
+    </div>
+  );
+}
+
+/**
+ * What a finished job published: its DIDs (copyable), the rule, and the
+ * provenance.
+ */
+function DoneDetails(props: {
+  job: IPublishJob;
+  copy: (text: string) => void;
+}): JSX.Element {
+  const { job, copy } = props;
+  const [files, setFiles] = useState<IJobFile[] | null>(null);
+  const [filesError, setFilesError] = useState<unknown>(null);
+  const [filesOpen, setFilesOpen] = useState(false);
+
+  const loadFiles = useCallback(() => {
+    setFilesError(null);
+    api
+      .fetchJob(job.id, 0, 200)
+      .then(detail => setFiles(detail.files))
+      .catch(error => setFilesError(error));
+  }, [job.id]);
+
+  // A single loose file is its own DID; a few files in a dataset are listed
+  // at once; more behind a toggle.
+  const singleLooseFile = job.files_total === 1 && !job.dataset && !!job.did;
+  const inline = !singleLooseFile && job.files_total <= INLINE_FILES;
+  useEffect(() => {
+    if (inline && files === null) {
+      loadFiles();
+    }
+  }, [inline, files, loadFiles]);
+
+  const seen = new Set<string>();
+  const dids: { did: string; label: string }[] = [];
+  const add = (did: string | null | undefined, label: string) => {
+    if (did && !seen.has(did)) {
+      seen.add(did);
+      dids.push({ did, label });
+    }
+  };
+  add(job.container?.did, 'Container');
+  add(job.dataset?.did, 'Dataset');
+  add(job.did, job.dataset ? 'Dataset' : 'File');
+
+  const provenanceDid = job.did ?? job.dataset?.did ?? null;
+
+  return (
+    <div className="jp-AFLab-PublishDone">
+      <div className="jp-AFLab-PublishJob-message">{job.message}</div>
+      {job.noop && (
+        <div className="jp-AFLab-notice jp-mod-warning">
+          Nothing new was published: the same content already exists in Rucio
+          under {job.did ? <code>{job.did}</code> : 'these names'}.
+        </div>
+      )}
+      <div className="jp-AFLab-PublishDone-dids" aria-label="Published DIDs">
+        {dids.map(d => (
+          <CopyableDid key={d.did} did={d.did} label={d.label} copy={copy} />
+        ))}
+      </div>
+      {inline && (
+        <FileDids
+          job={job}
+          files={files}
+          error={filesError}
+          loading={files === null && filesError === null}
+          copy={copy}
+        />
+      )}
+      {!inline && !singleLooseFile && (
+        <details
+          className="jp-AFLab-PublishJob-details"
+          onToggle={event => {
+            const open = (event.currentTarget as HTMLDetailsElement).open;
+            setFilesOpen(open);
+            if (open && files === null) {
+              loadFiles();
+            }
+          }}
+        >
+          <summary>{plural(job.files_total, 'file')}</summary>
+          {filesOpen && (
+            <FileDids
+              job={job}
+              files={files}
+              error={filesError}
+              loading={files === null && filesError === null}
+              copy={copy}
+            />
+          )}
+        </details>
+      )}
+      <div className="jp-AFLab-PublishJob-meta">
+        {formatBytes(job.bytes_total)}
+        {job.expires_at
+          ? ` · rule on ${job.request?.rse ?? 'the RSE'} until ${new Date(job.expires_at).toLocaleDateString()}`
+          : ' · rule without expiry'}
+        {job.rule_state ? ` (${job.rule_state})` : ''}
+      </div>
+      {(job.warnings ?? []).length > 0 && (
+        <details className="jp-AFLab-PublishJob-details">
+          <summary>{plural((job.warnings ?? []).length, 'note')}</summary>
+          <Warnings warnings={job.warnings ?? []} />
+        </details>
+      )}
+      {provenanceDid && (
+        <ProvenanceDetails
+          did={provenanceDid}
+          instance={job.request?.instance}
+          fallback={job.provenance}
+        />
+      )}
+    </div>
+  );
+}
+
+/**
+ * Jobs with at most this many files list their file DIDs at once.
+ */
+const INLINE_FILES = 5;
+
+function FileDids(props: {
+  job: IPublishJob;
+  files: IJobFile[] | null;
+  error: unknown;
+  loading: boolean;
+  copy: (text: string) => void;
+}): JSX.Element {
+  const { job, files, error, loading, copy } = props;
+  return (
+    <div className="jp-AFLab-PublishDone-files" aria-label="Published files">
+      {loading && <div className="jp-AFLab-PublishForm-muted">Loading…</div>}
+      {error !== null && (
+        <div className="jp-AFLab-notice jp-mod-error" role="alert">
+          Could not list the files: {describeError(error)}
+        </div>
+      )}
+      {files?.map(f => (
+        <CopyableDid
+          key={f.did}
+          did={f.did}
+          label={job.files_total <= INLINE_FILES ? 'File' : undefined}
+          copy={copy}
+        />
+      ))}
+      {files && job.files_total > files.length && (
+        <div className="jp-AFLab-PublishForm-muted">
+          and {plural(job.files_total - files.length, 'more file')}
+        </div>
+      )}
+    </div>
+  );
+}
+
+const PROVENANCE_LABELS: Record<string, string> = {
+  notebook: 'Notebook',
+  git_commit: 'Git commit',
+  git_dirty: 'Uncommitted changes',
+  inputs: 'Input data',
+  cluster_profile: 'Cluster profile',
+  af_lab_version: 'af-lab version',
+  published_at: 'Published at',
+  published_by: 'Published by',
+  publish_job: 'Publish job',
+  source: 'Local path'
+};
+
+/**
+ * The provenance of a published DID, read when opened
+ * (`publish/provenance`).
+ */
+export function ProvenanceDetails(props: {
+  did: string;
+  instance?: string;
+  fallback?: IProvenance;
+}): JSX.Element {
+  const { did, instance, fallback } = props;
+  const [answer, setAnswer] = useState<IProvenanceAnswer | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [loading, setLoading] = useState(false);
+
+  const load = () => {
+    setLoading(true);
+    setError(null);
+    api
+      .fetchProvenance(did, instance)
+      .then(a => setAnswer(a))
+      .catch(e => setError(e))
+      .finally(() => setLoading(false));
+  };
+
+  const provenance = answer?.provenance ?? (error ? fallback : undefined);
+  return (
+    <details
+      className="jp-AFLab-PublishJob-details jp-AFLab-Provenance"
+      onToggle={event => {
+        if (
+          (event.currentTarget as HTMLDetailsElement).open &&
+          answer === null &&
+          !loading
+        ) {
+          load();
+        }
+      }}
+    >
+      <summary>Provenance</summary>
+      {loading && <div className="jp-AFLab-PublishForm-muted">Loading…</div>}
+      {error !== null && (
+        <div className="jp-AFLab-notice jp-mod-warning">
+          Could not read the recorded provenance of {did}:{' '}
+          {describeError(error)}
+          {fallback && ' Shown below: what the job recorded.'}
+          {error instanceof AFLabRequestError && error.status !== 404 && (
+            <Button className="jp-AFLab-button" small onClick={load}>
+              Try again
+            </Button>
+          )}
+        </div>
+      )}
+      {answer && (
+        <div className="jp-AFLab-PublishForm-muted">
+          {answer.source === 'rucio'
+            ? `Stored in Rucio as metadata of ${answer.did}.`
+            : `Kept by af-lab (this Rucio server stores no custom metadata).`}
+        </div>
+      )}
+      {provenance && (
+        <dl className="jp-AFLab-Provenance-list">
+          {Object.entries(provenance)
+            .filter(([, v]) => v !== null && v !== undefined && v !== '')
+            .map(([key, value]) => (
+              <React.Fragment key={key}>
+                <dt>{PROVENANCE_LABELS[key] ?? key}</dt>
+                <dd>{formatValue(key, value)}</dd>
+              </React.Fragment>
+            ))}
+        </dl>
+      )}
+    </details>
+  );
+}
+
+function formatValue(key: string, value: unknown): string {
+  if (typeof value === 'boolean') {
+    return value ? 'yes' : 'no';
+  }
+  if (Array.isArray(value)) {
+    return value.length ? value.join(', ') : 'none';
+  }
+  if (key === 'published_at' && typeof value === 'string') {
+    const date = new Date(value);
+    return Number.isNaN(date.getTime()) ? value : date.toLocaleString();
+  }
+  if (typeof value === 'object') {
+    return JSON.stringify(value);
+  }
+  return String(value);
+}
