@@ -117,7 +117,7 @@ function event(id: number, topic: string, data: unknown): string {
   return `data: ${JSON.stringify({ id, topic, time: 1, data })}\n\n`;
 }
 
-function until(predicate: () => boolean, ms = 2000): Promise<void> {
+function until(predicate: () => boolean, ms = 5000): Promise<void> {
   const start = Date.now();
   return new Promise((resolve, reject) => {
     const check = () => {

@@ -287,7 +287,7 @@ describe('MountsPanel', () => {
     const { container } = render(<MountsPanel model={model} actions={a} />);
     await waitFor(() => expect(card(container)).toBeTruthy());
     const c = card(container);
-    expect(c.textContent).toContain('1 problem');
+    expect(c.textContent).toContain('1 file failed');
     expect(c.textContent).toContain('adler32 mismatch');
 
     await click(container, /Copy paths/);

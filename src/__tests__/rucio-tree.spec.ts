@@ -292,6 +292,16 @@ function details(complete: boolean, computed = true, scanned = 0): IDIDDetails {
   };
 }
 
+/**
+ * Wait until `check` holds (polls every 5 ms, gives up after 5 s).
+ */
+async function until(check: () => boolean): Promise<void> {
+  const t0 = Date.now();
+  while (!check() && Date.now() - t0 < 5000) {
+    await new Promise(r => setTimeout(r, 5));
+  }
+}
+
 describe('DetailsStore', () => {
   afterEach(() => jest.useRealTimers());
 
@@ -310,7 +320,12 @@ describe('DetailsStore', () => {
     const changed = jest.fn();
     store.changed.connect(changed);
     const watch = store.watch('demo', 'cms_opendata:D', 'auto');
-    await new Promise(r => setTimeout(r, 30));
+    await until(
+      () =>
+        store.get('demo', 'cms_opendata:D')?.details?.availability?.complete ===
+        true
+    );
+    await new Promise(r => setTimeout(r, 20));
     expect(fetch).toHaveBeenCalledTimes(3);
     // The first asks with the short default wait, the next ones long-poll.
     expect(fetch.mock.calls.map(c => (c as any)[2].wait)).toEqual([1.5, 7, 7]);
@@ -375,7 +390,7 @@ describe('DetailsStore', () => {
     const watches = Array.from({ length: 6 }, (_, i) =>
       store.watch('demo', `cms_opendata:D${i}`, 'meta')
     );
-    await new Promise(r => setTimeout(r, 60));
+    await until(() => fetch.mock.calls.length === 6 && inFlight === 0);
     expect(fetch).toHaveBeenCalledTimes(6);
     expect(most).toBe(2);
     expect(

@@ -159,6 +159,7 @@ describe('units', () => {
     const other = 'Run2012B_SingleMu_000123.root';
     expect(other.slice(-tailLength(other))).toBe('_000123.root');
     const plain = 'averyveryverylongnamewithoutanyseparators';
-    expect(tailLength(plain)).toBe(10);
+    expect(tailLength(plain)).toBe(0);
+    expect(tailLength('Run2012B_DoubleMuParked')).toBe(0);
   });
 });

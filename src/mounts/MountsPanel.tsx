@@ -350,10 +350,9 @@ function MountCard(props: {
       {mount.problems.length > 0 && (
         <details className="jp-AFLab-mount-problems">
           <summary>
-            {plural(mount.problems.length, 'problem')}
             {mount.files.failed > 0
-              ? ` · ${plural(mount.files.failed, 'file')} failed`
-              : ''}
+              ? `${plural(mount.files.failed, 'file')} failed`
+              : `${plural(mount.problems.length, 'problem')}, recovered`}
           </summary>
           <ul>
             {mount.problems.map((p, i) => (

@@ -512,6 +512,28 @@ function DataTreeView(props: {
   const container = useRef<HTMLDivElement>(null);
   const focusIndex = Math.min(focus, Math.max(0, rows.length - 1));
 
+  // A new mount error is scrolled into view: it is never silent.
+  const notices = useRef(new Set<string>());
+  const latestRows = useRef(rows);
+  latestRows.current = rows;
+  const noticeVersion = model.noticeVersion;
+  useEffect(() => {
+    const keys = new Set<string>();
+    let fresh = -1;
+    latestRows.current.forEach((row, index) => {
+      if (row.kind === 'notice') {
+        keys.add(row.key);
+        if (fresh < 0 && !notices.current.has(row.key)) {
+          fresh = index;
+        }
+      }
+    });
+    notices.current = keys;
+    if (fresh >= 0) {
+      setScrollTo(fresh);
+    }
+  }, [noticeVersion]);
+
   const moveFocus = useCallback((index: number) => {
     setFocus(index);
     setScrollTo(index);
@@ -795,11 +817,12 @@ function NoticeRow(
   return (
     <AuxRow {...props} className="jp-AFLab-Data-noticeRow">
       <div className="jp-AFLab-Data-errorBody" role="alert" title={full}>
+        <div className="jp-AFLab-Data-noticeTitle">
+          <strong>{notice.title}</strong>
+          {notice.summary ? `: ${notice.summary}` : ''}
+        </div>
         <div className="jp-AFLab-Data-errorActions">
-          <span className="jp-AFLab-Data-noticeTitle">
-            <strong>{notice.title}</strong>
-            {notice.summary ? `: ${notice.summary}` : ''}
-          </span>
+          <span className="jp-AFLab-Data-noticeMessage">{notice.message}</span>
           <Button
             className="jp-AFLab-button"
             small
@@ -810,7 +833,6 @@ function NoticeRow(
             Dismiss
           </Button>
         </div>
-        <div className="jp-AFLab-Data-errorText">{notice.message}</div>
       </div>
     </AuxRow>
   );
@@ -980,8 +1002,8 @@ export function MiddleEllipsis(props: {
 
 /**
  * How much of a long name's end to keep visible: from its last `_`, `-` or
- * `.` separator (`_000.root`, `-v2.root`) if that is short, else 10
- * characters.
+ * `.` separator (`_000.root`, `-v2.root`) if that is short; else nothing (the
+ * name is cut at its end as usual).
  */
 export function tailLength(text: string): number {
   const limit = Math.min(16, Math.floor(text.length / 2));
@@ -995,7 +1017,7 @@ export function tailLength(text: string): number {
       return text.length - i;
     }
   }
-  return Math.min(10, limit);
+  return 0;
 }
 
 /**

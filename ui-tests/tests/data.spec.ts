@@ -139,6 +139,13 @@ test('search a container and expand it down to files with replicas', async ({
   const errors = collectErrors(page);
   await page.goto();
   try {
+    // What a new user sees first: every section open, the default width.
+    await page.sidebar.openTab('af-lab-sidebar');
+    await expect(
+      page.locator('#af-lab-data .jp-AFLab-DataPanel')
+    ).toHaveAttribute('data-login', 'logged_in', { timeout: 60_000 });
+    await shot(page, '0-first-open');
+
     await openSections(page, ['Data']);
     const panel = await dataPanel(page);
 
@@ -198,6 +205,26 @@ test('search a container and expand it down to files with replicas', async ({
     });
     await expect(availability).toContainText('All 4 files');
     await shot(page, '2-tree');
+
+    // The row menu: every mount mode, code, copy; labelled in words.
+    await dataset
+      .getByRole('button', { name: `More actions for ${DATASET}` })
+      .click();
+    const menu = page.locator('.jp-AFLab-Data-menu');
+    await expect(menu).toBeVisible();
+    await expect(menu).toContainText('Mount as Stream Fileset');
+    await expect(menu).toContainText('Insert Code into Notebook');
+    await expect(menu).toContainText('Copy DID');
+    await shot(page, '2b-menu');
+    await page.keyboard.press('Escape');
+    await expect(menu).toBeHidden();
+
+    // A narrow sidebar: names are cut in the middle, the end stays readable.
+    await page.sidebar.setWidth(280, 'left');
+    await expect(
+      files.first().locator('.jp-AFLab-middleEllipsis-tail')
+    ).toHaveText('_000.root');
+    await shot(page, '2c-narrow');
     expect(errors, 'af-lab errors in the browser console').toEqual([]);
   } finally {
     await shot(page, '2-tree-final');
