@@ -1,14 +1,13 @@
-import { ReactWidget } from '@jupyterlab/ui-components';
-import { Message } from '@lumino/messaging';
 import React from 'react';
 
+import { VisibleReactWidget } from '../common/VisibleReactWidget';
 import { MountsModel } from './model';
 import { IMountActions, MountsPanel } from './MountsPanel';
 
 /**
  * The "Mounts" section of the sidebar.
  */
-export class MountsWidget extends ReactWidget {
+export class MountsWidget extends VisibleReactWidget {
   constructor(model: MountsModel, actions: IMountActions) {
     super();
     this._model = model;
@@ -42,16 +41,6 @@ export class MountsWidget extends ReactWidget {
   dispose(): void {
     window.clearTimeout(this._timer);
     super.dispose();
-  }
-
-  protected onAfterShow(msg: Message): void {
-    super.onAfterShow(msg);
-    this.update();
-  }
-
-  protected onAfterHide(msg: Message): void {
-    super.onAfterHide(msg);
-    this.update();
   }
 
   protected render(): JSX.Element {

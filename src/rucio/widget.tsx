@@ -1,7 +1,6 @@
-import { ReactWidget } from '@jupyterlab/ui-components';
-import { Message } from '@lumino/messaging';
 import React from 'react';
 
+import { VisibleReactWidget } from '../common/VisibleReactWidget';
 import { MountsModel } from '../mounts/model';
 import { DataPanel, IDataActions } from './DataPanel';
 import { DataModel } from './model';
@@ -10,7 +9,7 @@ import { DataModel } from './model';
  * The "Data" section of the sidebar. It loads nothing until it is first
  * shown.
  */
-export class DataWidget extends ReactWidget {
+export class DataWidget extends VisibleReactWidget {
   constructor(model: DataModel, mounts: MountsModel, actions: IDataActions) {
     super();
     this._model = model;
@@ -25,16 +24,6 @@ export class DataWidget extends ReactWidget {
 
   get model(): DataModel {
     return this._model;
-  }
-
-  protected onAfterShow(msg: Message): void {
-    super.onAfterShow(msg);
-    this.update();
-  }
-
-  protected onAfterHide(msg: Message): void {
-    super.onAfterHide(msg);
-    this.update();
   }
 
   protected render(): JSX.Element {

@@ -1,7 +1,6 @@
-import { ReactWidget } from '@jupyterlab/ui-components';
-import { Message } from '@lumino/messaging';
 import React from 'react';
 
+import { VisibleReactWidget } from '../common/VisibleReactWidget';
 import { IAFLabSettings } from '../tokens';
 import { StatusPanel } from './StatusPanel';
 
@@ -10,7 +9,7 @@ import { StatusPanel } from './StatusPanel';
  *
  * It only polls while it is visible (sidebar open and section expanded).
  */
-export class StatusWidget extends ReactWidget {
+export class StatusWidget extends VisibleReactWidget {
   constructor(settings: IAFLabSettings) {
     super();
     this._settings = settings;
@@ -28,16 +27,6 @@ export class StatusWidget extends ReactWidget {
     }
     this._settings.changed.disconnect(this._onSettingsChanged, this);
     super.dispose();
-  }
-
-  protected onAfterShow(msg: Message): void {
-    super.onAfterShow(msg);
-    this.update();
-  }
-
-  protected onAfterHide(msg: Message): void {
-    super.onAfterHide(msg);
-    this.update();
   }
 
   protected render(): JSX.Element {
