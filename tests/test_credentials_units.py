@@ -125,3 +125,39 @@ async def test_missing_x509_proxy_says_what_to_do(tmp_path):
     assert "voms-proxy-init" in err.value.message and err.value.details["action"] == "renew_proxy"
     with pytest.raises(BadRequest):
         await auth.put_credentials("x", {"auth_type": "x509_proxy"})
+
+
+def test_per_thread_client_gives_each_thread_its_own_rucio_client():
+    import threading
+
+    from af_lab.vault.rucio_auth import PerThreadClient
+
+    class FakeSession:
+        """Stands for rucio-clients' Client: only identity and attributes matter here."""
+
+        def __init__(self):
+            self.auth_token = "valid"
+
+    built = []
+
+    def factory():
+        built.append(FakeSession())
+        return built[-1]
+
+    client = PerThreadClient(factory)
+    assert client.auth_token == "valid" and client.auth_token == "valid"
+    assert len(built) == 1  # one per thread, reused by the same thread
+
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append(client.auth_token))
+    worker.start()
+    worker.join()
+    assert seen == ["valid"] and len(built) == 2 and built[0] is not built[1]
+
+    client.auth_token = "expired"  # reaches every thread's client, and the ones built later
+    assert [b.auth_token for b in built] == ["expired", "expired"]
+    late = []
+    worker = threading.Thread(target=lambda: late.append(client.auth_token))
+    worker.start()
+    worker.join()
+    assert late == ["expired"] and len(built) == 3

@@ -193,6 +193,7 @@ async def test_options_offer_owned_scopes_writable_rses_and_defaults(jp_fetch, s
 
 
 async def test_publish_a_file_then_download_it_with_rucio_clients(jp_fetch, ws, facility, uid, tmp_path, services):
+    environment_before = dict(os.environ)
     data = os.urandom(3 * 1024 * 1024 + 17)
     write(ws / "results" / "hist.root", data)
     events = []
@@ -229,6 +230,8 @@ async def test_publish_a_file_then_download_it_with_rucio_clients(jp_fetch, ws, 
     order = ["checking", "copying", "registering", "protecting", "finishing", "ended"]
     seen = [p for p in dict.fromkeys(phases) if p in order]
     assert seen == order and events[-1]["state"] == "done"
+    # Kernels and terminals inherit the server's environment: publishing must not change it.
+    assert dict(os.environ) == environment_before
 
 
 async def test_publish_a_folder_as_a_dataset_in_a_container(jp_fetch, ws, facility, uid, tmp_path):

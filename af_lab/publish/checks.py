@@ -16,7 +16,7 @@ from .plan import Plan
 from .storage import Storage
 
 
-def check_in_rucio(cat: Catalogue, p: Plan, config_dir: str) -> None:
+def check_in_rucio(cat: Catalogue, p: Plan) -> None:
     """Scope ownership, RSE, quota, dataset/container state and name conflicts (runs in a thread)."""
     req = p.request
     owned = cat.owned_scopes()
@@ -41,7 +41,7 @@ def check_in_rucio(cat: Catalogue, p: Plan, config_dir: str) -> None:
             field="rse",
         )
     settings = cat.rse_settings(req.rse)
-    Storage(settings, config_dir=config_dir)  # refuses non-deterministic RSEs, RSEs we cannot write
+    Storage(settings)  # refuses non-deterministic RSEs, RSEs we cannot write
 
     # Names that exist already: same size may be the same content (decided once hashed), else refused.
     existing = cat.lookup(req.scope, [i.name for i in p.items])

@@ -196,7 +196,7 @@ class JobRunner:
                 settings = await self._request_call(
                     key, job["request"]["instance"], f"reading {rse}", Catalogue.rse_settings, rse
                 )
-                storage = Storage(settings, config_dir=self.config.state_dir)
+                storage = Storage(settings)
                 scope = job["request"]["scope"]
 
                 def clean(row) -> int:
@@ -322,7 +322,7 @@ class JobRunner:
             return
         rse = job["request"]["rse"]
         settings = await self._job_call(job, f"reading the description of {rse}", Catalogue.rse_settings, rse)
-        storage = Storage(settings, auth_token=await self._storage_token(settings), config_dir=self.config.state_dir)
+        storage = Storage(settings, auth_token=await self._storage_token(settings))
         scope = job["request"]["scope"]
         root = Path(self.root_dir)
         progress = job["progress"]

@@ -295,7 +295,7 @@ class PublishService(JobRunner):
 
     async def _plan(self, body: dict[str, Any]) -> planning.Plan:
         inst = self.access.instance(body.get("instance"))
-        ensure_client_config(self.config.state_dir)
+        ensure_client_config()
         vo = inst.get("vo") or "def"
         account = inst.get("account") or ""
         req = planning.parse(body, self.defaults, account, inst)
@@ -332,7 +332,6 @@ class PublishService(JobRunner):
             "checking the publish request",
             checks.check_in_rucio,
             p,
-            self.config.state_dir,
         )
         return p
 
@@ -432,7 +431,7 @@ class PublishService(JobRunner):
         if self._resumed or self._closed:
             return
         self._resumed = True
-        ensure_client_config(self.config.state_dir)
+        ensure_client_config()
         try:
             pending = self.store.jobs(states=ACTIVE, limit=10_000)
         except Exception as exc:  # a broken state file must not stop the server

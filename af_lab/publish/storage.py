@@ -11,9 +11,11 @@ protocol object per call); the service runs many in a bounded thread pool.
 
 from __future__ import annotations
 
+import configparser
+import functools
 import os
+import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from rucio.common import exception as rx
@@ -26,14 +28,16 @@ from .workspace import same_adler, signature
 TMP_SUFFIX = ".rucio.upload"
 
 
-def ensure_client_config(state_dir: str | os.PathLike) -> None:
-    """Give rucio-clients' RSE layer a configuration file when the process has none.
+def ensure_client_config() -> None:
+    """Give rucio-clients' RSE layer a configuration when the process has none.
 
     ``rsemanager``'s lfn2pfn translation reads ``[common]`` from a rucio.cfg and fails
-    without one, even though every host and credential is passed explicitly. The file
-    written here holds empty ``[client]``/``[common]`` sections only: no host, account or
-    secret, so it cannot redirect any client, and ``[client]`` keeps rucio-clients in
-    client mode. A site's own RUCIO_CONFIG (or any found rucio.cfg) is left alone.
+    without one, even though every host and credential is passed explicitly. When no
+    file is found, rucio's config lookup is pointed at an empty in-memory client
+    configuration (``[client]`` keeps rucio-clients in client mode; no host, account or
+    secret). Nothing is written to disk and ``os.environ`` is untouched, so kernels and
+    terminals started by this server still find the user's own rucio.cfg. A site's own
+    RUCIO_CONFIG (or any rucio.cfg rucio finds) is used as is.
     """
     from rucio.common import config as rconfig
 
@@ -42,14 +46,27 @@ def ensure_client_config(state_dir: str | os.PathLike) -> None:
         return
     except rx.ConfigNotFound:
         pass
-    path = Path(state_dir) / "rucio-client.cfg"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        path.write_text(
-            "# Written by af-lab Publish: rucio-clients needs a config file to exist.\n[client]\n[common]\n"
-        )
-    os.environ.setdefault("RUCIO_CONFIG", str(path))
-    rconfig.clean_cached_config()
+    with _CONFIG_LOCK:
+        if getattr(rconfig.get_config, "af_lab_fallback", False):
+            return
+        read_config_files = rconfig.get_config.__wrapped__  # rucio's own lookup, uncached
+
+        @functools.cache
+        def get_config_or_empty() -> configparser.ConfigParser:
+            # A config that appears later (RUCIO_CONFIG set, file created) still wins
+            # once rucio clears its cache (clean_cached_config).
+            try:
+                return read_config_files()
+            except rx.ConfigNotFound:
+                parser = configparser.ConfigParser()
+                parser.read_string("[client]\n[common]\n")
+                return parser
+
+        get_config_or_empty.af_lab_fallback = True  # type: ignore[attr-defined]
+        rconfig.get_config = get_config_or_empty
+
+
+_CONFIG_LOCK = threading.Lock()
 
 
 class FileChanged(AFLabError):
@@ -71,10 +88,8 @@ class Storage:
         rse_settings: dict[str, Any],
         auth_token: str | None = None,
         domain: str = "wan",
-        config_dir: str | os.PathLike | None = None,
     ):
         self.settings = rse_settings
-        self.config_dir = config_dir
         self.rse = rse_settings["rse"]
         self.auth_token = auth_token
         self.domain = domain
@@ -88,8 +103,7 @@ class Storage:
             raise BadRequest(f"{self.rse} offers no protocol af-lab can write with: {exc}", field="rse") from None
 
     def _protocol(self, operation: str):
-        if self.config_dir is not None:
-            ensure_client_config(self.config_dir)  # per call: the RSE layer re-reads the config every time
+        ensure_client_config()
         return rsemgr.create_protocol(self.settings, operation, domain=self.domain, auth_token=self.auth_token)
 
     def pfn(self, scope: str, name: str) -> str:

@@ -23,9 +23,12 @@ the token attached and never hands the token out.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -117,6 +120,40 @@ def send(http: requests.Session, instance: str, host: str, method: str, url: str
         ) from None
 
 
+class PerThreadClient:
+    """A rucio-clients ``Client`` per calling thread, all reading the same token file.
+
+    ``Client`` keeps one requests.Session and rewrites its own token state when it logs
+    in again, so one instance must not serve two threads at once. Mounts and publish
+    call it from a bounded thread pool: each pool thread lazily builds its own.
+    """
+
+    def __init__(self, factory: Callable[[], Any]):
+        object.__setattr__(self, "_factory", factory)
+        object.__setattr__(self, "_local", threading.local())
+        object.__setattr__(self, "_lock", threading.Lock())
+        object.__setattr__(self, "_built", [])
+        object.__setattr__(self, "_assigned", {})
+
+    def __getattr__(self, attribute: str) -> Any:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._factory()
+            with self._lock:
+                for key, value in self._assigned.items():
+                    setattr(client, key, value)
+                self._built.append(client)
+            self._local.client = client
+        return getattr(client, attribute)
+
+    def __setattr__(self, attribute: str, value: Any) -> None:
+        # Setting an attribute on "the client" sets it on every thread's client.
+        with self._lock:
+            self._assigned[attribute] = value
+            for client in self._built:
+                setattr(client, attribute, value)
+
+
 class RucioAuth:
     CREDS_SECRET = "rucio/{instance}"
     TOKEN_SECRET = "tokens/rucio/{instance}"
@@ -180,14 +217,13 @@ class RucioAuth:
         cached = self._clients.get(name)
         if cached and cached[0] is token:
             return cached[1]
-        client = await asyncio.to_thread(self._make_client, inst, token)
+        path = await asyncio.to_thread(self._files.write, f"rucio-{name}.token", token.value)
+        client = PerThreadClient(functools.partial(self._make_client, inst, token, path))
         self._clients[name] = (token, client)
         return client
 
-    def _make_client(self, inst: dict, token: _Token):
+    def _make_client(self, inst: dict, token: _Token, path: Path):
         from rucio.client import Client
-
-        path = self._files.write(f"rucio-{inst['name']}.token", token.value)
 
         class _FileTokenClient(Client):
             # rucio-clients would pick a token file under /tmp shared by every instance
