@@ -1,6 +1,7 @@
-import { addIcon, Button, refreshIcon } from '@jupyterlab/ui-components';
+import { addIcon, Button } from '@jupyterlab/ui-components';
 import React, { useCallback, useEffect, useRef, useState } from 'react';
 
+import { RefreshButton } from '../common/feedback';
 import { describeError } from '../request';
 import {
   ClusterCard,
@@ -167,24 +168,12 @@ export function ClustersPanel(props: IClustersPanelProps): JSX.Element {
         <span className="jp-AFLab-ClustersPanel-summary" role="status">
           {summary}
         </span>
-        <Button
-          className="jp-AFLab-button"
-          small
-          minimal
+        <RefreshButton
           onClick={() => void model.refresh()}
-          disabled={model.loading}
+          loading={model.loading}
           title="Fetch the clusters and their job states again"
-          aria-label="Refresh clusters"
-        >
-          <refreshIcon.react
-            tag="span"
-            className={
-              model.loading
-                ? 'jp-AFLab-button-icon jp-mod-spin'
-                : 'jp-AFLab-button-icon'
-            }
-          />
-        </Button>
+          ariaLabel="Refresh clusters"
+        />
         <Button
           className="jp-AFLab-button jp-mod-accept jp-AFLab-ClustersPanel-new"
           small

@@ -1,6 +1,7 @@
 import { Button, closeIcon } from '@jupyterlab/ui-components';
 import React from 'react';
 
+import { requestErrorFacts } from '../common/feedback';
 import { AFLabRequestError, describeError } from '../request';
 
 /**
@@ -29,16 +30,10 @@ export function ClusterErrorNotice(props: {
   children?: React.ReactNode;
 }): JSX.Element {
   const { title, error, onDismiss, children } = props;
-  const facts: string[] = [];
+  const facts = requestErrorFacts(error);
   let stderr = '';
   let hint = '';
   if (error instanceof AFLabRequestError) {
-    if (error.status > 0) {
-      facts.push(`HTTP ${error.status}`);
-    }
-    if (error.type) {
-      facts.push(error.type);
-    }
     const d = error.details;
     if (typeof d.command === 'string') {
       facts.push(

@@ -1,5 +1,4 @@
 import {
-  Button,
   copyIcon,
   folderIcon,
   notebookIcon,
@@ -8,6 +7,14 @@ import {
 } from '@jupyterlab/ui-components';
 import React, { useEffect, useRef, useState } from 'react';
 
+import { ActionButton } from '../common/ActionButton';
+import {
+  ErrorBox,
+  ErrorNotice,
+  LoadingStatus,
+  RefreshButton,
+  RefreshFailed
+} from '../common/feedback';
 import { useSignal } from '../common/useSignal';
 import {
   formatBytes,
@@ -19,8 +26,6 @@ import {
   percent,
   plural
 } from '../common/units';
-import { describeError } from '../request';
-import { ErrorBox } from '../status/StatusPanel';
 import { explainMountError, IExplainedError } from './errors';
 import { isActive, MountsModel } from './model';
 import { ICacheUsage, IMount, IUnmountResult } from './types';
@@ -104,32 +109,19 @@ export function MountsPanel(props: IMountsPanelProps): JSX.Element {
         <CacheSummary cache={model.cache} />
         <div className="jp-AFLab-Mounts-headerActions">
           <Connection model={model} />
-          <Button
-            className="jp-AFLab-button"
-            small
-            minimal
+          <RefreshButton
             onClick={() => void model.refresh()}
-            disabled={model.loading}
+            loading={model.loading}
             title="Read the list of mounts again"
-            aria-label="Refresh the mounts"
-          >
-            <refreshIcon.react
-              tag="span"
-              className={
-                model.loading
-                  ? 'jp-AFLab-button-icon jp-mod-spin'
-                  : 'jp-AFLab-button-icon'
-              }
-            />
-            <span>Refresh</span>
-          </Button>
+            ariaLabel="Refresh the mounts"
+            label="Refresh"
+          />
         </div>
       </div>
       {phase === 'loading' && (
-        <div className="jp-AFLab-Mounts-status">
-          <span className="jp-AFLab-spinner" aria-hidden="true" />
-          <span>Loading your mounts…</span>
-        </div>
+        <LoadingStatus className="jp-AFLab-Mounts-status">
+          Loading your mounts…
+        </LoadingStatus>
       )}
       {phase === 'error' && (
         <ErrorBox
@@ -140,9 +132,7 @@ export function MountsPanel(props: IMountsPanelProps): JSX.Element {
         />
       )}
       {phase === 'ready' && model.error !== null && (
-        <div className="jp-AFLab-notice jp-mod-warning" role="alert">
-          The last refresh failed: {describeError(model.error)}
-        </div>
+        <RefreshFailed error={model.error} />
       )}
       {phase === 'ready' && mounts.length === 0 && (
         <div className="jp-AFLab-Mounts-empty">
@@ -375,9 +365,9 @@ function MountCard(props: {
         <span>{mount.target}</span>
       </div>
       <div className="jp-AFLab-mount-actions">
-        <Button
-          className="jp-AFLab-button"
-          small
+        <ActionButton
+          icon={folderIcon}
+          label="Open folder"
           disabled={!ready || busy !== null}
           onClick={() =>
             void run('open', () => actions.openFolder(mount), 'Open')
@@ -387,25 +377,21 @@ function MountCard(props: {
               ? `Show ${mount.target} in the file browser`
               : 'Available once the mount is ready'
           }
-        >
-          <folderIcon.react tag="span" className="jp-AFLab-button-icon" />
-          <span>Open folder</span>
-        </Button>
-        <Button
-          className="jp-AFLab-button"
-          small
+        />
+        <ActionButton
+          icon={notebookIcon}
+          label="Insert code"
           disabled={busy !== null}
           onClick={() =>
             void run('code', () => actions.insertCode(mount), 'Insert code')
           }
           title="Insert Python code that reads this mount into the current notebook (a new one if none is open)"
-        >
-          <notebookIcon.react tag="span" className="jp-AFLab-button-icon" />
-          <span>Insert code</span>
-        </Button>
-        <Button
-          className="jp-AFLab-button"
-          small
+        />
+        <ActionButton
+          icon={copyIcon}
+          label="Copy paths"
+          busyLabel="Copying…"
+          busy={busy === 'paths'}
           disabled={busy !== null || mount.files.done === 0}
           onClick={() =>
             void run(
@@ -420,13 +406,12 @@ function MountCard(props: {
             )
           }
           title="Copy the path (or URL) of every file, one per line"
-        >
-          <copyIcon.react tag="span" className="jp-AFLab-button-icon" />
-          <span>{busy === 'paths' ? 'Copying…' : 'Copy paths'}</span>
-        </Button>
-        <Button
-          className="jp-AFLab-button"
-          small
+        />
+        <ActionButton
+          icon={copyIcon}
+          label="Copy fileset"
+          busyLabel="Copying…"
+          busy={busy === 'fileset'}
           disabled={busy !== null || mount.files.done === 0}
           onClick={() =>
             void run(
@@ -440,14 +425,13 @@ function MountCard(props: {
             )
           }
           title="Copy the coffea/uproot fileset (JSON): {dataset: {files: {path: tree}}}"
-        >
-          <copyIcon.react tag="span" className="jp-AFLab-button-icon" />
-          <span>{busy === 'fileset' ? 'Copying…' : 'Copy fileset'}</span>
-        </Button>
+        />
         {running && (
-          <Button
-            className="jp-AFLab-button"
-            small
+          <ActionButton
+            icon={stopIcon}
+            label="Cancel"
+            busyLabel="Cancelling…"
+            busy={busy === 'cancel'}
             disabled={busy !== null}
             onClick={() =>
               void run(
@@ -457,15 +441,14 @@ function MountCard(props: {
               )
             }
             title="Stop fetching (files already verified stay in the cache)"
-          >
-            <stopIcon.react tag="span" className="jp-AFLab-button-icon" />
-            <span>{busy === 'cancel' ? 'Cancelling…' : 'Cancel'}</span>
-          </Button>
+          />
         )}
         {canRetry && (
-          <Button
-            className="jp-AFLab-button"
-            small
+          <ActionButton
+            icon={refreshIcon}
+            label="Retry"
+            busyLabel="Retrying…"
+            busy={busy === 'retry'}
             disabled={busy !== null}
             onClick={() =>
               void run(
@@ -475,15 +458,14 @@ function MountCard(props: {
               )
             }
             title="Fetch the failed files again (replicas are listed anew)"
-          >
-            <refreshIcon.react tag="span" className="jp-AFLab-button-icon" />
-            <span>{busy === 'retry' ? 'Retrying…' : 'Retry'}</span>
-          </Button>
+          />
         )}
-        <Button
-          className="jp-AFLab-button jp-AFLab-mount-unmount"
-          small
+        <ActionButton
+          className="jp-AFLab-mount-unmount"
           minimal
+          label="Unmount"
+          busyLabel="Unmounting…"
+          busy={busy === 'unmount'}
           disabled={busy !== null}
           onClick={() =>
             void run(
@@ -499,9 +481,7 @@ function MountCard(props: {
             )
           }
           title={`Remove ${mount.target} from your workspace (your own files are never deleted)`}
-        >
-          <span>{busy === 'unmount' ? 'Unmounting…' : 'Unmount'}</span>
-        </Button>
+        />
       </div>
       {done && (
         <div className="jp-AFLab-mount-done" role="status">
@@ -515,15 +495,11 @@ function MountCard(props: {
         </div>
       )}
       {error && (
-        <div className="jp-AFLab-notice jp-mod-error" role="alert">
-          <div className="jp-AFLab-notice-title">{error.title}</div>
-          <div className="jp-AFLab-notice-message">{error.message}</div>
-          {error.facts.length > 0 && (
-            <div className="jp-AFLab-notice-facts">
-              {error.facts.join(' · ')}
-            </div>
-          )}
-        </div>
+        <ErrorNotice
+          title={error.title}
+          message={error.message}
+          facts={error.facts}
+        />
       )}
     </li>
   );

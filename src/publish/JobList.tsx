@@ -11,7 +11,9 @@ import React, { useCallback, useEffect, useRef, useState } from 'react';
 
 import { AFLabRequestError, describeError } from '../request';
 import * as api from './api';
+import { ActionButton } from '../common/ActionButton';
 import { IStreamStatus } from '../common/eventStream';
+import { ErrorNotice, LoadingStatus, RefreshButton } from '../common/feedback';
 import {
   formatBytes,
   formatTime,
@@ -88,46 +90,27 @@ export function PublishPanel(props: IPublishPanelProps): JSX.Element {
           status={model.streamStatus}
           onReconnect={() => model.reconnect()}
         />
-        <Button
-          className="jp-AFLab-button"
-          small
-          minimal
+        <RefreshButton
           onClick={() => void model.refresh()}
-          disabled={loading}
+          loading={loading}
           title="Read the list of publish jobs again"
-          aria-label="Refresh publish jobs"
-        >
-          <refreshIcon.react
-            tag="span"
-            className={
-              loading
-                ? 'jp-AFLab-button-icon jp-mod-spin'
-                : 'jp-AFLab-button-icon'
-            }
-          />
-          <span>Refresh</span>
-        </Button>
+          ariaLabel="Refresh publish jobs"
+          label="Refresh"
+        />
       </div>
 
       {phase === 'loading' && (
-        <div className="jp-AFLab-PublishPanel-empty" role="status">
-          <span className="jp-AFLab-spinner" aria-hidden="true" />
-          <span>Loading your publish jobs…</span>
-        </div>
+        <LoadingStatus className="jp-AFLab-PublishPanel-empty" role="status">
+          Loading your publish jobs…
+        </LoadingStatus>
       )}
 
       {error !== null && (
-        <div className="jp-AFLab-notice jp-mod-error" role="alert">
-          <div className="jp-AFLab-notice-title">
-            Could not list your publish jobs
-          </div>
-          <div>{describeError(error)}</div>
-          {loaded && (
-            <div className="jp-AFLab-notice-facts">
-              The list below may be out of date.
-            </div>
-          )}
-        </div>
+        <ErrorNotice
+          title="Could not list your publish jobs"
+          message={describeError(error)}
+          facts={loaded ? ['The list below may be out of date.'] : []}
+        />
       )}
 
       {loaded && jobs.length === 0 && (
@@ -263,6 +246,11 @@ export function JobCard(props: {
   const provenanceOnlyHere =
     job.state === 'done' && job.provenance_in_rucio === false;
   const canCancel = active || job.state === 'interrupted';
+  // Registering in Rucio is not undone: the job finishes what it started.
+  const tooLateToCancel =
+    job.phase === 'registering' ||
+    job.phase === 'protecting' ||
+    job.phase === 'finishing';
   const canRetry =
     job.state === 'interrupted' ||
     job.state === 'failed' ||
@@ -342,32 +330,26 @@ export function JobCard(props: {
 
       <div className="jp-AFLab-PublishJob-actions">
         {canCancel && (
-          <Button
-            className="jp-AFLab-button"
-            small
-            disabled={
-              busy !== null ||
-              job.phase === 'registering' ||
-              job.phase === 'protecting' ||
-              job.phase === 'finishing'
-            }
+          <ActionButton
+            icon={stopIcon}
+            label="Cancel"
+            busyLabel="Cancelling…"
+            busy={busy === 'cancel'}
+            disabled={busy !== null || tooLateToCancel}
             title={
-              job.phase === 'registering' ||
-              job.phase === 'protecting' ||
-              job.phase === 'finishing'
+              tooLateToCancel
                 ? 'Too late to cancel: the files are being registered in Rucio, and the job finishes what it started.'
                 : 'Stop the job; copies made so far are removed from the storage'
             }
             onClick={() => run('cancel', () => model.cancel(job.id))}
-          >
-            <stopIcon.react tag="span" className="jp-AFLab-button-icon" />
-            <span>{busy === 'cancel' ? 'Cancelling…' : 'Cancel'}</span>
-          </Button>
+          />
         )}
         {canRetry && (
-          <Button
-            className="jp-AFLab-button"
-            small
+          <ActionButton
+            icon={refreshIcon}
+            label={job.state === 'interrupted' ? 'Resume' : 'Retry'}
+            busyLabel="Starting…"
+            busy={busy === 'retry'}
             disabled={busy !== null}
             title={
               job.state === 'interrupted'
@@ -375,35 +357,25 @@ export function JobCard(props: {
                 : 'Run the same publish again as a new job (checked afresh)'
             }
             onClick={() => run('retry', () => model.retry(job.id))}
-          >
-            <refreshIcon.react tag="span" className="jp-AFLab-button-icon" />
-            <span>
-              {busy === 'retry'
-                ? 'Starting…'
-                : job.state === 'interrupted'
-                  ? 'Resume'
-                  : 'Retry'}
-            </span>
-          </Button>
+          />
         )}
         {onPublishAgain &&
           (job.state === 'failed' || job.state === 'cancelled') && (
-            <Button
-              className="jp-AFLab-button"
-              small
+            <ActionButton
+              icon={editIcon}
+              label="Edit and publish again…"
               disabled={busy !== null}
               title="Open the Publish dialog with this job's choices, to change them and publish again"
               onClick={() => onPublishAgain(job)}
-            >
-              <editIcon.react tag="span" className="jp-AFLab-button-icon" />
-              <span>Edit and publish again…</span>
-            </Button>
+            />
           )}
         {ended && !confirming && (
-          <Button
-            className="jp-AFLab-button"
-            small
+          <ActionButton
+            icon={closeIcon}
             minimal
+            label="Dismiss"
+            busyLabel="Removing…"
+            busy={busy === 'dismiss'}
             disabled={busy !== null}
             title="Remove this job from the list (the published data stays in Rucio)"
             onClick={() =>
@@ -411,10 +383,7 @@ export function JobCard(props: {
                 ? setConfirming(true)
                 : run('dismiss', () => model.dismiss(job.id))
             }
-          >
-            <closeIcon.react tag="span" className="jp-AFLab-button-icon" />
-            <span>{busy === 'dismiss' ? 'Removing…' : 'Dismiss'}</span>
-          </Button>
+          />
         )}
       </div>
       {confirming && (
@@ -426,26 +395,22 @@ export function JobCard(props: {
             stays in Rucio.
           </div>
           <div className="jp-AFLab-PublishJob-actions">
-            <Button
-              className="jp-AFLab-button"
-              small
+            <ActionButton
+              label="Dismiss anyway"
+              busyLabel="Removing…"
+              busy={busy === 'dismiss'}
               disabled={busy !== null}
               onClick={() =>
                 run('dismiss', async () => {
                   await model.dismiss(job.id);
                 })
               }
-            >
-              <span>{busy === 'dismiss' ? 'Removing…' : 'Dismiss anyway'}</span>
-            </Button>
-            <Button
-              className="jp-AFLab-button"
-              small
+            />
+            <ActionButton
               minimal
+              label="Keep it"
               onClick={() => setConfirming(false)}
-            >
-              <span>Keep it</span>
-            </Button>
+            />
           </div>
         </div>
       )}
@@ -608,6 +573,15 @@ function DoneDetails(props: {
   add(job.did, job.dataset ? 'Dataset' : 'File');
 
   const provenanceDid = job.did ?? job.dataset?.did ?? null;
+  const fileDids = (
+    <FileDids
+      job={job}
+      files={files}
+      error={filesError}
+      loading={files === null && filesError === null}
+      copy={copy}
+    />
+  );
 
   return (
     <div className="jp-AFLab-PublishDone">
@@ -623,15 +597,7 @@ function DoneDetails(props: {
           <CopyableDid key={d.did} did={d.did} label={d.label} copy={copy} />
         ))}
       </div>
-      {inline && (
-        <FileDids
-          job={job}
-          files={files}
-          error={filesError}
-          loading={files === null && filesError === null}
-          copy={copy}
-        />
-      )}
+      {inline && fileDids}
       {!inline && !singleLooseFile && (
         <details
           className="jp-AFLab-PublishJob-details"
@@ -644,15 +610,7 @@ function DoneDetails(props: {
           }}
         >
           <summary>{plural(job.files_total, 'file')}</summary>
-          {filesOpen && (
-            <FileDids
-              job={job}
-              files={files}
-              error={filesError}
-              loading={files === null && filesError === null}
-              copy={copy}
-            />
-          )}
+          {filesOpen && fileDids}
         </details>
       )}
       <div className="jp-AFLab-PublishJob-meta">

@@ -8,6 +8,7 @@ import {
 } from '@jupyterlab/ui-components';
 import React, { useCallback, useEffect, useRef, useState } from 'react';
 
+import { ErrorBox, LoadingStatus, RefreshButton } from '../common/feedback';
 import { useSignal } from '../common/useSignal';
 import {
   formatBytes,
@@ -21,7 +22,6 @@ import { IExplainedError } from '../mounts/errors';
 import { isActive, MountsModel } from '../mounts/model';
 import { IMount, MountMode } from '../mounts/types';
 import { AFLabRequestError, describeError } from '../request';
-import { ErrorBox } from '../status/StatusPanel';
 import { CredentialsForm } from './CredentialsForm';
 import { key as detailsKey } from './details';
 import { didIcon, mountIcon } from './icons';
@@ -140,10 +140,9 @@ export function DataPanel(props: IDataPanelProps): JSX.Element {
       data-instance={model.instance}
     >
       {phase === 'loading' && (
-        <div className="jp-AFLab-Data-status">
-          <span className="jp-AFLab-spinner" aria-hidden="true" />
-          <span>Loading the Rucio instances…</span>
-        </div>
+        <LoadingStatus className="jp-AFLab-Data-status">
+          Loading the Rucio instances…
+        </LoadingStatus>
       )}
       {phase === 'error' && (
         <ErrorBox
@@ -376,10 +375,9 @@ function LoginLine(props: {
   switch (model.login) {
     case 'checking':
       return (
-        <div className="jp-AFLab-Data-login" role="status">
-          <span className="jp-AFLab-spinner" aria-hidden="true" />
-          <span>Checking your Rucio login…</span>
-        </div>
+        <LoadingStatus className="jp-AFLab-Data-login" role="status">
+          Checking your Rucio login…
+        </LoadingStatus>
       );
     case 'logged_in':
       return (
@@ -455,25 +453,13 @@ function ResultsHeader(props: {
         <span>{text}</span>
         <span className="jp-AFLab-Data-resultsType"> · {typeLabel}</span>
       </span>
-      <Button
-        className="jp-AFLab-button"
-        small
-        minimal
+      <RefreshButton
         onClick={onRefresh}
-        disabled={root.loading}
+        loading={root.loading}
         title="Ask Rucio again instead of the server's cached listing"
-        aria-label="Refresh the search results"
-      >
-        <refreshIcon.react
-          tag="span"
-          className={
-            root.loading
-              ? 'jp-AFLab-button-icon jp-mod-spin'
-              : 'jp-AFLab-button-icon'
-          }
-        />
-        <span>Refresh</span>
-      </Button>
+        ariaLabel="Refresh the search results"
+        label="Refresh"
+      />
     </div>
   );
 }

@@ -1,7 +1,11 @@
-import { Button, refreshIcon } from '@jupyterlab/ui-components';
 import React, { useCallback, useEffect, useRef, useState } from 'react';
 
-import { AFLabRequestError, describeError } from '../request';
+import {
+  ErrorBox,
+  LoadingStatus,
+  RefreshButton,
+  RefreshFailed
+} from '../common/feedback';
 import { fetchStatus } from './api';
 import { IServiceStatus, ServiceState } from './types';
 
@@ -161,34 +165,19 @@ export function StatusPanel(props: IStatusPanelProps): JSX.Element {
         >
           {summary(phase, loading, services, checkedAt)}
         </span>
-        <Button
-          className="jp-AFLab-button"
-          small
-          minimal
+        <RefreshButton
           onClick={() => void refresh()}
-          disabled={loading}
+          loading={loading}
           title="Check every facility service again"
-          aria-label="Refresh facility status"
-        >
-          <refreshIcon.react
-            tag="span"
-            className={
-              loading
-                ? 'jp-AFLab-button-icon jp-mod-spin'
-                : 'jp-AFLab-button-icon'
-            }
-          />
-          <span>
-            {loading && phase === 'ready' ? 'Refreshing…' : 'Refresh'}
-          </span>
-        </Button>
+          ariaLabel="Refresh facility status"
+          label={loading && phase === 'ready' ? 'Refreshing…' : 'Refresh'}
+        />
       </div>
 
       {phase === 'loading' && (
-        <div className="jp-AFLab-StatusPanel-loading">
-          <span className="jp-AFLab-spinner" aria-hidden="true" />
-          <span>Checking the facility services…</span>
-        </div>
+        <LoadingStatus className="jp-AFLab-StatusPanel-loading">
+          Checking the facility services…
+        </LoadingStatus>
       )}
 
       {phase === 'error' && (
@@ -201,12 +190,11 @@ export function StatusPanel(props: IStatusPanelProps): JSX.Element {
       )}
 
       {phase === 'ready' && error !== null && (
-        <div className="jp-AFLab-notice jp-mod-warning" role="alert">
-          The last refresh failed: {describeError(error)}
+        <RefreshFailed error={error}>
           {checkedAt && (
             <> The list below is from {checkedAt.toLocaleTimeString()}.</>
           )}
-        </div>
+        </RefreshFailed>
       )}
 
       {services !== null && services.length === 0 && (
@@ -333,54 +321,6 @@ export function StateBadge(props: { state: string }): JSX.Element {
     >
       {label}
     </span>
-  );
-}
-
-/**
- * A failed request, with the server's message and a way to try again.
- */
-export function ErrorBox(props: {
-  title: string;
-  error: unknown;
-  onRetry?: () => void;
-  retrying?: boolean;
-}): JSX.Element {
-  const { title, error, onRetry, retrying } = props;
-  const facts: string[] = [];
-  if (error instanceof AFLabRequestError) {
-    if (error.status > 0) {
-      facts.push(`HTTP ${error.status}`);
-    }
-    if (error.type) {
-      facts.push(error.type);
-    }
-  }
-  return (
-    <div className="jp-AFLab-notice jp-mod-error" role="alert">
-      <div className="jp-AFLab-notice-title">{title}</div>
-      <div className="jp-AFLab-notice-message">{describeError(error)}</div>
-      {facts.length > 0 && (
-        <div className="jp-AFLab-notice-facts">{facts.join(' · ')}</div>
-      )}
-      {onRetry && (
-        <Button
-          className="jp-AFLab-button"
-          small
-          onClick={onRetry}
-          disabled={retrying}
-        >
-          <refreshIcon.react
-            tag="span"
-            className={
-              retrying
-                ? 'jp-AFLab-button-icon jp-mod-spin'
-                : 'jp-AFLab-button-icon'
-            }
-          />
-          <span>{retrying ? 'Trying again…' : 'Try again'}</span>
-        </Button>
-      )}
-    </div>
   );
 }
 
