@@ -7,6 +7,7 @@ import React, {
   useState
 } from 'react';
 
+import { LoadingStatus } from '../common/feedback';
 import { AFLabRequestError, describeError } from '../request';
 import * as api from './api';
 import { formatBytes, formatDays, plural } from './format';
@@ -608,7 +609,7 @@ export function PublishForm(props: IPublishFormProps): JSX.Element {
     serverError instanceof AFLabRequestError &&
     Array.isArray(serverError.details.empty);
 
-  const fieldProps = (field: FormField) => {
+  const fieldProps = (field: FormField): IFieldInputProps => {
     const problem = fieldError(field);
     return {
       id: `jp-AFLab-publish-${field}`,
@@ -617,6 +618,13 @@ export function PublishForm(props: IPublishFormProps): JSX.Element {
       'data-invalid': problem ? 'true' : undefined
     };
   };
+  const textField = (field: TextFormField) => ({
+    field,
+    value: values[field],
+    onChange: (value: string) => set(field, value),
+    inputProps: fieldProps(field),
+    error: fieldError(field)
+  });
 
   return (
     <form
@@ -649,10 +657,9 @@ export function PublishForm(props: IPublishFormProps): JSX.Element {
       </section>
 
       {phase === 'loading' && (
-        <div className="jp-AFLab-PublishForm-loading" role="status">
-          <span className="jp-AFLab-spinner" aria-hidden="true" />
-          <span>Loading your scopes and storage from Rucio…</span>
-        </div>
+        <LoadingStatus className="jp-AFLab-PublishForm-loading" role="status">
+          Loading your scopes and storage from Rucio…
+        </LoadingStatus>
       )}
 
       {phase === 'options-error' && (
@@ -675,33 +682,36 @@ export function PublishForm(props: IPublishFormProps): JSX.Element {
       {options && (
         <div className="jp-AFLab-PublishForm-grid">
           {options.instances.length > 1 && (
-            <>
-              <label htmlFor="jp-AFLab-publish-instance">Rucio instance</label>
-              <div>
-                <HTMLSelect
-                  value={values.instance}
-                  disabled={optionsLoading}
-                  {...fieldProps('instance')}
-                  onChange={event => {
-                    set('instance', event.target.value);
-                    loadOptions(event.target.value);
-                  }}
-                >
-                  {options.instances.map(i => (
-                    <option key={i.name} value={i.name}>
-                      {i.display_name}
-                    </option>
-                  ))}
-                </HTMLSelect>
-                <FieldHelp field="instance" error={fieldError('instance')}>
-                  {optionsLoading ? 'Loading…' : `Account ${options.account}`}
-                </FieldHelp>
-              </div>
-            </>
+            <FormRow
+              field="instance"
+              label="Rucio instance"
+              error={fieldError('instance')}
+              help={optionsLoading ? 'Loading…' : `Account ${options.account}`}
+            >
+              <HTMLSelect
+                value={values.instance}
+                disabled={optionsLoading}
+                {...fieldProps('instance')}
+                onChange={event => {
+                  set('instance', event.target.value);
+                  loadOptions(event.target.value);
+                }}
+              >
+                {options.instances.map(i => (
+                  <option key={i.name} value={i.name}>
+                    {i.display_name}
+                  </option>
+                ))}
+              </HTMLSelect>
+            </FormRow>
           )}
 
-          <label htmlFor="jp-AFLab-publish-scope">Scope</label>
-          <div>
+          <FormRow
+            field="scope"
+            label="Scope"
+            error={fieldError('scope')}
+            help={scopeHelp(options)}
+          >
             <HTMLSelect
               value={values.scope}
               {...fieldProps('scope')}
@@ -724,13 +734,14 @@ export function PublishForm(props: IPublishFormProps): JSX.Element {
                 </option>
               ))}
             </HTMLSelect>
-            <FieldHelp field="scope" error={fieldError('scope')}>
-              {scopeHelp(options)}
-            </FieldHelp>
-          </div>
+          </FormRow>
 
-          <label htmlFor="jp-AFLab-publish-rse">Storage (RSE)</label>
-          <div>
+          <FormRow
+            field="rse"
+            label="Storage (RSE)"
+            error={fieldError('rse')}
+            help={`The RSEs your account ${options.account} may write to, with your free quota.`}
+          >
             <HTMLSelect
               value={values.rse}
               {...fieldProps('rse')}
@@ -743,14 +754,22 @@ export function PublishForm(props: IPublishFormProps): JSX.Element {
                 </option>
               ))}
             </HTMLSelect>
-            <FieldHelp field="rse" error={fieldError('rse')}>
-              The RSEs your account {options.account} may write to, with your
-              free quota.
-            </FieldHelp>
-          </div>
+          </FormRow>
 
-          <label htmlFor="jp-AFLab-publish-lifetime">Lifetime</label>
-          <div>
+          <FormRow
+            field="lifetime"
+            label="Lifetime"
+            error={fieldError('lifetime')}
+            help={
+              <>
+                {values.noLifetime
+                  ? 'The replication rule never expires.'
+                  : 'The replication rule expires after this; Rucio may then delete the copy.'}
+                {!options.defaults.allow_no_lifetime &&
+                  ' This facility requires a lifetime.'}
+              </>
+            }
+          >
             <div className="jp-AFLab-PublishForm-inline">
               <input
                 className="jp-mod-styled jp-AFLab-PublishForm-days"
@@ -775,135 +794,80 @@ export function PublishForm(props: IPublishFormProps): JSX.Element {
                 </label>
               )}
             </div>
-            <FieldHelp field="lifetime" error={fieldError('lifetime')}>
-              {values.noLifetime
-                ? 'The replication rule never expires.'
-                : 'The replication rule expires after this; Rucio may then delete the copy.'}
-              {!options.defaults.allow_no_lifetime &&
-                ' This facility requires a lifetime.'}
-            </FieldHelp>
-          </div>
+          </FormRow>
 
           {single ? (
-            <>
-              <label htmlFor="jp-AFLab-publish-name">DID name</label>
-              <div>
-                <input
-                  className="jp-mod-styled"
-                  type="text"
-                  spellCheck={false}
-                  autoComplete="off"
-                  value={values.name}
-                  {...fieldProps('name')}
-                  onChange={event => set('name', event.target.value)}
-                />
-                <FieldHelp
-                  field="name"
-                  error={fieldError('name')}
-                  action={
-                    suggestion && serverField === 'name' ? (
-                      <SuggestionButton
-                        value={suggestion}
-                        onUse={() => set('name', suggestion)}
-                      />
-                    ) : errors.name && values.name.trim() ? (
-                      <SuggestionButton
-                        value={sanitizeName(values.name.trim(), rules)}
-                        onUse={() =>
-                          set('name', sanitizeName(values.name.trim(), rules))
-                        }
-                      />
-                    ) : null
-                  }
-                >
+            <TextField
+              label="DID name"
+              {...textField('name')}
+              action={
+                suggestion && serverField === 'name' ? (
+                  <SuggestionButton
+                    value={suggestion}
+                    onUse={() => set('name', suggestion)}
+                  />
+                ) : errors.name && values.name.trim() ? (
+                  <SuggestionButton
+                    value={sanitizeName(values.name.trim(), rules)}
+                    onUse={() =>
+                      set('name', sanitizeName(values.name.trim(), rules))
+                    }
+                  />
+                ) : null
+              }
+              help={
+                <>
                   Published as{' '}
                   <code>
                     {scopeForDids}:{values.name.trim() || '…'}
                   </code>
                   . Rucio names are permanent.
-                </FieldHelp>
-              </div>
-            </>
+                </>
+              }
+            />
           ) : (
-            <>
-              <label htmlFor="jp-AFLab-publish-namePrefix">Name prefix</label>
-              <div>
-                <input
-                  className="jp-mod-styled"
-                  type="text"
-                  spellCheck={false}
-                  autoComplete="off"
-                  placeholder="optional, e.g. v2."
-                  value={values.namePrefix}
-                  {...fieldProps('namePrefix')}
-                  onChange={event => set('namePrefix', event.target.value)}
-                />
-                <FieldHelp field="namePrefix" error={fieldError('namePrefix')}>
+            <TextField
+              label="Name prefix"
+              placeholder="optional, e.g. v2."
+              {...textField('namePrefix')}
+              help={
+                <>
                   Each file is named after its path in the folder (
                   <code>sub/x.root</code> → <code>sub.x.root</code>), after this
                   prefix.
-                </FieldHelp>
-              </div>
-            </>
+                </>
+              }
+            />
           )}
 
-          <label htmlFor="jp-AFLab-publish-dataset">Dataset</label>
-          <div>
-            <input
-              className="jp-mod-styled"
-              type="text"
-              spellCheck={false}
-              autoComplete="off"
-              placeholder={
-                single ? 'optional: name or scope:name' : 'name or scope:name'
-              }
-              value={values.dataset}
-              {...fieldProps('dataset')}
-              onChange={event => set('dataset', event.target.value)}
-            />
-            <FieldHelp field="dataset" error={fieldError('dataset')}>
-              {datasetHelp(values, plan, scopeForDids)}
-            </FieldHelp>
-          </div>
+          <TextField
+            label="Dataset"
+            placeholder={
+              single ? 'optional: name or scope:name' : 'name or scope:name'
+            }
+            {...textField('dataset')}
+            help={datasetHelp(values, plan, scopeForDids)}
+          />
 
-          <label htmlFor="jp-AFLab-publish-container">Container</label>
-          <div>
-            <input
-              className="jp-mod-styled"
-              type="text"
-              spellCheck={false}
-              autoComplete="off"
-              placeholder="optional"
-              value={values.container}
-              {...fieldProps('container')}
-              onChange={event => set('container', event.target.value)}
-            />
-            <FieldHelp field="container" error={fieldError('container')}>
-              {plan?.container
+          <TextField
+            label="Container"
+            placeholder="optional"
+            {...textField('container')}
+            help={
+              plan?.container
                 ? plan.container.new
                   ? `New container ${plan.container.did}: it will be created and the dataset attached.`
                   : `The dataset will be attached to the existing container ${plan.container.did}.`
-                : 'Optional: a container to attach the dataset to (created if missing).'}
-            </FieldHelp>
-          </div>
+                : 'Optional: a container to attach the dataset to (created if missing).'
+            }
+          />
 
-          <label htmlFor="jp-AFLab-publish-notebook">Notebook</label>
-          <div>
-            <input
-              className="jp-mod-styled"
-              type="text"
-              spellCheck={false}
-              autoComplete="off"
-              placeholder="optional: the notebook that made these files"
-              value={values.notebook}
-              {...fieldProps('notebook')}
-              onChange={event => set('notebook', event.target.value)}
-            />
-            <FieldHelp field="notebook" error={fieldError('notebook')}>
-              Recorded as provenance, with its git commit, the input data it
-              mounted and the af-lab version.
-            </FieldHelp>
-          </div>
+          <TextField
+            label="Notebook"
+            placeholder="optional: the notebook that made these files"
+            {...textField('notebook')}
+            help="Recorded as provenance, with its git commit, the input data it mounted and the af-lab version."
+          />
         </div>
       )}
 
@@ -952,6 +916,86 @@ function datasetHelp(
       : `Existing dataset ${plan.dataset.did}: the files will be added to it.`;
   }
   return `${did}: an existing open dataset gets the files added; otherwise it is created.`;
+}
+
+/**
+ * What every input of the form carries: its id, its help line and whether
+ * it is invalid.
+ */
+interface IFieldInputProps {
+  id: string;
+  'aria-invalid': true | undefined;
+  'aria-describedby': string;
+  'data-invalid': 'true' | undefined;
+}
+
+/**
+ * The free-text fields.
+ */
+type TextFormField =
+  'name' | 'namePrefix' | 'dataset' | 'container' | 'notebook';
+
+/**
+ * A row of the form's grid: the label, the control (`children`), and the help
+ * line that an error replaces.
+ */
+function FormRow(props: {
+  field: FormField;
+  label: string;
+  error: string | null;
+  help: React.ReactNode;
+  action?: React.ReactNode;
+  children: React.ReactNode;
+}): JSX.Element {
+  const { field, error, action } = props;
+  return (
+    <>
+      <label htmlFor={`jp-AFLab-publish-${field}`}>{props.label}</label>
+      <div>
+        {props.children}
+        <FieldHelp field={field} error={error} action={action}>
+          {props.help}
+        </FieldHelp>
+      </div>
+    </>
+  );
+}
+
+/**
+ * A free-text row of the form's grid.
+ */
+function TextField(props: {
+  field: TextFormField;
+  label: string;
+  value: string;
+  onChange: (value: string) => void;
+  inputProps: IFieldInputProps;
+  error: string | null;
+  help: React.ReactNode;
+  placeholder?: string;
+  action?: React.ReactNode;
+}): JSX.Element {
+  const { field, label, error, help, action } = props;
+  return (
+    <FormRow
+      field={field}
+      label={label}
+      error={error}
+      help={help}
+      action={action}
+    >
+      <input
+        className="jp-mod-styled"
+        type="text"
+        spellCheck={false}
+        autoComplete="off"
+        placeholder={props.placeholder}
+        value={props.value}
+        {...props.inputProps}
+        onChange={event => props.onChange(event.target.value)}
+      />
+    </FormRow>
+  );
 }
 
 function FieldHelp(props: {
@@ -1022,16 +1066,14 @@ function Summary(props: {
         </div>
       )}
       {phase === 'checking' && (
-        <div className="jp-AFLab-PublishForm-loading" role="status">
-          <span className="jp-AFLab-spinner" aria-hidden="true" />
-          <span>Checking with Rucio…</span>
-        </div>
+        <LoadingStatus className="jp-AFLab-PublishForm-loading" role="status">
+          Checking with Rucio…
+        </LoadingStatus>
       )}
       {phase === 'submitting' && (
-        <div className="jp-AFLab-PublishForm-loading" role="status">
-          <span className="jp-AFLab-spinner" aria-hidden="true" />
-          <span>Starting the publish job…</span>
-        </div>
+        <LoadingStatus className="jp-AFLab-PublishForm-loading" role="status">
+          Starting the publish job…
+        </LoadingStatus>
       )}
       {phase === 'refused' && error !== null && (
         <div className="jp-AFLab-notice jp-AFLab-mod-danger" role="alert">
