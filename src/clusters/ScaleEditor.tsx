@@ -168,66 +168,48 @@ export function ScaleEditor(props: IScaleEditorProps): JSX.Element {
     >
       <fieldset disabled={busy}>
         <div className="jp-AFLab-ScaleEditor-row">
-          <label className="jp-AFLab-ScaleEditor-mode">
-            <input
-              type="radio"
-              name={`${idBase}-mode`}
-              checked={mode === 'fixed'}
-              onChange={() => setMode('fixed')}
-            />
-            <span>Fixed</span>
-          </label>
-          <input
-            ref={mode === 'fixed' ? firstInput : undefined}
+          <ModeChoice
+            name={`${idBase}-mode`}
+            label="Fixed"
+            checked={mode === 'fixed'}
+            onChoose={() => setMode('fixed')}
+          />
+          <WorkerCount
+            inputRef={mode === 'fixed' ? firstInput : undefined}
             id={`${idBase}-workers`}
-            className="jp-mod-styled jp-AFLab-ScaleEditor-number"
-            type="number"
-            min={0}
-            max={max}
-            step={1}
+            label="Number of workers"
             value={workers}
+            max={max}
             disabled={mode !== 'fixed'}
-            onChange={e => setWorkers(e.target.value)}
-            aria-label="Number of workers"
-            aria-invalid={!!errors.workers}
+            invalid={!!errors.workers}
+            onChange={setWorkers}
           />
           <span>workers</span>
         </div>
         <div className="jp-AFLab-ScaleEditor-row">
-          <label className="jp-AFLab-ScaleEditor-mode">
-            <input
-              type="radio"
-              name={`${idBase}-mode`}
-              checked={mode === 'adapt'}
-              onChange={() => setMode('adapt')}
-            />
-            <span>Adaptive</span>
-          </label>
-          <input
-            ref={mode === 'adapt' ? firstInput : undefined}
-            className="jp-mod-styled jp-AFLab-ScaleEditor-number"
-            type="number"
-            min={0}
-            max={max}
-            step={1}
+          <ModeChoice
+            name={`${idBase}-mode`}
+            label="Adaptive"
+            checked={mode === 'adapt'}
+            onChoose={() => setMode('adapt')}
+          />
+          <WorkerCount
+            inputRef={mode === 'adapt' ? firstInput : undefined}
+            label="Minimum workers"
             value={minimum}
+            max={max}
             disabled={mode !== 'adapt'}
-            onChange={e => setMinimum(e.target.value)}
-            aria-label="Minimum workers"
-            aria-invalid={!!errors.minimum}
+            invalid={!!errors.minimum}
+            onChange={setMinimum}
           />
           <span>to</span>
-          <input
-            className="jp-mod-styled jp-AFLab-ScaleEditor-number"
-            type="number"
-            min={0}
-            max={max}
-            step={1}
+          <WorkerCount
+            label="Maximum workers"
             value={maximum}
+            max={max}
             disabled={mode !== 'adapt'}
-            onChange={e => setMaximum(e.target.value)}
-            aria-label="Maximum workers"
-            aria-invalid={!!errors.maximum}
+            invalid={!!errors.maximum}
+            onChange={setMaximum}
           />
           <span>workers</span>
         </div>
@@ -281,5 +263,59 @@ export function ScaleEditor(props: IScaleEditorProps): JSX.Element {
         </div>
       </fieldset>
     </form>
+  );
+}
+
+/**
+ * A radio button of the editor: fixed or adaptive.
+ */
+function ModeChoice(props: {
+  name: string;
+  label: string;
+  checked: boolean;
+  onChoose: () => void;
+}): JSX.Element {
+  return (
+    <label className="jp-AFLab-ScaleEditor-mode">
+      <input
+        type="radio"
+        name={props.name}
+        checked={props.checked}
+        onChange={props.onChoose}
+      />
+      <span>{props.label}</span>
+    </label>
+  );
+}
+
+/**
+ * A number of workers, 0 up to the profile's limit; `label` is what a screen
+ * reader says, since the words around it are not its label.
+ */
+function WorkerCount(props: {
+  label: string;
+  value: string;
+  max: number | undefined;
+  disabled: boolean;
+  invalid: boolean;
+  onChange: (value: string) => void;
+  id?: string;
+  inputRef?: React.Ref<HTMLInputElement>;
+}): JSX.Element {
+  return (
+    <input
+      ref={props.inputRef}
+      id={props.id}
+      className="jp-mod-styled jp-AFLab-ScaleEditor-number"
+      type="number"
+      min={0}
+      max={props.max}
+      step={1}
+      value={props.value}
+      disabled={props.disabled}
+      onChange={e => props.onChange(e.target.value)}
+      aria-label={props.label}
+      aria-invalid={props.invalid}
+    />
   );
 }
