@@ -29,11 +29,8 @@ import argparse
 import contextlib
 import json
 import os
-import secrets
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -48,7 +45,7 @@ sys.path.insert(0, str(REPO))
 
 from af_facility.facility import Facility  # noqa: E402
 from af_facility.lab import DEMO_INSTANCE, aflab_config, seed_rucio_password  # noqa: E402
-from af_facility.procs import free_port  # noqa: E402
+from bench._server import JupyterServer  # noqa: E402
 
 PY = Path(sys.executable)
 MiB = 1024 * 1024
@@ -89,51 +86,19 @@ class PeakRSS:
         return self.peak - self.base
 
 
-class Server:
-    """A jupyter_server subprocess on a free loopback port, stopped by PID."""
+class Server(JupyterServer):
+    """A Jupyter server subprocess, with requests-based GET/PUT (query parameters, timing of whole bodies)."""
 
     def __init__(self, python: Path, work: Path, config: dict, env: dict):
-        self.dir = work
-        self.dir.mkdir(parents=True)
-        (self.dir / "config.json").write_text(json.dumps(config))
-        self.port, self.token = free_port(), secrets.token_hex(16)
+        super().__init__(work, config, python=python, env=env)
         self.http = requests.Session()
-        self.http.headers["Authorization"] = f"token {self.token}"
-        self.log = open(self.dir / "server.log", "wb")
-        env = {**env, "JUPYTER_RUNTIME_DIR": str(self.dir / "rt"), "JUPYTER_DATA_DIR": str(self.dir / "data"),
-               "JUPYTER_CONFIG_DIR": str(self.dir / "etc")}  # fmt: skip
-        (self.dir / "ws").mkdir()
-        self.proc = subprocess.Popen(
-            [str(python), "-m", "jupyter_server", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={self.port}",
-             "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}", f"--config={self.dir / 'config.json'}",
-             f"--ServerApp.root_dir={self.dir / 'ws'}"],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        deadline = time.monotonic() + 120
-        while True:
-            with contextlib.suppress(requests.RequestException):
-                if self.get("/api/status").ok:
-                    break
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the Jupyter server did not start; see {self.dir / 'server.log'}")
-            time.sleep(0.2)
+        self.http.headers.update(self.headers)
 
     def get(self, path: str, **params) -> requests.Response:
-        return self.http.get(f"http://127.0.0.1:{self.port}{path}", params=params, timeout=900)
+        return self.http.get(self.url(path), params=params, timeout=900)
 
     def put(self, path: str, body: dict) -> requests.Response:
-        return self.http.put(f"http://127.0.0.1:{self.port}{path}", json=body, timeout=900)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+        return self.http.put(self.url(path), json=body, timeout=900)
 
 
 def clean_env() -> dict:
@@ -146,14 +111,19 @@ def run_raw(fac: Facility, did: str) -> dict:
     user = rucio["accounts"]["jdoe"]
     s = requests.Session()
     s.trust_env = False
-    auth = s.get(rucio["url"] + "/auth/userpass", timeout=60, headers={
-        "X-Rucio-Account": "jdoe", "X-Rucio-Username": user["username"], "X-Rucio-Password": user["password"]})
+    auth = s.get(
+        rucio["url"] + "/auth/userpass",
+        timeout=60,
+        headers={"X-Rucio-Account": "jdoe", "X-Rucio-Username": user["username"], "X-Rucio-Password": user["password"]},
+    )
     auth.raise_for_status()
     scope, name = did.split(":", 1)
     headers = {"X-Rucio-Auth-Token": auth.headers["X-Rucio-Auth-Token"], "Accept": "application/x-json-stream"}
     t0 = time.perf_counter()
     first, n = None, 0
-    with s.get(f"{rucio['url']}/dids/{quote(scope)}/{quote(name)}/files", headers=headers, stream=True, timeout=900) as r:
+    with s.get(
+        f"{rucio['url']}/dids/{quote(scope)}/{quote(name)}/files", headers=headers, stream=True, timeout=900
+    ) as r:
         r.raise_for_status()
         for line in r.iter_lines(chunk_size=65536):
             if line:
@@ -197,8 +167,14 @@ def run_aflab(fac: Facility, did: str, work: Path, first_only: bool = False) -> 
             page = server.get(base, limit=5000, cursor=page["cursor"]).json()
             warm_n += len(page["items"])
         warm = time.perf_counter() - t1
-        return {"first_page_s": first, "full_s": full, "warm_full_s": warm, "files": len(names),
-                "rss_delta_mib": mem.delta / MiB, "rss_peak_mib": mem.peak / MiB}
+        return {
+            "first_page_s": first,
+            "full_s": full,
+            "warm_full_s": warm,
+            "files": len(names),
+            "rss_delta_mib": mem.delta / MiB,
+            "rss_peak_mib": mem.peak / MiB,
+        }
     finally:
         server.stop()
 
@@ -216,8 +192,14 @@ def run_rjl(fac: Facility, did: str, work: Path, venv: Path) -> dict:
     try:
         user = rucio["accounts"]["jdoe"]
         server.put("/rucio-jupyterlab/instances", {"instance": "local", "auth": "userpass"}).raise_for_status()
-        server.put("/rucio-jupyterlab/auth", {"namespace": "local", "type": "userpass", "params": {
-            "username": user["username"], "password": user["password"], "account": "jdoe"}}).raise_for_status()
+        server.put(
+            "/rucio-jupyterlab/auth",
+            {
+                "namespace": "local",
+                "type": "userpass",
+                "params": {"username": user["username"], "password": user["password"], "account": "jdoe"},
+            },
+        ).raise_for_status()
         server.get("/rucio-jupyterlab/instances")
         with PeakRSS(server.proc.pid) as mem:
             t0 = time.perf_counter()
@@ -225,8 +207,13 @@ def run_rjl(fac: Facility, did: str, work: Path, venv: Path) -> dict:
             cold = time.perf_counter() - t0
         r.raise_for_status()
         files = r.json()
-        return {"first_page_s": cold, "full_s": cold, "files": len(files), "rss_delta_mib": mem.delta / MiB,
-                "rss_peak_mib": mem.peak / MiB}
+        return {
+            "first_page_s": cold,
+            "full_s": cold,
+            "files": len(files),
+            "rss_delta_mib": mem.delta / MiB,
+            "rss_peak_mib": mem.peak / MiB,
+        }
     finally:
         server.stop()
 
@@ -236,8 +223,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--facility", help="an existing facility directory (rucio, openbao and demo up)")
     ap.add_argument("--did", default="cms_opendata:SingleMu_50k")
-    ap.add_argument("--small-did", default="cms_opendata:Run2012B_DoubleMuParked",
-                    help="a small dataset whose cold first page shows the first page does not grow with N")
+    ap.add_argument(
+        "--small-did",
+        default="cms_opendata:Run2012B_DoubleMuParked",
+        help="a small dataset whose cold first page shows the first page does not grow with N",
+    )
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--rjl-venv", default=str(REPO / ".cache" / "venv-rjl"))
     ap.add_argument("--no-rjl", action="store_true")
@@ -281,16 +271,24 @@ def main(argv=None) -> int:
     af_first, af_full, af_mem = med("af-lab", "first_page_s"), med("af-lab", "full_s"), med("af-lab", "rss_delta_mib")
     print(f"\n{args.did}, {args.runs} run(s), medians")
     print(f"  raw REST GET .../files    first line {raw_first:.3f} s   full {raw_full:.2f} s")
-    print(f"  af-lab                    first page {af_first:.3f} s   full {af_full:.2f} s   "
-          f"warm full {med('af-lab', 'warm_full_s'):.2f} s   RSS +{af_mem:.1f} MiB")
+    print(
+        f"  af-lab                    first page {af_first:.3f} s   full {af_full:.2f} s   "
+        f"warm full {med('af-lab', 'warm_full_s'):.2f} s   RSS +{af_mem:.1f} MiB"
+    )
     print(f"  af-lab, {args.small_did}    first page {med('af-lab small', 'first_page_s'):.3f} s (cold, same path)")
     if results["rucio-jupyterlab"]:
         rj_first, rj_mem = med("rucio-jupyterlab", "first_page_s"), med("rucio-jupyterlab", "rss_delta_mib")
-        print(f"  rucio-jupyterlab files    first page {rj_first:.2f} s   full {rj_first:.2f} s   RSS +{rj_mem:.1f} MiB")
-        print(f"  ratios: first page rjl/af-lab {rj_first / af_first:.0f}x (target >= 20x, peer notes >= 150x); "
-              f"full rjl/af-lab {rj_first / af_full:.1f}x; RSS delta rjl/af-lab {rj_mem / max(af_mem, 0.1):.1f}x")
-    print(f"  af-lab full / raw floor {af_full / raw_full:.2f} (target <= 1.5); "
-          f"af-lab RSS delta {af_mem:.1f} MiB (target <= 30)")
+        print(
+            f"  rucio-jupyterlab files    first page {rj_first:.2f} s   full {rj_first:.2f} s   RSS +{rj_mem:.1f} MiB"
+        )
+        print(
+            f"  ratios: first page rjl/af-lab {rj_first / af_first:.0f}x (target >= 20x, peer notes >= 150x); "
+            f"full rjl/af-lab {rj_first / af_full:.1f}x; RSS delta rjl/af-lab {rj_mem / max(af_mem, 0.1):.1f}x"
+        )
+    print(
+        f"  af-lab full / raw floor {af_full / raw_full:.2f} (target <= 1.5); "
+        f"af-lab RSS delta {af_mem:.1f} MiB (target <= 30)"
+    )
     return 0
 
 

@@ -25,16 +25,12 @@ import argparse
 import contextlib
 import json
 import os
-import secrets
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import zlib
 from pathlib import Path
 from urllib.parse import urlparse
@@ -44,12 +40,13 @@ sys.path.insert(0, str(REPO))
 
 from af_facility.facility import Facility  # noqa: E402
 from af_facility.lab import aflab_config, seed_rucio_password  # noqa: E402
-from af_facility.procs import free_port  # noqa: E402
 from af_facility.rucio_server import rucio_client  # noqa: E402
+from bench._server import JupyterServer  # noqa: E402
 
 SCOPE = "user.jdoe"
 RSE = "SITE1_USERDISK"
 PY = Path(sys.executable)
+MOUNT_ENDED = ("ready", "failed", "cancelled")
 
 
 # ---------------------------------------------------------------------- data
@@ -79,7 +76,9 @@ def register(fac: Facility, dataset: str, count: int, size: int, seed: int) -> l
                 if parent.name == RSE:
                     break
                 parent.chmod(0o755)
-            described.append({"scope": SCOPE, "name": name, "bytes": size, "adler32": f"{zlib.adler32(data) & 0xFFFFFFFF:08x}"})
+            described.append(
+                {"scope": SCOPE, "name": name, "bytes": size, "adler32": f"{zlib.adler32(data) & 0xFFFFFFFF:08x}"}
+            )
         for i in range(0, count, 500):
             root.add_replicas(RSE, described[i : i + 500])
         with contextlib.suppress(Exception):
@@ -91,47 +90,17 @@ def register(fac: Facility, dataset: str, count: int, size: int, seed: int) -> l
 
 
 # ---------------------------------------------------------------------- servers
-class Lab:
+class Lab(JupyterServer):
     """A Jupyter server with af-lab, configured like the demo facility, on a free loopback port."""
 
     def __init__(self, fac: Facility, work: Path, tag: str, **overrides):
-        self.dir = work / f"lab-{tag}"
-        shutil.rmtree(self.dir, ignore_errors=True)
-        (self.dir / "ws").mkdir(parents=True)
+        directory = work / f"lab-{tag}"
+        shutil.rmtree(directory, ignore_errors=True)
         cfg = aflab_config(fac.state)
-        cfg["AFLab"].update(cache_dir=str(self.dir / "cache"), state_dir=str(self.dir / "state"), **overrides)
+        cfg["AFLab"].update(cache_dir=str(directory / "cache"), state_dir=str(directory / "state"), **overrides)
         cfg["ServerApp"] = {"jpserver_extensions": {"af_lab": True}}
-        (self.dir / "config.json").write_text(json.dumps(cfg))
-        self.port, self.token = free_port(), secrets.token_hex(16)
-        env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(self.dir / "runtime"), "JUPYTER_DATA_DIR": str(self.dir / "data"),
-               "JUPYTER_CONFIG_DIR": str(self.dir / "etc"), "JUPYTER_TOKEN": self.token}  # fmt: skip
-        self.log = open(self.dir / "server.log", "wb")
-        self.proc = subprocess.Popen(
-            [str(PY), "-m", "jupyter_server", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={self.port}",
-             "--ServerApp.port_retries=0", f"--ServerApp.root_dir={self.dir / 'ws'}", f"--config={self.dir / 'config.json'}"],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        deadline = time.monotonic() + 90
-        while True:
-            with contextlib.suppress(OSError):
-                self.call("GET", "/api/status")
-                break
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the Jupyter server did not start; see {self.dir / 'server.log'}")
-            time.sleep(0.2)
-        self.workspace = self.dir / "ws"
-
-    def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
-        req = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}{path}", method=method, data=json.dumps(body).encode() if body is not None else None,
-            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
-        )  # fmt: skip
-        try:
-            with urllib.request.urlopen(req, timeout=600) as resp:
-                return resp.status, json.loads(resp.read() or b"{}")
-        except urllib.error.HTTPError as err:
-            return err.code, json.loads(err.read() or b"{}")
+        super().__init__(directory, cfg)
+        self.workspace = self.root_dir
 
     def mount(self, did: str, **opts) -> tuple[dict, float]:
         """POST a mount and wait until it is ready; returns (mount, wall seconds)."""
@@ -140,23 +109,12 @@ class Lab:
         if code not in (200, 201):
             raise RuntimeError(f"mount {did}: HTTP {code}: {data}")
         m = data["mount"]
-        while m["state"] not in ("ready", "failed", "cancelled"):
-            time.sleep(0.01)
-            m = self.call("GET", f"/af-lab/mounts/{m['id']}")[1]["mount"]
+        if m["state"] not in MOUNT_ENDED:
+            m = self.poll(f"/af-lab/mounts/{m['id']}", "mount", lambda m: m["state"] in MOUNT_ENDED)
         wall = time.perf_counter() - t0
         if m["state"] != "ready":
             raise RuntimeError(f"mount {did} ended {m['state']}: {m['message']}")
         return m, wall
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 # ---------------------------------------------------------------------- peers
@@ -179,42 +137,23 @@ def run_rucio_download(fac: Facility, did: str, dest: Path) -> float:
     return elapsed
 
 
-class RucioJupyterLab:
+class RucioJupyterLab(JupyterServer):
     """rucio-jupyterlab 41 in download mode, driven through its own REST API (shared/notes/peer-baselines.md §2)."""
 
     def __init__(self, venv: Path, fac: Facility, work: Path):
-        self.dir = work / "rjl"
-        shutil.rmtree(self.dir, ignore_errors=True)
-        self.dir.mkdir(parents=True)
+        directory = work / "rjl"
+        shutil.rmtree(directory, ignore_errors=True)
         rucio = fac.state.services["rucio"]
         self.user = rucio["accounts"]["jdoe"]
         cfg = {"RucioConfig": {"instances": [{
             "name": "local", "display_name": "local", "rucio_base_url": rucio["url"], "rucio_auth_url": rucio["url"],
             "rucio_ca_cert": "/etc/ssl/certs/ca-certificates.crt", "mode": "download", "destination_rse": RSE,
         }], "default_instance": "local"}}  # fmt: skip
-        (self.dir / "config.json").write_text(json.dumps(cfg))
-        self.port, self.token = free_port(), secrets.token_hex(16)
-        self.home = self.dir / "home"
-        self.home.mkdir()
+        self.home = directory / "home"
+        self.home.mkdir(parents=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RUCIO_", "JUPYTER", "PYTHONPATH"))}
-        env.update(HOME=str(self.home), JUPYTER_RUNTIME_DIR=str(self.dir / "rt"), JUPYTER_DATA_DIR=str(self.dir / "data"),
-                   JUPYTER_CONFIG_DIR=str(self.dir / "etc"))  # fmt: skip
-        self.log = open(self.dir / "server.log", "wb")
-        self.proc = subprocess.Popen(
-            [str(venv / "bin" / "python"), "-m", "jupyter_server", "--no-browser", "--allow-root", "--ip=127.0.0.1",
-             f"--port={self.port}", f"--IdentityProvider.token={self.token}", f"--config={self.dir / 'config.json'}",
-             f"--ServerApp.root_dir={self.home}"],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        deadline = time.monotonic() + 90
-        while True:
-            with contextlib.suppress(OSError):
-                self.call("GET", "/api/status")
-                break
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"rucio-jupyterlab server did not start; see {self.dir / 'server.log'}")
-            time.sleep(0.3)
+        env["HOME"] = str(self.home)
+        super().__init__(directory, cfg, python=venv / "bin" / "python", env=env, root_dir=self.home)
         code, body = self.call("PUT", "/rucio-jupyterlab/instances", {"instance": "local", "auth": "userpass"})
         code, body = self.call("PUT", "/rucio-jupyterlab/auth", {
             "namespace": "local", "type": "userpass",
@@ -222,18 +161,6 @@ class RucioJupyterLab:
         })  # fmt: skip
         if code >= 300:
             raise RuntimeError(f"rucio-jupyterlab auth: HTTP {code} {body}")
-
-    def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, object]:
-        req = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}{path}", method=method, data=json.dumps(body).encode() if body is not None else None,
-            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
-        )  # fmt: skip
-        try:
-            with urllib.request.urlopen(req, timeout=600) as resp:
-                raw = resp.read()
-                return resp.status, json.loads(raw) if raw else {}
-        except urllib.error.HTTPError as err:
-            return err.code, err.read().decode(errors="replace")
 
     def download(self, did: str, count: int) -> float:
         self.call("GET", f"/rucio-jupyterlab/did?namespace=local&did={did}")
@@ -248,16 +175,6 @@ class RucioJupyterLab:
             if isinstance(files, list) and any(f.get("status") == "STUCK" for f in files):
                 raise RuntimeError("rucio-jupyterlab reports STUCK files")
             time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 # ---------------------------------------------------------------------- main
@@ -293,7 +210,9 @@ def main() -> int:
         t = time.perf_counter()
         files = register(fac, dataset, args.files, size, seed=1)
         total = args.files * size
-        print(f"data: {SCOPE}:{dataset}, {args.files} files, {total / 1e9:.3f} GB ({time.perf_counter() - t:.1f} s to register)")
+        print(
+            f"data: {SCOPE}:{dataset}, {args.files} files, {total / 1e9:.3f} GB ({time.perf_counter() - t:.1f} s to register)"
+        )
         did = f"{SCOPE}:{dataset}"
 
         rjl = None
@@ -380,11 +299,19 @@ def main() -> int:
         for k, v in ratios.items():
             print(f"  {k:28s} {v:5.2f}x")
         wmed = {k: statistics.median(v) for k, v in warm.items()}
-        print(f"\nwarm re-mount of {args.warm_files} cached files (median of {args.warm_reps}; cold mount took {cold_wall:.2f} s):")
-        print(f"  server time, listing cached   {wmed['server_ms']:7.1f} ms   (POST round trip {wmed['post_ms']:.1f} ms)")
-        print(f"  server time, Rucio re-listed  {wmed['server_ms_relisted']:7.1f} ms   (POST round trip {wmed['post_ms_relisted']:.1f} ms)")
+        print(
+            f"\nwarm re-mount of {args.warm_files} cached files (median of {args.warm_reps}; cold mount took {cold_wall:.2f} s):"
+        )
+        print(
+            f"  server time, listing cached   {wmed['server_ms']:7.1f} ms   (POST round trip {wmed['post_ms']:.1f} ms)"
+        )
+        print(
+            f"  server time, Rucio re-listed  {wmed['server_ms_relisted']:7.1f} ms   (POST round trip {wmed['post_ms_relisted']:.1f} ms)"
+        )
         if args.json:
-            Path(args.json).write_text(json.dumps({"results": results, "ratios": ratios, "warm": warm, "bytes": total}, indent=2))
+            Path(args.json).write_text(
+                json.dumps({"results": results, "ratios": ratios, "warm": warm, "bytes": total}, indent=2)
+            )
         return 0
     finally:
         for lab in labs:

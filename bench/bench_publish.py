@@ -25,18 +25,14 @@ CPU/syscall-bound and the same for both tools. Every process started here is sto
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -45,8 +41,8 @@ sys.path.insert(0, str(REPO))
 
 from af_facility.facility import Facility  # noqa: E402
 from af_facility.lab import aflab_config, seed_rucio_password  # noqa: E402
-from af_facility.procs import free_port  # noqa: E402
 from af_facility.rucio_server import rucio_client  # noqa: E402
+from bench._server import JupyterServer  # noqa: E402
 
 SCOPE = "user.jdoe"
 RSE = "SITE1_USERDISK"
@@ -55,47 +51,17 @@ PY = Path(sys.executable)
 
 
 # ---------------------------------------------------------------------- af-lab
-class Lab:
+class Lab(JupyterServer):
     """A Jupyter server with af-lab, configured like the demo facility, on a free loopback port."""
 
     def __init__(self, fac: Facility, work: Path, workspace: Path, concurrency: int):
-        self.dir = work / "lab"
-        shutil.rmtree(self.dir, ignore_errors=True)
-        self.dir.mkdir(parents=True)
+        directory = work / "lab"
+        shutil.rmtree(directory, ignore_errors=True)
         cfg = aflab_config(fac.state)
-        cfg["AFLab"].update(cache_dir=str(self.dir / "cache"), state_dir=str(self.dir / "state"))
+        cfg["AFLab"].update(cache_dir=str(directory / "cache"), state_dir=str(directory / "state"))
         cfg["AFLab"]["publish_defaults"] = {**cfg["AFLab"]["publish_defaults"], "concurrency": concurrency}
         cfg["ServerApp"] = {"jpserver_extensions": {"af_lab": True}}
-        (self.dir / "config.json").write_text(json.dumps(cfg))
-        self.port, self.token = free_port(), secrets.token_hex(16)
-        env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(self.dir / "runtime"), "JUPYTER_DATA_DIR": str(self.dir / "data"),
-               "JUPYTER_CONFIG_DIR": str(self.dir / "etc"), "JUPYTER_TOKEN": self.token}  # fmt: skip
-        self.log = open(self.dir / "server.log", "wb")
-        self.proc = subprocess.Popen(
-            [str(PY), "-m", "jupyter_server", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={self.port}",
-             "--ServerApp.port_retries=0", f"--ServerApp.root_dir={workspace}", f"--config={self.dir / 'config.json'}"],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.dir,
-        )  # fmt: skip
-        deadline = time.monotonic() + 90
-        while True:
-            with contextlib.suppress(OSError):
-                self.call("GET", "/api/status")
-                break
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the Jupyter server did not start; see {self.dir / 'server.log'}")
-            time.sleep(0.2)
-
-    def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
-        req = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}{path}", method=method, data=json.dumps(body).encode() if body is not None else None,
-            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
-        )  # fmt: skip
-        try:
-            with urllib.request.urlopen(req, timeout=600) as resp:
-                return resp.status, json.loads(resp.read() or b"{}")
-        except urllib.error.HTTPError as err:
-            return err.code, json.loads(err.read() or b"{}")
+        super().__init__(directory, cfg, root_dir=workspace)
 
     def publish(self, body: dict) -> tuple[dict, float]:
         """POST a publish job and wait until it ends; returns (job, wall seconds)."""
@@ -103,23 +69,14 @@ class Lab:
         code, job = self.call("POST", "/af-lab/publish/jobs", body)
         if code != 202:
             raise RuntimeError(f"publish: HTTP {code}: {job}")
-        while job["state"] in ("queued", "running"):
-            time.sleep(0.01)
-            job = self.call("GET", f"/af-lab/publish/jobs/{job['id']}")[1]["job"]
+        if job["state"] in ("queued", "running"):
+            job = self.poll(
+                f"/af-lab/publish/jobs/{job['id']}", "job", lambda j: j["state"] not in ("queued", "running")
+            )
         wall = time.perf_counter() - t0
         if job["state"] != "done":
             raise RuntimeError(f"publish ended {job['state']}: {job['message']}")
         return job, wall
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 # ---------------------------------------------------------------------- peer

@@ -29,41 +29,31 @@ import asyncio
 import json
 import logging
 import os
-import secrets
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))
 
 import condor_standin  # noqa: E402
+
+from bench._server import JupyterServer  # noqa: E402
 
 WORKER_ARGS = ["--host", "127.0.0.1", "--dashboard-address", "127.0.0.1:0"]
 POLL_S = 0.02
 SETTLE_S = 1.0  # a new cluster sits idle this long before the timed scale, on both sides
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # ------------------------------------------------------------------------------------- af-lab
-class AFLabServer:
+class AFLabServer(JupyterServer):
+    """af-lab with one htcondor profile that submits through the stand-in condor CLI."""
+
     def __init__(self, root: Path, env: dict[str, str]):
-        self.root = root
-        self.token = secrets.token_hex(16)
-        self.port = free_port()
         profile = {
             "backend": "htcondor",
             "display_name": "bench",
@@ -74,58 +64,29 @@ class AFLabServer:
         }
         config = {
             "ServerApp": {"jpserver_extensions": {"af_lab": True, "dask_labextension": True,
-                                                  "jupyter_server_proxy": True},
-                          "ip": "127.0.0.1", "port": self.port, "port_retries": 0, "open_browser": False,
-                          "root_dir": str(root), "allow_root": True},
-            "IdentityProvider": {"token": self.token},
+                                                  "jupyter_server_proxy": True}},
             "AFLab": {"cluster_profiles": {"htcondor": profile}, "default_cluster_profile": "htcondor",
                       "state_dir": str(root / "state"), "cache_dir": str(root / "cache"),
                       "cluster_idle_timeout": 0, "cluster_survive_restart": False},
-        }
-        (root / "server.json").write_text(json.dumps(config))
-        self.env = {**os.environ, **env, "PYTHONPATH": str(REPO),
-                    "JUPYTER_CONFIG_DIR": str(root / "jc"), "JUPYTER_DATA_DIR": str(root / "jd"),
-                    "JUPYTER_RUNTIME_DIR": str(root / "jr")}
-        self.log = open(root / "server.log", "wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "jupyter_server", f"--config={root / 'server.json'}"],
-                                     env=self.env, stdout=self.log, stderr=subprocess.STDOUT, cwd=root)
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                self.call("GET", "/api/status")
-                break
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"jupyter server did not start; see {root / 'server.log'}") from None
-                time.sleep(0.2)
+        }  # fmt: skip
+        super().__init__(root, config, env={**os.environ, **env, "PYTHONPATH": str(REPO)}, root_dir=root)
 
-    def call(self, method: str, path: str, body=None):
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method=method,
-                                     data=None if body is None else json.dumps(body).encode(),
-                                     headers={"Authorization": f"token {self.token}"})
-        with urllib.request.urlopen(req, timeout=900) as resp:
-            raw = resp.read()
-        return json.loads(raw) if raw else None
+    def request(self, method: str, path: str, body=None):
+        code, answer = self.call(method, path, body)
+        if code >= 300:
+            raise RuntimeError(f"{method} {path}: HTTP {code}: {answer}")
+        return answer
 
     def run(self, n: int) -> tuple[float, float]:
-        cluster = self.call("POST", "/af-lab/clusters", {"profile": "htcondor"})
+        cluster = self.request("POST", "/af-lab/clusters", {"profile": "htcondor"})
         time.sleep(SETTLE_S)
         t0 = time.perf_counter()
-        model = self.call("PATCH", f"/af-lab/clusters/{cluster['id']}", {"workers": n, "wait": 600})
+        model = self.request("PATCH", f"/af-lab/clusters/{cluster['id']}", {"workers": n, "wait": 600})
         scaled = time.perf_counter() - t0
         assert model["workers"] >= n, model
         t0 = time.perf_counter()
-        self.call("DELETE", f"/af-lab/clusters/{cluster['id']}")
+        self.request("DELETE", f"/af-lab/clusters/{cluster['id']}")
         return scaled, time.perf_counter() - t0
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
 
 
 # ------------------------------------------------------------------------------------- bare
@@ -133,9 +94,15 @@ async def bare_run(n: int, log_dir: Path) -> tuple[float, float]:
     from dask_jobqueue import HTCondorCluster
 
     cluster = await HTCondorCluster(
-        cores=1, processes=1, memory="256 MiB", disk="1 GiB", worker_extra_args=WORKER_ARGS,
+        cores=1,
+        processes=1,
+        memory="256 MiB",
+        disk="1 GiB",
+        worker_extra_args=WORKER_ARGS,
         scheduler_options={"host": "127.0.0.1", "dashboard_address": "127.0.0.1:0"},
-        log_directory=str(log_dir), silence_logs=False, asynchronous=True,
+        log_directory=str(log_dir),
+        silence_logs=False,
+        asynchronous=True,
     )
     try:
         await asyncio.sleep(SETTLE_S)
@@ -187,8 +154,11 @@ def main() -> int:
                     else:
                         scaled, closed = loop.run_until_complete(bare_run(n, root / "bare-logs"))
                     results[side].setdefault(n, []).append({"scale_s": scaled, "close_s": closed, "load": load})
-                    print(f"N={n:2d} run {run + 1}/{args.runs} {side:6s} scale {scaled:6.2f} s  close {closed:5.2f} s"
-                          f"  (load {load:.1f})", flush=True)
+                    print(
+                        f"N={n:2d} run {run + 1}/{args.runs} {side:6s} scale {scaled:6.2f} s  close {closed:5.2f} s"
+                        f"  (load {load:.1f})",
+                        flush=True,
+                    )
         loop.close()
     finally:
         if server:
@@ -201,8 +171,10 @@ def main() -> int:
             shutil.rmtree(root, ignore_errors=True)
 
     print()
-    print(f"{'N':>3} | {'af-lab median (min)':>20} | {'bare median (min)':>18} | ratio (medians) | "
-          f"{'close af-lab / bare':>20}")
+    print(
+        f"{'N':>3} | {'af-lab median (min)':>20} | {'bare median (min)':>18} | ratio (medians) | "
+        f"{'close af-lab / bare':>20}"
+    )
     print("----|" + "-" * 22 + "|" + "-" * 20 + "|-----------------|" + "-" * 21)
     summary = []
     for n in args.n:
@@ -211,16 +183,35 @@ def main() -> int:
         ca = statistics.median(r["close_s"] for r in results["af-lab"][n])
         cb = statistics.median(r["close_s"] for r in results["bare"][n])
         ratio = statistics.median(a) / statistics.median(b)
-        summary.append({"n": n, "aflab_median_s": statistics.median(a), "bare_median_s": statistics.median(b),
-                        "aflab_min_s": min(a), "bare_min_s": min(b), "ratio": ratio,
-                        "close_aflab_s": ca, "close_bare_s": cb})
-        print(f"{n:3d} | {statistics.median(a):9.2f} s ({min(a):5.2f}) | {statistics.median(b):8.2f} s ({min(b):5.2f})"
-              f" | {ratio:13.2f}x | {ca:8.2f} s / {cb:5.2f} s")
+        summary.append(
+            {
+                "n": n,
+                "aflab_median_s": statistics.median(a),
+                "bare_median_s": statistics.median(b),
+                "aflab_min_s": min(a),
+                "bare_min_s": min(b),
+                "ratio": ratio,
+                "close_aflab_s": ca,
+                "close_bare_s": cb,
+            }
+        )
+        print(
+            f"{n:3d} | {statistics.median(a):9.2f} s ({min(a):5.2f}) | {statistics.median(b):8.2f} s ({min(b):5.2f})"
+            f" | {ratio:13.2f}x | {ca:8.2f} s / {cb:5.2f} s"
+        )
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"scale-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps({"runs": {k: {str(n): v for n, v in r.items()} for k, r in results.items()},
-                                "summary": summary, "nproc": os.cpu_count()}, indent=1))
+    path.write_text(
+        json.dumps(
+            {
+                "runs": {k: {str(n): v for n, v in r.items()} for k, r in results.items()},
+                "summary": summary,
+                "nproc": os.cpu_count(),
+            },
+            indent=1,
+        )
+    )
     print(f"\nresults: {path}")
     return 0
 
