@@ -99,31 +99,23 @@ export async function requestAPI<T>(
   settings: ServerConnection.ISettings = ServerConnection.makeSettings()
 ): Promise<T> {
   const url = endpointUrl(endPoint, settings);
-
-  let response: Response;
-  try {
-    response = await ServerConnection.makeRequest(url, init, settings);
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new AFLabRequestError({
-      status: 0,
-      type: 'network',
-      message:
-        `Cannot reach the Jupyter server (${reason}). ` +
-        'Check your network connection and that your server is still running.',
-      url
-    });
-  }
+  const response = await makeRequest(
+    url,
+    init,
+    settings,
+    error =>
+      `Cannot reach the Jupyter server (${reasonOf(error)}). ` +
+      'Check your network connection and that your server is still running.'
+  );
 
   let text: string;
   try {
     text = await response.text();
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
     throw new AFLabRequestError({
       status: response.status,
       type: 'network',
-      message: `The answer of the Jupyter server was cut off (${reason}).`,
+      message: `The answer of the Jupyter server was cut off (${reasonOf(error)}).`,
       url
     });
   }
@@ -155,6 +147,37 @@ export async function requestAPI<T>(
 }
 
 /**
+ * `ServerConnection.makeRequest`, except that a request that gets no answer
+ * at all throws an {@link AFLabRequestError} (type `network`, status 0) with
+ * the message `unreachable` writes for the failure.
+ */
+export async function makeRequest(
+  url: string,
+  init: RequestInit,
+  settings: ServerConnection.ISettings,
+  unreachable: (error: unknown) => string
+): Promise<Response> {
+  try {
+    return await ServerConnection.makeRequest(url, init, settings);
+  } catch (error) {
+    throw new AFLabRequestError({
+      status: 0,
+      type: 'network',
+      message: unreachable(error),
+      url
+    });
+  }
+}
+
+/**
+ * Why a call failed, in a few words: an Error's message, or the value as
+ * text.
+ */
+export function reasonOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
  * A one-line, user-facing description of any error thrown while talking to
  * the server.
  */
@@ -165,7 +188,7 @@ export function describeError(error: unknown): string {
   return String(error);
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
+export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 

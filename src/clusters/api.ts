@@ -1,7 +1,13 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-import { AFLabRequestError, endpointUrl, requestAPI } from '../request';
+import {
+  AFLabRequestError,
+  endpointUrl,
+  isRecord,
+  makeRequest,
+  requestAPI
+} from '../request';
 import {
   IAdaptBounds,
   ICluster,
@@ -28,16 +34,12 @@ function invalid(endPoint: string, what: string, body: unknown): never {
   });
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function clusterPath(id: string): string {
   return `clusters/${encodeURIComponent(id)}`;
 }
 
 function checkCluster(endPoint: string, answer: unknown): ICluster {
-  if (!isObject(answer) || typeof answer.id !== 'string') {
+  if (!isRecord(answer) || typeof answer.id !== 'string') {
     invalid(endPoint, 'cluster', answer);
   }
   return answer as unknown as ICluster;
@@ -49,7 +51,7 @@ function checkCluster(endPoint: string, answer: unknown): ICluster {
 export async function fetchProfiles(): Promise<IProfilesResponse> {
   const endPoint = 'clusters/profiles';
   const answer = await requestAPI<IProfilesResponse>(endPoint);
-  if (!isObject(answer) || !Array.isArray(answer.profiles)) {
+  if (!isRecord(answer) || !Array.isArray(answer.profiles)) {
     invalid(endPoint, 'list of profiles', answer);
   }
   return {
@@ -64,7 +66,7 @@ export async function fetchProfiles(): Promise<IProfilesResponse> {
  */
 export async function listClusters(): Promise<ICluster[]> {
   const answer = await requestAPI<IClustersResponse>('clusters');
-  if (!isObject(answer) || !Array.isArray(answer.clusters)) {
+  if (!isRecord(answer) || !Array.isArray(answer.clusters)) {
     invalid('clusters', 'list of clusters', answer);
   }
   return answer.clusters;
@@ -138,7 +140,7 @@ export async function deleteCluster(id: string): Promise<void> {
 export async function fetchJobs(id: string): Promise<IJobsResponse> {
   const endPoint = `${clusterPath(id)}/jobs`;
   const answer = await requestAPI<IJobsResponse>(endPoint);
-  if (!isObject(answer) || !Array.isArray(answer.jobs)) {
+  if (!isRecord(answer) || !Array.isArray(answer.jobs)) {
     invalid(endPoint, 'list of jobs', answer);
   }
   return answer;
@@ -186,24 +188,19 @@ export async function fetchDashboardPlots(
     });
   }
   const url = URLExt.join(base, 'individual-plots.json');
-  let response: Response;
-  try {
-    response = await ServerConnection.makeRequest(url, {}, settings);
-  } catch (error) {
-    throw new AFLabRequestError({
-      status: 0,
-      type: 'network',
-      message: `Cannot reach the cluster's dashboard (${String(error)}).`,
-      url
-    });
-  }
+  const response = await makeRequest(
+    url,
+    {},
+    settings,
+    error => `Cannot reach the cluster's dashboard (${String(error)}).`
+  );
   let body: unknown = null;
   try {
     body = await response.json();
   } catch {
     body = null;
   }
-  if (!response.ok || !isObject(body)) {
+  if (!response.ok || !isRecord(body)) {
     throw new AFLabRequestError({
       status: response.status,
       type: 'dashboard',

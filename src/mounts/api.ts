@@ -1,6 +1,12 @@
 import { ServerConnection } from '@jupyterlab/services';
 
-import { AFLabRequestError, endpointUrl, requestAPI } from '../request';
+import {
+  AFLabRequestError,
+  endpointUrl,
+  makeRequest,
+  reasonOf,
+  requestAPI
+} from '../request';
 import {
   ICacheUsage,
   IMount,
@@ -122,17 +128,12 @@ export async function mountFileset(
 ): Promise<string> {
   const settings = ServerConnection.makeSettings();
   const url = endpointUrl(mountPath(id, `/fileset?format=${format}`), settings);
-  let response: Response;
-  try {
-    response = await ServerConnection.makeRequest(url, {}, settings);
-  } catch (error) {
-    throw new AFLabRequestError({
-      status: 0,
-      type: 'network',
-      message: `Cannot reach the Jupyter server (${error instanceof Error ? error.message : String(error)}).`,
-      url
-    });
-  }
+  const response = await makeRequest(
+    url,
+    {},
+    settings,
+    error => `Cannot reach the Jupyter server (${reasonOf(error)}).`
+  );
   const text = await response.text();
   if (!response.ok) {
     let body: any = text;
