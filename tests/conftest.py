@@ -9,6 +9,8 @@ facility already brought up with ``python -m af_facility --dir DIR up``.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import shutil
 import tempfile
@@ -68,3 +70,59 @@ def jp_server_config(aflab_settings):
         "ServerApp": {"jpserver_extensions": {"af_lab": True}, "allow_unauthenticated_access": False},
         "AFLab": aflab_settings,
     }
+
+
+class EventStreamReader:
+    """A client of ``/af-lab/events`` over a real HTTP connection: collects each ``data:`` message."""
+
+    def __init__(self, url: str, headers: dict, timeout: float):
+        from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+
+        self.received: list[dict] = []
+        self._buffer = ""
+        request = HTTPRequest(url, headers=headers, streaming_callback=self._on_chunk, request_timeout=timeout)
+        self._fetch = asyncio.ensure_future(AsyncHTTPClient().fetch(request, raise_error=False))
+
+    def _on_chunk(self, chunk: bytes) -> None:
+        self._buffer += chunk.decode()
+        while "\n\n" in self._buffer:
+            message, self._buffer = self._buffer.split("\n\n", 1)
+            if message.startswith("data: "):
+                self.received.append(json.loads(message[6:]))
+
+    async def until(self, predicate, seconds: float = 5.0) -> None:
+        """Wait (bounded) until ``predicate(received)`` holds; the caller asserts what it needs."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        while not predicate(self.received) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+
+    def close(self) -> None:
+        self._fetch.cancel()
+
+
+@pytest.fixture
+def event_stream(jp_fetch, jp_serverapp, jp_base_url, jp_http_port, jp_auth_header):
+    """``await event_stream(topic)`` opens the live event stream and returns once the server has subscribed it.
+
+    (``jp_fetch`` makes pytest-jupyter start listening.)
+    """
+    opened: list[EventStreamReader] = []
+
+    async def open_stream(topic: str | None = None, timeout: float = 120) -> EventStreamReader:
+        bus = jp_serverapp.web_app.settings["af_lab"].events
+        before = bus.subscriber_count
+        query = f"?topic={topic}" if topic else ""
+        reader = EventStreamReader(
+            f"http://127.0.0.1:{jp_http_port}{jp_base_url}af-lab/events{query}", jp_auth_header, timeout
+        )
+        opened.append(reader)
+        for _ in range(100):
+            if bus.subscriber_count > before:
+                break
+            await asyncio.sleep(0.05)
+        assert bus.subscriber_count == before + 1, "the event stream never subscribed"
+        return reader
+
+    yield open_stream
+    for reader in opened:
+        reader.close()

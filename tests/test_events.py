@@ -1,43 +1,20 @@
 """The live event stream pushes what services publish, filtered by topic."""
 
 import asyncio
-import json
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 
-async def test_event_stream_pushes_published_events(jp_fetch, jp_serverapp, jp_base_url, jp_http_port, jp_auth_header):
+async def test_event_stream_pushes_published_events(jp_serverapp, event_stream):
     bus = jp_serverapp.web_app.settings["af_lab"].events
-    received: list[dict] = []
-    buffer = ""
-
-    def on_chunk(chunk: bytes):
-        nonlocal buffer
-        buffer += chunk.decode()
-        while "\n\n" in buffer:
-            message, buffer = buffer.split("\n\n", 1)
-            if message.startswith("data: "):
-                received.append(json.loads(message[6:]))
-
-    url = f"http://127.0.0.1:{jp_http_port}{jp_base_url}af-lab/events?topic=mounts"
-    request = HTTPRequest(url, headers=jp_auth_header, streaming_callback=on_chunk, request_timeout=30)
-    fetch = asyncio.ensure_future(AsyncHTTPClient().fetch(request, raise_error=False))
-    for _ in range(100):
-        if bus.subscriber_count:
-            break
-        await asyncio.sleep(0.05)
-    assert bus.subscriber_count == 1
+    stream = await event_stream("mounts")
 
     bus.publish("publish/job-1", {"state": "running"})  # another topic: filtered out
     bus.publish("mounts/m-1", {"state": "done", "files": 3})
-    for _ in range(100):
-        if received:
-            break
-        await asyncio.sleep(0.05)
-    fetch.cancel()
+    await stream.until(lambda received: received)
 
-    assert [e["topic"] for e in received] == ["mounts/m-1"]
-    assert received[0]["data"] == {"state": "done", "files": 3}
+    assert [e["topic"] for e in stream.received] == ["mounts/m-1"]
+    assert stream.received[0]["data"] == {"state": "done", "files": 3}
 
 
 async def test_event_stream_survives_keepalives(jp_fetch, jp_serverapp, jp_base_url, jp_http_port, jp_auth_header):

@@ -27,7 +27,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.httpclient import HTTPClientError
 from traitlets.config import Config
 
 from af_facility.lab import aflab_config
@@ -275,33 +275,12 @@ async def test_cache_mount_of_a_dataset_gives_the_original_bytes(jp_fetch, jp_ro
     assert [x["id"] for x in listing["mounts"]] == [m["id"]]
 
 
-async def test_progress_is_pushed_over_the_event_stream(jp_fetch, jp_serverapp, jp_base_url, jp_http_port, jp_auth_header, many):
-    received: list[dict] = []
-    buffer = ""
-
-    def on_chunk(chunk: bytes):
-        nonlocal buffer
-        buffer += chunk.decode()
-        while "\n\n" in buffer:
-            message, buffer = buffer.split("\n\n", 1)
-            if message.startswith("data: "):
-                received.append(json.loads(message[6:]))
-
-    url = f"http://127.0.0.1:{jp_http_port}{jp_base_url}af-lab/events?topic=mounts"
-    stream = asyncio.ensure_future(AsyncHTTPClient().fetch(
-        HTTPRequest(url, headers=jp_auth_header, streaming_callback=on_chunk, request_timeout=120), raise_error=False))  # fmt: skip
-    bus = jp_serverapp.web_app.settings["af_lab"].events
-    for _ in range(100):
-        if bus.subscriber_count:
-            break
-        await asyncio.sleep(0.05)
+async def test_progress_is_pushed_over_the_event_stream(jp_fetch, event_stream, many):
+    stream = await event_stream("mounts")
     m = await mount(jp_fetch, did=many["did"])
     await wait_for(jp_fetch, m["id"])
-    for _ in range(100):
-        if received and received[-1]["data"]["state"] == "ready":
-            break
-        await asyncio.sleep(0.05)
-    stream.cancel()
+    await stream.until(lambda received: received and received[-1]["data"]["state"] == "ready")
+    received = stream.received
     mine = [e["data"] for e in received if e["topic"] == f"mounts/{m['id']}"]
     states = [d["state"] for d in mine]
     assert states[0] == "queued" and "fetching" in states and states[-1] == "ready", states
