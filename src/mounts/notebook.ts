@@ -1,7 +1,11 @@
 import { JupyterFrontEnd } from '@jupyterlab/application';
+import { PageConfig, PathExt } from '@jupyterlab/coreutils';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { MimeData } from '@lumino/coreutils';
 import { Drag } from '@lumino/dragdrop';
+
+import { mountRoot, snippetForMount } from './snippet';
+import { IMount } from './types';
 
 /**
  * The mime type notebooks accept cells from (JupyterLab's own cell drag).
@@ -117,6 +121,38 @@ export async function insertIntoNotebook(
   app.shell.activateById(panel.id);
   notebook.activeCell?.node.scrollIntoView({ block: 'nearest' });
   return panel;
+}
+
+/**
+ * Insert the code that reads `mount` into the current notebook, its paths
+ * relative to that notebook; with none open, into a new notebook in the file
+ * browser's folder unless that is a mount. `cell` is the cell's af-lab
+ * metadata.
+ */
+export async function insertMountCode(options: {
+  app: JupyterFrontEnd;
+  tracker: INotebookTracker | null;
+  browserPath: string | null | undefined;
+  mount: IMount;
+  mounts: readonly IMount[];
+  cell: Record<string, unknown>;
+}): Promise<void> {
+  const { app, tracker, mount, mounts } = options;
+  const current = tracker?.currentWidget;
+  const notebookDir = current ? PathExt.dirname(current.context.path) : '';
+  await insertIntoNotebook(
+    app,
+    tracker,
+    snippetForMount(mount, PageConfig.getOption('serverRoot'), notebookDir),
+    { [CELL_METADATA_KEY]: options.cell },
+    {
+      cwd: notebookFolder(
+        options.browserPath,
+        mounts.map(m => m.target),
+        mountRoot(mounts)
+      )
+    }
+  );
 }
 
 /**

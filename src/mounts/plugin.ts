@@ -8,7 +8,7 @@ import {
   Notification,
   showDialog
 } from '@jupyterlab/apputils';
-import { PageConfig, PathExt } from '@jupyterlab/coreutils';
+import { PathExt } from '@jupyterlab/coreutils';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { INotebookTracker } from '@jupyterlab/notebook';
 
@@ -17,12 +17,7 @@ import { IAFLabSidebar, SectionRank } from '../tokens';
 import { allMountFiles, mountFileset } from './api';
 import { isActive, MountsModel } from './model';
 import { IMountActions } from './MountsPanel';
-import {
-  CELL_METADATA_KEY,
-  insertIntoNotebook,
-  notebookFolder
-} from './notebook';
-import { mountRoot, snippetForMount } from './snippet';
+import { insertMountCode } from './notebook';
 import { IAFLabMounts } from './tokens';
 import { IMount } from './types';
 import { MountsWidget } from './widget';
@@ -46,7 +41,6 @@ const plugin: JupyterFrontEndPlugin<IAFLabMounts> = {
     fileBrowser: IDefaultFileBrowser | null
   ): IAFLabMounts => {
     const model = new MountsModel();
-    const serverRoot = () => PageConfig.getOption('serverRoot');
 
     const openInFileBrowser = async (mount: IMount): Promise<void> => {
       const path =
@@ -68,23 +62,15 @@ const plugin: JupyterFrontEndPlugin<IAFLabMounts> = {
       throw new Error('No file browser is available in this JupyterLab.');
     };
 
-    const insertCode = async (mount: IMount): Promise<void> => {
-      const current = tracker?.currentWidget;
-      const notebookDir = current ? PathExt.dirname(current.context.path) : '';
-      await insertIntoNotebook(
+    const insertCode = (mount: IMount): Promise<void> =>
+      insertMountCode({
         app,
         tracker,
-        snippetForMount(mount, serverRoot(), notebookDir),
-        { [CELL_METADATA_KEY]: { did: mount.did, mount: mount.id } },
-        {
-          cwd: notebookFolder(
-            fileBrowser?.model.path,
-            model.mounts.map(m => m.target),
-            mountRoot(model.mounts)
-          )
-        }
-      );
-    };
+        browserPath: fileBrowser?.model.path,
+        mount,
+        mounts: model.mounts,
+        cell: { did: mount.did, mount: mount.id }
+      });
 
     const copy = async (text: string, what: string): Promise<void> => {
       Clipboard.copyToSystem(text);

@@ -3,7 +3,7 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { Clipboard, Notification } from '@jupyterlab/apputils';
-import { PageConfig, PathExt } from '@jupyterlab/coreutils';
+import { PageConfig } from '@jupyterlab/coreutils';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { copyIcon, folderIcon, notebookIcon } from '@jupyterlab/ui-components';
@@ -13,14 +13,12 @@ import { Menu } from '@lumino/widgets';
 import { MountsModel } from '../mounts/model';
 import {
   CELL_METADATA_KEY,
-  insertIntoNotebook,
-  notebookFolder,
+  insertMountCode,
   startCellDrag,
   updateMarkedCells
 } from '../mounts/notebook';
 import {
   absolutePath,
-  mountRoot,
   mountSnippet,
   predictTarget,
   snippetForMount
@@ -153,21 +151,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
           return;
         }
       }
-      const current = tracker?.currentWidget;
-      const notebookDir = current ? PathExt.dirname(current.context.path) : '';
-      await insertIntoNotebook(
+      await insertMountCode({
         app,
         tracker,
-        snippetForMount(mount, serverRoot(), notebookDir),
-        { [CELL_METADATA_KEY]: { did: item.did, instance, mount: mount.id } },
-        {
-          cwd: notebookFolder(
-            fileBrowser?.model.path,
-            mounts.mounts.map(m => m.target),
-            mountRoot(mounts.mounts)
-          )
-        }
-      );
+        browserPath: fileBrowser?.model.path,
+        mount,
+        mounts: mounts.mounts,
+        cell: { did: item.did, instance, mount: mount.id }
+      });
       if (mount.state !== 'ready') {
         Notification.info(
           `${item.did} is being mounted; the cell waits for it when you run it.`,
