@@ -89,10 +89,10 @@ export function requestErrorFacts(error: unknown): string[] {
 export function ErrorNotice(props: {
   title: string;
   message: string;
-  facts: string[];
+  facts?: string[];
   children?: React.ReactNode;
 }): JSX.Element {
-  const { title, message, facts, children } = props;
+  const { title, message, facts = [], children } = props;
   return (
     <div className="jp-AFLab-notice jp-mod-error" role="alert">
       <div className="jp-AFLab-notice-title">{title}</div>
@@ -134,6 +134,38 @@ export function ErrorBox(props: {
       )}
     </ErrorNotice>
   );
+}
+
+/**
+ * What a section shows until its list is first read: the spinner line
+ * (`className`, `loading`) while `phase` is 'loading', the error with a way
+ * to try again when it is 'error', else nothing.
+ */
+export function LoadingOrError(props: {
+  phase: string;
+  className: string;
+  loading: React.ReactNode;
+  errorTitle: string;
+  error: unknown;
+  onRetry: () => void;
+  retrying?: boolean;
+}): JSX.Element | null {
+  if (props.phase === 'loading') {
+    return (
+      <LoadingStatus className={props.className}>{props.loading}</LoadingStatus>
+    );
+  }
+  if (props.phase === 'error') {
+    return (
+      <ErrorBox
+        title={props.errorTitle}
+        error={props.error}
+        onRetry={props.onRetry}
+        retrying={props.retrying}
+      />
+    );
+  }
+  return null;
 }
 
 /**

@@ -9,9 +9,8 @@ import React, { useEffect, useRef, useState } from 'react';
 
 import { ActionButton } from '../common/ActionButton';
 import {
-  ErrorBox,
   ErrorNotice,
-  LoadingStatus,
+  LoadingOrError,
   RefreshButton,
   RefreshFailed
 } from '../common/feedback';
@@ -118,19 +117,15 @@ export function MountsPanel(props: IMountsPanelProps): JSX.Element {
           />
         </div>
       </div>
-      {phase === 'loading' && (
-        <LoadingStatus className="jp-AFLab-Mounts-status">
-          Loading your mounts…
-        </LoadingStatus>
-      )}
-      {phase === 'error' && (
-        <ErrorBox
-          title="Could not list your mounts"
-          error={model.error}
-          onRetry={() => void model.refresh()}
-          retrying={model.loading}
-        />
-      )}
+      <LoadingOrError
+        phase={phase}
+        className="jp-AFLab-Mounts-status"
+        loading="Loading your mounts…"
+        errorTitle="Could not list your mounts"
+        error={model.error}
+        onRetry={() => void model.refresh()}
+        retrying={model.loading}
+      />
       {phase === 'ready' && model.error !== null && (
         <RefreshFailed error={model.error} />
       )}

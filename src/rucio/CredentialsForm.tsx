@@ -1,6 +1,7 @@
 import { Button } from '@jupyterlab/ui-components';
 import React, { useRef, useState } from 'react';
 
+import { ErrorNotice } from '../common/feedback';
 import { describeError } from '../request';
 import { CredentialsBody, ICredentialStatus } from './types';
 
@@ -150,10 +151,7 @@ export function CredentialsForm(props: ICredentialsFormProps): JSX.Element {
         </>
       )}
       {error !== null && (
-        <div className="jp-AFLab-notice jp-mod-error" role="alert">
-          <div className="jp-AFLab-notice-title">Not logged in</div>
-          <div className="jp-AFLab-notice-message">{describeError(error)}</div>
-        </div>
+        <ErrorNotice title="Not logged in" message={describeError(error)} />
       )}
       {supported && (
         <div className="jp-AFLab-Credentials-actions">

@@ -8,7 +8,12 @@ import {
 } from '@jupyterlab/ui-components';
 import React, { useCallback, useEffect, useRef, useState } from 'react';
 
-import { ErrorBox, LoadingStatus, RefreshButton } from '../common/feedback';
+import {
+  ErrorBox,
+  LoadingOrError,
+  LoadingStatus,
+  RefreshButton
+} from '../common/feedback';
 import { useSignal } from '../common/useSignal';
 import {
   formatBytes,
@@ -139,18 +144,14 @@ export function DataPanel(props: IDataPanelProps): JSX.Element {
       data-login={login}
       data-instance={model.instance}
     >
-      {phase === 'loading' && (
-        <LoadingStatus className="jp-AFLab-Data-status">
-          Loading the Rucio instances…
-        </LoadingStatus>
-      )}
-      {phase === 'error' && (
-        <ErrorBox
-          title="Could not list the Rucio instances"
-          error={model.instancesError}
-          onRetry={() => void model.loadInstances()}
-        />
-      )}
+      <LoadingOrError
+        phase={phase}
+        className="jp-AFLab-Data-status"
+        loading="Loading the Rucio instances…"
+        errorTitle="Could not list the Rucio instances"
+        error={model.instancesError}
+        onRetry={() => void model.loadInstances()}
+      />
       {phase === 'empty' && (
         <div className="jp-AFLab-Data-status">
           No Rucio instance is configured on this server. Ask your facility

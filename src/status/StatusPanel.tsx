@@ -1,8 +1,7 @@
 import React, { useCallback, useEffect, useRef, useState } from 'react';
 
 import {
-  ErrorBox,
-  LoadingStatus,
+  LoadingOrError,
   RefreshButton,
   RefreshFailed
 } from '../common/feedback';
@@ -174,20 +173,15 @@ export function StatusPanel(props: IStatusPanelProps): JSX.Element {
         />
       </div>
 
-      {phase === 'loading' && (
-        <LoadingStatus className="jp-AFLab-StatusPanel-loading">
-          Checking the facility services…
-        </LoadingStatus>
-      )}
-
-      {phase === 'error' && (
-        <ErrorBox
-          title="Could not get the facility status"
-          error={error}
-          onRetry={() => void refresh()}
-          retrying={loading}
-        />
-      )}
+      <LoadingOrError
+        phase={phase}
+        className="jp-AFLab-StatusPanel-loading"
+        loading="Checking the facility services…"
+        errorTitle="Could not get the facility status"
+        error={error}
+        onRetry={() => void refresh()}
+        retrying={loading}
+      />
 
       {phase === 'ready' && error !== null && (
         <RefreshFailed error={error}>
