@@ -14,6 +14,7 @@ import {
   RefreshButton,
   RefreshFailed
 } from '../common/feedback';
+import { useRetryCountdown } from '../common/useRetryCountdown';
 import { useSignal } from '../common/useSignal';
 import {
   formatBytes,
@@ -157,15 +158,7 @@ export function MountsPanel(props: IMountsPanelProps): JSX.Element {
 function Connection(props: { model: MountsModel }): JSX.Element {
   const { model } = props;
   const status = model.connection;
-  const [, tick] = useState(0);
-  // Count down to the next attempt.
-  useEffect(() => {
-    if (status.state !== 'retrying') {
-      return;
-    }
-    const timer = window.setInterval(() => tick(t => t + 1), 1000);
-    return () => window.clearInterval(timer);
-  }, [status.state]);
+  const seconds = useRetryCountdown(status);
   let label: string;
   let title: string;
   switch (status.state) {
@@ -173,15 +166,10 @@ function Connection(props: { model: MountsModel }): JSX.Element {
       label = 'Live';
       title = 'Progress is pushed by the server as it happens';
       break;
-    case 'retrying': {
-      const seconds = Math.max(
-        0,
-        Math.ceil(((status.retryAt ?? Date.now()) - Date.now()) / 1000)
-      );
+    case 'retrying':
       label = `Reconnecting in ${seconds} s`;
       title = `The live connection was lost (${status.error ?? 'unknown reason'}); the list is re-read every few seconds meanwhile.`;
       break;
-    }
     case 'connecting':
       label = 'Connecting…';
       title = 'Opening the live connection to the server';

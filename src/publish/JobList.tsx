@@ -13,6 +13,7 @@ import { AFLabRequestError, describeError } from '../request';
 import * as api from './api';
 import { ActionButton } from '../common/ActionButton';
 import { IStreamStatus } from '../common/eventStream';
+import { useRetryCountdown } from '../common/useRetryCountdown';
 import { ErrorNotice, LoadingStatus, RefreshButton } from '../common/feedback';
 import {
   formatBytes,
@@ -150,14 +151,7 @@ export function StreamState(props: {
   onReconnect: () => void;
 }): JSX.Element | null {
   const { status, onReconnect } = props;
-  const [, setNow] = useState(0);
-  useEffect(() => {
-    if (status?.state !== 'retrying') {
-      return;
-    }
-    const timer = window.setInterval(() => setNow(Date.now()), 1000);
-    return () => window.clearInterval(timer);
-  }, [status?.state]);
+  const seconds = useRetryCountdown(status);
   if (!status) {
     return null;
   }
@@ -173,10 +167,6 @@ export function StreamState(props: {
     );
   }
   if (status.state === 'retrying') {
-    const seconds = Math.max(
-      0,
-      Math.ceil(((status.retryAt ?? Date.now()) - Date.now()) / 1000)
-    );
     return (
       <span
         className="jp-AFLab-PublishPanel-live"
