@@ -9,14 +9,14 @@ import {
 } from '@jupyterlab/ui-components';
 import React, { useCallback, useEffect, useRef, useState } from 'react';
 
-import { AFLabRequestError, describeError } from '../request';
-import * as api from './api';
 import { ActionButton } from '../common/ActionButton';
 import { IStreamStatus } from '../common/eventStream';
-import { useRetryCountdown } from '../common/useRetryCountdown';
 import { ErrorNotice, LoadingStatus, RefreshButton } from '../common/feedback';
+import { formatBytes, plural } from '../common/units';
+import { useRetryCountdown } from '../common/useRetryCountdown';
+import { AFLabRequestError, describeError } from '../request';
+import * as api from './api';
 import {
-  formatBytes,
   formatTime,
   isActive,
   isEnded,
@@ -24,7 +24,6 @@ import {
   jobTitle,
   PHASE_LABELS,
   PHASE_ORDER,
-  plural,
   STATE_LABELS
 } from './format';
 import { publishIcon } from './icons';

@@ -10,7 +10,8 @@ import React, {
 import { LoadingStatus } from '../common/feedback';
 import { AFLabRequestError, describeError } from '../request';
 import * as api from './api';
-import { formatBytes, formatDays, plural } from './format';
+import { formatBytes, plural } from '../common/units';
+import { formatDays } from './format';
 import {
   baseName,
   checkDid,

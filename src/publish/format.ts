@@ -1,8 +1,6 @@
 import { formatBytes, plural } from '../common/units';
 import { IPublishJob, JobPhase, JobState } from './types';
 
-export { formatBytes, plural };
-
 /**
  * `30` → `30 days`, `1` → `1 day`, `0.5` → `0.5 days`.
  */
