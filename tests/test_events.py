@@ -1,6 +1,7 @@
 """The live event stream pushes what services publish, filtered by topic."""
 
 import asyncio
+import logging
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
@@ -44,3 +45,31 @@ async def test_event_stream_survives_keepalives(jp_fetch, jp_serverapp, jp_base_
     text = "".join(chunks)
     assert text.count(": keepalive") >= 3
     assert '"topic": "clusters/c-1"' in text
+
+
+async def test_a_client_that_goes_away_is_unsubscribed_without_an_error(
+    jp_fetch, jp_serverapp, jp_base_url, jp_http_port, jp_auth_header, caplog
+):
+    """The browser closes the tab while the server waits for the next event."""
+    from af_lab.events.handlers import EventStreamHandler
+
+    bus = jp_serverapp.web_app.settings["af_lab"].events
+    EventStreamHandler.keepalive, saved = 0.1, EventStreamHandler.keepalive
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", jp_http_port)
+        headers = "".join(f"{k}: {v}\r\n" for k, v in jp_auth_header.items())
+        writer.write(f"GET {jp_base_url}af-lab/events?topic=mounts HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}\r\n".encode())
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b": connected"), 10)
+        assert b" 200 " in head.split(b"\r\n", 1)[0] and bus.subscriber_count == 1
+        writer.close()  # the connection drops; the next keepalive write finds it closed
+        await writer.wait_closed()
+        for _ in range(100):
+            if bus.subscriber_count == 0:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        EventStreamHandler.keepalive = saved
+    assert bus.subscriber_count == 0
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], errors

@@ -7,6 +7,7 @@ EventSource, so the Jupyter token header applies like on every other route.
 """
 
 import asyncio
+import contextlib
 import json
 
 import tornado.web
@@ -44,7 +45,11 @@ class EventStreamHandler(AFLabHandler):
             pass  # the browser went away
         finally:
             if pending is not None:
+                # Let the cancelled anext() finish first: closing a generator that is
+                # still running raises RuntimeError.
                 pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                    await pending
             await events.aclose()
 
 

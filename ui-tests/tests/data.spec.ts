@@ -312,7 +312,10 @@ test('mount a dataset, follow its progress, open it and run its code', async ({
     // inserts its code and mounts it; the cell waits for the mount.
     const dropped = row(panel, DROPPED);
     await expect(dropped).toBeVisible();
-    const from = await dropped.locator('.jp-AFLab-Data-meta').boundingBox();
+    // The grab point must be on screen, not under the Mounts section below.
+    const grip = dropped.locator('.jp-AFLab-Data-meta');
+    await grip.scrollIntoViewIfNeeded();
+    const from = await grip.boundingBox();
     const to = await notebook.locator('.jp-Notebook').boundingBox();
     expect(from && to).toBeTruthy();
     await page.mouse.move(from!.x + 20, from!.y + from!.height / 2);
