@@ -6,7 +6,7 @@ import {
   LOCAL_PROFILE,
   PROFILES
 } from '../clusters/__tests__/fixtures';
-import { ClusterForm } from '../clusters/ClusterForm';
+import { ClusterForm, IClusterFormProps } from '../clusters/ClusterForm';
 import {
   carryOver,
   describeLimits,
@@ -198,14 +198,24 @@ describe('ClusterForm', () => {
     return container.querySelector(`[data-field="${key}"]`) as HTMLElement;
   }
 
-  it('renders the fields of the chosen profile and switches profiles', () => {
+  /**
+   * The form with PROFILES (and `props`); `onSubmit` records the submits.
+   */
+  function renderForm(props: Partial<IClusterFormProps> = {}) {
+    const onSubmit = jest.fn();
     const { container } = render(
       <ClusterForm
         profiles={PROFILES}
-        onSubmit={jest.fn()}
+        onSubmit={onSubmit}
         onCancel={jest.fn()}
+        {...props}
       />
     );
+    return { container, onSubmit };
+  }
+
+  it('renders the fields of the chosen profile and switches profiles', () => {
+    const { container } = renderForm();
     expect((screen.getByLabelText('Profile') as HTMLSelectElement).value).toBe(
       'local'
     );
@@ -224,14 +234,7 @@ describe('ClusterForm', () => {
   });
 
   it('shows errors on the fields and does not submit invalid options', () => {
-    const onSubmit = jest.fn();
-    const { container } = render(
-      <ClusterForm
-        profiles={PROFILES}
-        onSubmit={onSubmit}
-        onCancel={jest.fn()}
-      />
-    );
+    const { container, onSubmit } = renderForm();
     fireEvent.change(screen.getByLabelText('Cores per worker'), {
       target: { value: '5' }
     });
@@ -248,14 +251,7 @@ describe('ClusterForm', () => {
   });
 
   it('submits the validated body', () => {
-    const onSubmit = jest.fn();
-    render(
-      <ClusterForm
-        profiles={PROFILES}
-        onSubmit={onSubmit}
-        onCancel={jest.fn()}
-      />
-    );
+    const { onSubmit } = renderForm();
     fireEvent.change(screen.getByLabelText('Workers to start'), {
       target: { value: '1' }
     });
@@ -276,14 +272,7 @@ describe('ClusterForm', () => {
   });
 
   it('disables "workers" and asks for bounds with adaptive scaling', () => {
-    const onSubmit = jest.fn();
-    render(
-      <ClusterForm
-        profiles={PROFILES}
-        onSubmit={onSubmit}
-        onCancel={jest.fn()}
-      />
-    );
+    const { onSubmit } = renderForm();
     fireEvent.click(screen.getByLabelText('Adaptive scaling'));
     expect(
       (screen.getByLabelText('Workers to start') as HTMLInputElement).disabled
@@ -308,19 +297,14 @@ describe('ClusterForm', () => {
         maximum: 1
       }
     });
-    const { container } = render(
-      <ClusterForm
-        profiles={PROFILES}
-        serverError={error}
-        draft={{
-          profile: 'local',
-          name: '',
-          values: initialValues(LOCAL_PROFILE.schema)
-        }}
-        onSubmit={jest.fn()}
-        onCancel={jest.fn()}
-      />
-    );
+    const { container } = renderForm({
+      serverError: error,
+      draft: {
+        profile: 'local',
+        name: '',
+        values: initialValues(LOCAL_PROFILE.schema)
+      }
+    });
     expect(field(container, 'profile').textContent).toContain(
       'allows 1 cluster(s) at a time'
     );
@@ -336,14 +320,7 @@ describe('ClusterForm', () => {
       message: "workers 5 is over profile 'local''s limit max_workers = 2",
       details: { field: 'workers', limit: 'max_workers', maximum: 2 }
     });
-    const { container } = render(
-      <ClusterForm
-        profiles={PROFILES}
-        serverError={error}
-        onSubmit={jest.fn()}
-        onCancel={jest.fn()}
-      />
-    );
+    const { container } = renderForm({ serverError: error });
     expect(field(container, 'workers').textContent).toContain(
       'limit max_workers = 2'
     );

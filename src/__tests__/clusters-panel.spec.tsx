@@ -10,7 +10,6 @@ import React from 'react';
 import * as api from '../clusters/api';
 import {
   cluster,
-  deferred,
   HTCONDOR_JOBS,
   htcondorCluster,
   PROFILES
@@ -19,6 +18,7 @@ import { ClustersPanel } from '../clusters/ClustersPanel';
 import { ClustersModel, POLL } from '../clusters/model';
 import { ICluster } from '../clusters/types';
 import { AFLabRequestError } from '../request';
+import { deferred } from './helpers';
 
 jest.mock('../clusters/api');
 

@@ -10,6 +10,7 @@ import React from 'react';
 import { AFLabRequestError, requestAPI } from '../request';
 import { formatLatency, StatusPanel } from '../status/StatusPanel';
 import { IServiceStatus } from '../status/types';
+import { deferred } from './helpers';
 
 jest.mock('../request', () => ({
   ...jest.requireActual('../request'),
@@ -50,20 +51,6 @@ const SERVICES: IServiceStatus[] = [
     latency_ms: null
   }
 ];
-
-function deferred<T>(): {
-  promise: Promise<T>;
-  resolve: (value: T) => void;
-  reject: (reason: unknown) => void;
-} {
-  let resolve!: (value: T) => void;
-  let reject!: (reason: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 function panel(container: HTMLElement): HTMLElement {
   return container.querySelector('.jp-AFLab-StatusPanel') as HTMLElement;

@@ -222,17 +222,3 @@ export const HTCONDOR_JOBS: IJobsResponse = {
   message:
     '1 held, 1 idle, 1 running (hold reason: Error from slot1@node: Failed to pull image coffea:latest)'
 };
-
-export function deferred<T>(): {
-  promise: Promise<T>;
-  resolve: (value: T) => void;
-  reject: (reason: unknown) => void;
-} {
-  let resolve!: (value: T) => void;
-  let reject!: (reason: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
