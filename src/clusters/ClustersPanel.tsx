@@ -158,13 +158,13 @@ export function ClustersPanel(props: IClustersPanelProps): JSX.Element {
 
   return (
     <div
-      className="jp-AFLab-ClustersPanel"
+      className="jp-AFLab-panel jp-AFLab-ClustersPanel"
       data-phase={
         clusters === null ? (listError ? 'error' : 'loading') : 'ready'
       }
       data-loading={model.loading ? 'true' : 'false'}
     >
-      <div className="jp-AFLab-ClustersPanel-header">
+      <div className="jp-AFLab-panel-header jp-AFLab-ClustersPanel-header">
         <span className="jp-AFLab-ClustersPanel-summary" role="status">
           {summary}
         </span>

@@ -58,7 +58,7 @@ export function LoadingStatus(props: {
   children: React.ReactNode;
 }): JSX.Element {
   return (
-    <div className={props.className} role={props.role}>
+    <div className={`jp-AFLab-statusLine ${props.className}`} role={props.role}>
       <span className="jp-AFLab-spinner" aria-hidden="true" />
       <span>{props.children}</span>
     </div>

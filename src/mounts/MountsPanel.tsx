@@ -101,11 +101,11 @@ export function MountsPanel(props: IMountsPanelProps): JSX.Element {
 
   return (
     <div
-      className="jp-AFLab-MountsPanel"
+      className="jp-AFLab-panel jp-AFLab-MountsPanel"
       data-phase={phase}
       data-connection={model.connection.state}
     >
-      <div className="jp-AFLab-Mounts-header">
+      <div className="jp-AFLab-panel-header jp-AFLab-Mounts-header">
         <CacheSummary cache={model.cache} />
         <div className="jp-AFLab-Mounts-headerActions">
           <Connection model={model} />
@@ -120,7 +120,7 @@ export function MountsPanel(props: IMountsPanelProps): JSX.Element {
       </div>
       <LoadingOrError
         phase={phase}
-        className="jp-AFLab-Mounts-status"
+        className="jp-AFLab-placeholder"
         loading="Loading your mounts…"
         errorTitle="Could not list your mounts"
         error={model.error}
@@ -131,7 +131,7 @@ export function MountsPanel(props: IMountsPanelProps): JSX.Element {
         <RefreshFailed error={model.error} />
       )}
       {phase === 'ready' && mounts.length === 0 && (
-        <div className="jp-AFLab-Mounts-empty">
+        <div className="jp-AFLab-placeholder">
           Nothing is mounted yet. Click <strong>Mount</strong> on a dataset in
           the Data section: its files are fetched once into the shared cache,
           verified, and appear as a folder under <code>af-data/</code> in the
@@ -229,7 +229,7 @@ export function CacheSummary(props: {
         aria-valuemax={100}
         aria-valuenow={pct}
       >
-        <span className="jp-AFLab-meter-fill" style={{ width: `${pct}%` }} />
+        <span className="jp-AFLab-bar-fill" style={{ width: `${pct}%` }} />
       </span>
     </span>
   );
@@ -300,7 +300,7 @@ function MountCard(props: {
           {name}
         </span>
         <span
-          className="jp-AFLab-mountState"
+          className="jp-AFLab-badge jp-AFLab-mountState"
           data-state={mount.state}
           title={mount.message || undefined}
         >
@@ -529,7 +529,7 @@ export function Progress(props: { mount: IMount }): JSX.Element | null {
   return (
     <div className="jp-AFLab-progress" data-state={mount.state}>
       <div
-        className="jp-AFLab-progress-bar"
+        className="jp-AFLab-bar jp-AFLab-progress-bar"
         role="progressbar"
         aria-label={`Progress of ${mount.did}`}
         aria-valuemin={0}
@@ -543,7 +543,7 @@ export function Progress(props: { mount: IMount }): JSX.Element | null {
         }
       >
         <span
-          className="jp-AFLab-progress-fill"
+          className="jp-AFLab-bar-fill jp-AFLab-progress-fill"
           style={{ width: `${mount.state === 'ready' ? 100 : pct}%` }}
         />
       </div>

@@ -72,11 +72,11 @@ export function PublishPanel(props: IPublishPanelProps): JSX.Element {
 
   return (
     <div
-      className="jp-AFLab-PublishPanel"
+      className="jp-AFLab-panel jp-AFLab-PublishPanel"
       data-phase={phase}
       aria-busy={loading}
     >
-      <div className="jp-AFLab-PublishPanel-header">
+      <div className="jp-AFLab-panel-header jp-AFLab-PublishPanel-header">
         <Button
           className="jp-AFLab-button jp-AFLab-PublishPanel-publish"
           small
@@ -114,7 +114,7 @@ export function PublishPanel(props: IPublishPanelProps): JSX.Element {
       )}
 
       {loaded && jobs.length === 0 && (
-        <div className="jp-AFLab-PublishPanel-empty">
+        <div className="jp-AFLab-statusLine jp-AFLab-PublishPanel-empty">
           Nothing published yet. Right-click a file or folder in the file
           browser and choose “Publish to Rucio…”, or select it and click
           Publish.
@@ -451,7 +451,7 @@ export function Progress(props: { job: IPublishJob }): JSX.Element {
         )}
       </div>
       <div
-        className="jp-AFLab-PublishProgress-bar"
+        className="jp-AFLab-bar jp-AFLab-PublishProgress-bar"
         role="progressbar"
         aria-label={label}
         aria-valuemin={0}
@@ -463,7 +463,7 @@ export function Progress(props: { job: IPublishJob }): JSX.Element {
         data-stopped={job.state === 'interrupted' ? 'true' : undefined}
       >
         <div
-          className="jp-AFLab-PublishProgress-fill"
+          className="jp-AFLab-bar-fill jp-AFLab-PublishProgress-fill"
           style={{
             width: `${fraction === null ? 100 : Math.round(Math.min(1, fraction) * 100)}%`
           }}

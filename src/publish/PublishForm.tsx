@@ -629,7 +629,7 @@ export function PublishForm(props: IPublishFormProps): JSX.Element {
 
   return (
     <form
-      className="jp-AFLab-PublishForm"
+      className="jp-AFLab-panel jp-AFLab-PublishForm"
       data-phase={phase}
       aria-busy={phase === 'loading' || phase === 'checking'}
       onSubmit={event => event.preventDefault()}

@@ -8,12 +8,7 @@ import {
 } from '@jupyterlab/ui-components';
 import React, { useCallback, useEffect, useRef, useState } from 'react';
 
-import {
-  ErrorBox,
-  LoadingOrError,
-  LoadingStatus,
-  RefreshButton
-} from '../common/feedback';
+import { ErrorBox, LoadingOrError, RefreshButton } from '../common/feedback';
 import { useSignal } from '../common/useSignal';
 import {
   formatBytes,
@@ -139,21 +134,21 @@ export function DataPanel(props: IDataPanelProps): JSX.Element {
 
   return (
     <div
-      className="jp-AFLab-DataPanel"
+      className="jp-AFLab-panel jp-AFLab-DataPanel"
       data-phase={phase}
       data-login={login}
       data-instance={model.instance}
     >
       <LoadingOrError
         phase={phase}
-        className="jp-AFLab-Data-status"
+        className="jp-AFLab-placeholder"
         loading="Loading the Rucio instances…"
         errorTitle="Could not list the Rucio instances"
         error={model.instancesError}
         onRetry={() => void model.loadInstances()}
       />
       {phase === 'empty' && (
-        <div className="jp-AFLab-Data-status">
+        <div className="jp-AFLab-placeholder jp-AFLab-statusLine">
           No Rucio instance is configured on this server. Ask your facility
           administrators to configure af-lab (c.AFLab.rucio_instances).
         </div>
@@ -296,7 +291,7 @@ export function DataPanel(props: IDataPanelProps): JSX.Element {
           ) : root ? (
             <DataTreeView model={model} mounts={mounts} actions={actions} />
           ) : (
-            <div className="jp-AFLab-Data-hint">
+            <div className="jp-AFLab-placeholder">
               Search a scope for containers and datasets, e.g.{' '}
               <button
                 type="button"
@@ -375,10 +370,12 @@ function LoginLine(props: {
   const status = model.credentials;
   switch (model.login) {
     case 'checking':
+      // Not LoadingStatus: the login line keeps its own (narrower) spacing.
       return (
-        <LoadingStatus className="jp-AFLab-Data-login" role="status">
-          Checking your Rucio login…
-        </LoadingStatus>
+        <div className="jp-AFLab-Data-login" role="status">
+          <span className="jp-AFLab-spinner" aria-hidden="true" />
+          <span>Checking your Rucio login…</span>
+        </div>
       );
     case 'logged_in':
       return (

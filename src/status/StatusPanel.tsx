@@ -150,12 +150,12 @@ export function StatusPanel(props: IStatusPanelProps): JSX.Element {
 
   return (
     <div
-      className="jp-AFLab-StatusPanel"
+      className="jp-AFLab-panel jp-AFLab-StatusPanel"
       data-phase={phase}
       data-loading={loading ? 'true' : 'false'}
       aria-busy={loading}
     >
-      <div className="jp-AFLab-StatusPanel-header">
+      <div className="jp-AFLab-panel-header jp-AFLab-StatusPanel-header">
         <span
           className="jp-AFLab-StatusPanel-summary"
           role="status"
@@ -192,7 +192,7 @@ export function StatusPanel(props: IStatusPanelProps): JSX.Element {
       )}
 
       {services !== null && services.length === 0 && (
-        <div className="jp-AFLab-StatusPanel-empty">
+        <div className="jp-AFLab-statusLine jp-AFLab-StatusPanel-empty">
           No facility services are configured on this server. Ask your facility
           administrators to configure af-lab.
         </div>
