@@ -8,6 +8,7 @@ import {
 } from '@jupyterlab/ui-components';
 import React, { useEffect, useRef, useState } from 'react';
 
+import { useBriefFlag } from '../common/useBriefFlag';
 import { ClusterErrorNotice } from './ErrorNotice';
 import {
   CLUSTER_STATE_HELP,
@@ -145,18 +146,10 @@ export function ClusterCard(props: IClusterCardProps): JSX.Element {
   const progressNow = operation ? null : progressText(cluster, now);
   const busy = !!operation;
   const cardRef = useRef<HTMLLIElement>(null);
-  const [copied, setCopied] = useState(false);
+  const [copied, showCopied] = useBriefFlag(2000);
   const [dashboardLoading, setDashboardLoading] = useState(false);
   const [dashboardError, setDashboardError] = useState<unknown>(null);
   const [inserting, setInserting] = useState(false);
-
-  useEffect(() => {
-    if (!copied) {
-      return;
-    }
-    const timer = window.setTimeout(() => setCopied(false), 2000);
-    return () => window.clearTimeout(timer);
-  }, [copied]);
 
   const onMouseDown = (event: React.MouseEvent) => {
     if (live && actions.startDrag && cardRef.current) {
@@ -290,7 +283,7 @@ export function ClusterCard(props: IClusterCardProps): JSX.Element {
             minimal
             onClick={() => {
               actions.copy(cluster.scheduler_address);
-              setCopied(true);
+              showCopied();
             }}
             title="Copy the scheduler address"
             aria-label="Copy scheduler address"

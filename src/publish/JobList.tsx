@@ -13,6 +13,7 @@ import { ActionButton } from '../common/ActionButton';
 import { IStreamStatus } from '../common/eventStream';
 import { ErrorNotice, LoadingStatus, RefreshButton } from '../common/feedback';
 import { formatBytes, plural } from '../common/units';
+import { useBriefFlag } from '../common/useBriefFlag';
 import { useRetryCountdown } from '../common/useRetryCountdown';
 import { AFLabRequestError, describeError } from '../request';
 import * as api from './api';
@@ -486,14 +487,7 @@ export function CopyableDid(props: {
   copy: (text: string) => void;
 }): JSX.Element {
   const { did, label, copy } = props;
-  const [copied, setCopied] = useState(false);
-  useEffect(() => {
-    if (!copied) {
-      return;
-    }
-    const timer = window.setTimeout(() => setCopied(false), 1500);
-    return () => window.clearTimeout(timer);
-  }, [copied]);
+  const [copied, showCopied] = useBriefFlag(1500);
   return (
     <div className="jp-AFLab-PublishDid" data-did={did}>
       {label && <span className="jp-AFLab-PublishDid-label">{label}</span>}
@@ -508,7 +502,7 @@ export function CopyableDid(props: {
         aria-label={`Copy ${did}`}
         onClick={() => {
           copy(did);
-          setCopied(true);
+          showCopied();
         }}
       >
         <copyIcon.react tag="span" className="jp-AFLab-button-icon" />
