@@ -222,7 +222,7 @@ export function CacheSummary(props: {
         free
       </span>
       <span
-        className="jp-AFLab-meter"
+        className="jp-AFLab-bar jp-AFLab-meter"
         role="meter"
         aria-label="Cache used"
         aria-valuemin={0}
