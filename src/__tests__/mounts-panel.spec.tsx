@@ -215,6 +215,34 @@ describe('MountsModel', () => {
   });
 });
 
+describe('MountsModel races', () => {
+  it('keeps the pushed state when the create answer arrives after it', async () => {
+    const events = new FakeEvents();
+    const fake = api([]);
+    let release!: (m: IMount) => void;
+    fake.createMount.mockReturnValue(new Promise(r => (release = r)));
+    const model = new MountsModel({ api: fake, events });
+    const pending = model.create({ did: 'cms_opendata:ZZTo4mu' });
+    // Two small files: the mount is done, and said so, before the POST answers.
+    events.push(mount({ state: 'ready', updated: 1005 }));
+    release(mount({ state: 'queued', updated: 1002 }));
+    const created = await pending;
+    expect(created.state).toBe('ready');
+    expect(model.get('m1')?.state).toBe('ready');
+    model.dispose();
+  });
+
+  it('takes the answer of cancel or retry when it is the newer state', async () => {
+    const events = new FakeEvents();
+    const model = new MountsModel({ api: api(), events });
+    await model.refresh();
+    events.push(mount({ state: 'failed', updated: 1500 }));
+    expect((await model.retry('m1')).state).toBe('fetching'); // updated 3000
+    expect(model.get('m1')?.state).toBe('fetching');
+    model.dispose();
+  });
+});
+
 describe('MountsPanel', () => {
   it('shows the live progress: files, bytes, rate, time left', async () => {
     const events = new FakeEvents();

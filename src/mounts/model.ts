@@ -131,6 +131,7 @@ export class MountsModel implements IDisposable {
     }
     this._loading = true;
     this._emit();
+    const askedAt = this._changes;
     const request = this._api
       .listMounts()
       .then(({ mounts, cache }) => {
@@ -141,10 +142,19 @@ export class MountsModel implements IDisposable {
         for (const mount of mounts) {
           // An event may have brought a newer state while the list was read.
           const known = this._mounts.get(mount.id);
+          if (!known && (this._changedAt.get(mount.id) ?? 0) > askedAt) {
+            continue; // unmounted while the list was read
+          }
           next.set(
             mount.id,
             known && known.updated > mount.updated ? known : mount
           );
+        }
+        // A mount created (or pushed) while the list was read is not in it yet.
+        for (const [id, known] of this._mounts) {
+          if (!next.has(id) && (this._changedAt.get(id) ?? 0) > askedAt) {
+            next.set(id, known);
+          }
         }
         this._mounts = next;
         this._sorted = null;
@@ -189,8 +199,7 @@ export class MountsModel implements IDisposable {
     this._pending.add(key);
     this._emit();
     try {
-      const mount = await this._api.createMount(request);
-      this._upsert(mount);
+      const mount = this._merge(await this._api.createMount(request));
       this._refreshCacheSoon();
       return mount;
     } finally {
@@ -217,19 +226,16 @@ export class MountsModel implements IDisposable {
   }
 
   async cancel(id: string): Promise<IMount> {
-    const mount = await this._api.cancelMount(id);
-    this._upsert(mount);
-    return mount;
+    return this._merge(await this._api.cancelMount(id));
   }
 
   async retry(id: string): Promise<IMount> {
-    const mount = await this._api.retryMount(id);
-    this._upsert(mount);
-    return mount;
+    return this._merge(await this._api.retryMount(id));
   }
 
   async remove(id: string): Promise<IUnmountResult> {
     const result = await this._api.removeMount(id);
+    this._changedAt.set(id, ++this._changes);
     if (this._mounts.delete(id)) {
       this._sorted = null;
     }
@@ -267,6 +273,7 @@ export class MountsModel implements IDisposable {
       return;
     }
     if (data.state === 'removed') {
+      this._changedAt.set(data.id, ++this._changes);
       if (this._mounts.delete(data.id)) {
         this._sorted = null;
         this._refreshCacheSoon();
@@ -276,10 +283,9 @@ export class MountsModel implements IDisposable {
     }
     const mount = data as IMount;
     const before = this._mounts.get(mount.id);
-    if (before && before.updated > mount.updated) {
+    if (this._merge(mount) !== mount) {
       return; // an older event overtaken by a newer answer
     }
-    this._upsert(mount);
     if (before?.state !== mount.state && !isActive(mount)) {
       this._refreshCacheSoon();
     }
@@ -295,8 +301,22 @@ export class MountsModel implements IDisposable {
     this._emit();
   }
 
+  /**
+   * Keep whichever state of a mount is newer: a small mount can finish, and
+   * its events arrive, before the answer to the request that started it.
+   */
+  private _merge(mount: IMount): IMount {
+    const known = this._mounts.get(mount.id);
+    if (known && known.updated > mount.updated) {
+      return known;
+    }
+    this._upsert(mount);
+    return mount;
+  }
+
   private _upsert(mount: IMount): void {
     this._mounts.set(mount.id, mount);
+    this._changedAt.set(mount.id, ++this._changes);
     this._sorted = null;
     this._updateFallback();
     this._emit();
@@ -362,6 +382,9 @@ export class MountsModel implements IDisposable {
   private _started = false;
   private _disposed = false;
   private _refreshing: Promise<void> | null = null;
+  // Local change counter: which mounts changed after a list request was sent.
+  private _changes = 0;
+  private _changedAt = new Map<string, number>();
   private _pending = new Set<string>();
   private _fallbackTimer = 0;
   private _cacheTimer = 0;
