@@ -169,8 +169,11 @@ class ManagedProcess:
     def wait_until(self, ready: Callable[[], bool], timeout: float, what: str) -> None:
         """Poll ``ready`` until true; fail fast (and clean up) if the process dies."""
         deadline = time.monotonic() + timeout
+        pid = self.read_pid()
         while time.monotonic() < deadline:
-            if not self.is_running():
+            # Only "is the PID we just started gone" here, not is_running(): a wrapper
+            # that execs (setpriv -> postgres) has an empty cmdline for a moment.
+            if pid is None or not pid_alive(pid):
                 raise ServiceError(self.name, f"exited before {what}; last log lines:\n{self.tail()}", self.log_file)
             with contextlib.suppress(Exception):
                 if ready():
