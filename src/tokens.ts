@@ -59,6 +59,11 @@ export namespace IAFLabSidebar {
      * Sections of equal rank keep the order they were added in. Default 1000.
      */
     rank?: number;
+    /**
+     * Whether the section starts expanded the first time a user opens the
+     * sidebar (afterwards the user's own choice is restored). Default true.
+     */
+    expanded?: boolean;
   }
 }
 

@@ -1,7 +1,7 @@
-import { Widget } from '@lumino/widgets';
+import { AccordionPanel, Widget } from '@lumino/widgets';
 
 import { AFLabSettings, DEFAULT_SETTINGS } from '../settings/settings';
-import { FacilitySidebar } from '../sidebar/widget';
+import { FacilitySidebar, SECTIONS_STATE_KEY } from '../sidebar/widget';
 import { SectionRank, SIDEBAR_ID } from '../tokens';
 
 function section(label: string): Widget {
@@ -63,6 +63,71 @@ describe('FacilitySidebar', () => {
     sidebar.addSection(status);
     sidebar.activateSection(status);
     expect(onActivate).toHaveBeenCalledTimes(1);
+  });
+});
+
+/**
+ * An in-memory stand-in for JupyterLab's state database (browser storage).
+ */
+class MemoryState {
+  values = new Map<string, unknown>();
+  save = jest.fn(async (id: string, value: unknown) => {
+    this.values.set(id, value);
+  });
+  async fetch(id: string): Promise<unknown> {
+    return this.values.get(id);
+  }
+}
+
+function idSection(id: string): Widget {
+  const widget = section(id);
+  widget.id = id;
+  return widget;
+}
+
+function expanded(sidebar: FacilitySidebar): string[] {
+  return sidebar.widgets.filter(w => !w.isHidden).map(w => w.id);
+}
+
+describe('FacilitySidebar sections', () => {
+  it('starts the quiet sections collapsed so the first ones get the room', () => {
+    const sidebar = new FacilitySidebar();
+    sidebar.addSection(idSection('status'), { rank: 1 });
+    sidebar.addSection(idSection('data'), { rank: 2 });
+    sidebar.addSection(idSection('mounts'), { rank: 3, expanded: false });
+    sidebar.addSection(idSection('publish'), { rank: 4, expanded: false });
+    expect(expanded(sidebar)).toEqual(['status', 'data']);
+  });
+
+  it("remembers the user's choice and restores it next time", async () => {
+    const state = new MemoryState();
+    const first = new FacilitySidebar({ state });
+    await Promise.resolve();
+    first.addSection(idSection('data'), { rank: 1 });
+    first.addSection(idSection('mounts'), { rank: 2, expanded: false });
+    await new Promise(r => setTimeout(r, 0)); // the (empty) state has loaded
+    const accordion = first.content as AccordionPanel;
+    accordion.expand(1); // the user opens Mounts
+    accordion.collapse(0); // and closes Data
+    expect(state.save).toHaveBeenLastCalledWith(SECTIONS_STATE_KEY, {
+      mounts: true,
+      data: false
+    });
+
+    const next = new FacilitySidebar({ state });
+    next.addSection(idSection('data'), { rank: 1 });
+    next.addSection(idSection('mounts'), { rank: 2, expanded: false });
+    await new Promise(r => setTimeout(r, 0));
+    expect(expanded(next)).toEqual(['mounts']);
+  });
+
+  it('activating a section expands it', () => {
+    const sidebar = new FacilitySidebar();
+    const mounts = idSection('mounts');
+    sidebar.addSection(idSection('data'), { rank: 1 });
+    sidebar.addSection(mounts, { rank: 2, expanded: false });
+    sidebar.activateSection(mounts);
+    expect(expanded(sidebar)).toEqual(['data', 'mounts']);
   });
 });
 

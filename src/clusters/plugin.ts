@@ -185,7 +185,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
         startDrag: dragClusterOnMouseDown
       }
     });
-    sidebar.addSection(widget, { rank: SectionRank.Clusters });
+    sidebar.addSection(widget, {
+      rank: SectionRank.Clusters,
+      expanded: false
+    });
 
     // ------------------------------------------------------------ commands
 

@@ -107,7 +107,10 @@ const plugin: JupyterFrontEndPlugin<IAFLabMounts> = {
     };
 
     const widget = new MountsWidget(model, actions);
-    sidebar.addSection(widget, { rank: SectionRank.Mounts });
+    sidebar.addSection(widget, {
+      rank: SectionRank.Mounts,
+      expanded: false
+    });
 
     // Tell the user when a mount they watched finishes, wherever they are.
     const states = new Map<string, string>();

@@ -71,7 +71,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
           initial: valuesFromJob(job) as ReadonlyPartialJSONObject
         })
     });
-    sidebar.addSection(section, { rank: SectionRank.Publish });
+    sidebar.addSection(section, {
+      rank: SectionRank.Publish,
+      expanded: false
+    });
 
     const showJobs = () => sidebar.activateSection(section);
     model.jobEnded.connect((_, job) => notifyEnded(job, showJobs));

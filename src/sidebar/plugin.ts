@@ -4,6 +4,7 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
+import { IStateDB } from '@jupyterlab/statedb';
 
 import { afLabIcon } from '../icons';
 import { IAFLabSidebar, SIDEBAR_ID } from '../tokens';
@@ -23,14 +24,16 @@ const plugin: JupyterFrontEndPlugin<IAFLabSidebar> = {
   description: 'The Analysis Facility left sidebar.',
   autoStart: true,
   provides: IAFLabSidebar,
-  optional: [ILayoutRestorer, ICommandPalette],
+  optional: [ILayoutRestorer, ICommandPalette, IStateDB],
   activate: (
     app: JupyterFrontEnd,
     restorer: ILayoutRestorer | null,
-    palette: ICommandPalette | null
+    palette: ICommandPalette | null,
+    state: IStateDB | null
   ): IAFLabSidebar => {
     const sidebar = new FacilitySidebar({
-      onActivate: () => app.shell.activateById(SIDEBAR_ID)
+      onActivate: () => app.shell.activateById(SIDEBAR_ID),
+      state: state ?? undefined
     });
     app.shell.add(sidebar, 'left', { rank: 850 });
     restorer?.add(sidebar, SIDEBAR_ID);

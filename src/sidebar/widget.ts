@@ -8,9 +8,27 @@ import { IAFLabSidebar, SIDEBAR_ID } from '../tokens';
 
 const DEFAULT_RANK = 1000;
 
+/**
+ * Where the sections' expanded/collapsed state is kept between sessions.
+ */
+export const SECTIONS_STATE_KEY = 'af-lab:sidebar-sections';
+
 interface ISection {
   widget: Widget;
   rank: number;
+}
+
+/**
+ * Section id → expanded.
+ */
+type SectionsState = Record<string, boolean>;
+
+/**
+ * The part of JupyterLab's state database the sidebar uses.
+ */
+export interface ISectionsStateDB {
+  fetch(id: string): Promise<unknown>;
+  save(id: string, value: any): Promise<unknown>;
 }
 
 /**
@@ -31,6 +49,26 @@ export class FacilitySidebar extends SidePanel implements IAFLabSidebar {
     this.header.addWidget(new Widget({ node: heading }));
 
     this._onActivate = options.onActivate ?? null;
+    this._state = options.state ?? null;
+    if (this._state) {
+      void this._state
+        .fetch(SECTIONS_STATE_KEY)
+        .then(saved => {
+          if (saved && typeof saved === 'object') {
+            this._saved = saved as SectionsState;
+            for (const { widget } of this._sections) {
+              this._applySaved(widget);
+            }
+          }
+        })
+        .catch(() => undefined) // no saved state: keep the defaults
+        .finally(() => {
+          this._stateLoaded = true;
+        });
+    }
+    if (this.content instanceof AccordionPanel) {
+      this.content.expansionToggled.connect(this._onToggled, this);
+    }
   }
 
   get panel(): Widget {
@@ -51,6 +89,12 @@ export class FacilitySidebar extends SidePanel implements IAFLabSidebar {
     const section: ISection = { widget, rank };
     this._sections.splice(index, 0, section);
     this.insertWidget(index, widget);
+    // The first time, the quiet sections start collapsed so that Data gets the
+    // room; the user's own choice wins once it is known.
+    if (options.expanded === false) {
+      this._setExpanded(widget, false);
+    }
+    this._applySaved(widget);
 
     const remove = () => {
       ArrayExt.removeFirstOf(this._sections, section);
@@ -71,8 +115,47 @@ export class FacilitySidebar extends SidePanel implements IAFLabSidebar {
     }
   }
 
+  private _applySaved(widget: Widget): void {
+    const expanded = this._saved[widget.id];
+    if (typeof expanded === 'boolean') {
+      this._setExpanded(widget, expanded);
+    }
+  }
+
+  private _setExpanded(widget: Widget, expanded: boolean): void {
+    const index = this.widgets.indexOf(widget);
+    if (index < 0 || !(this.content instanceof AccordionPanel)) {
+      return;
+    }
+    this._applying = true;
+    try {
+      if (expanded) {
+        this.content.expand(index);
+      } else {
+        this.content.collapse(index);
+      }
+    } finally {
+      this._applying = false;
+    }
+  }
+
+  private _onToggled(panel: AccordionPanel, index: number): void {
+    const widget = panel.widgets[index];
+    if (this._applying || !widget?.id || !this._state) {
+      return;
+    }
+    this._saved = { ...this._saved, [widget.id]: !widget.isHidden };
+    if (this._stateLoaded) {
+      void this._state.save(SECTIONS_STATE_KEY, this._saved);
+    }
+  }
+
   private _sections: ISection[] = [];
   private _onActivate: (() => void) | null;
+  private _state: ISectionsStateDB | null;
+  private _saved: SectionsState = {};
+  private _stateLoaded = false;
+  private _applying = false;
 }
 
 export namespace FacilitySidebar {
@@ -81,5 +164,9 @@ export namespace FacilitySidebar {
      * Bring the sidebar to the front (e.g. `shell.activateById`).
      */
     onActivate?: () => void;
+    /**
+     * Where to remember which sections the user expanded.
+     */
+    state?: ISectionsStateDB;
   }
 }
