@@ -10,11 +10,14 @@ facility already brought up with ``python -m af_facility --dir DIR up``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
@@ -33,11 +36,95 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: item.get_closest_marker("facility") is not None)
 
 
+class ServiceUse:
+    """Which real service each test talked to, seen at the client libraries' connect calls.
+
+    Rucio and OpenBao by their loopback ports (any client in this process: the af-lab
+    server under test or rucio-clients/hvac in a test), XRootD by its ports and by the
+    XRootD client opening files, Dask by distributed's TCP connector. Connections made
+    by child processes (e.g. separate Jupyter servers) are not seen: a lower bound.
+    """
+
+    def __init__(self):
+        self.ports: dict[int, str] = {}
+        self.current: str | None = None
+        self.seen: dict[str, set[str]] = {}
+
+    def learn_ports(self, fac) -> None:
+        services = fac.state.services
+        for name, key in (("rucio", "url"), ("openbao", "addr")):
+            url = services.get(name, {}).get(key) or ""
+            with contextlib.suppress(ValueError):
+                if urlparse(url).port:
+                    self.ports[urlparse(url).port] = name
+        xrootd = services.get("xrootd", {})
+        for key in ("origin_port", "cache_port"):
+            if xrootd.get(key):
+                self.ports[xrootd[key]] = "xrootd"
+
+    def note(self, service: str) -> None:
+        if self.current:
+            self.seen.setdefault(service, set()).add(self.current)
+
+    def install(self) -> None:
+        use = self
+        original_connect = socket.socket.connect
+
+        def connect(sock, address):
+            if isinstance(address, tuple) and address[0] in ("127.0.0.1", "localhost"):
+                service = use.ports.get(address[1])
+                if service:
+                    use.note(service)
+            return original_connect(sock, address)
+
+        socket.socket.connect = connect
+        with contextlib.suppress(ImportError):
+            from distributed.comm.tcp import BaseTCPConnector
+
+            original_dask = BaseTCPConnector.connect
+
+            async def dask_connect(self, address, *args, **kwargs):
+                use.note("dask")
+                return await original_dask(self, address, *args, **kwargs)
+
+            BaseTCPConnector.connect = dask_connect
+        with contextlib.suppress(ImportError):
+            from XRootD.client import File
+
+            original_open = File.open
+
+            def xrootd_open(self, url, *args, **kwargs):
+                use.note("xrootd")
+                return original_open(self, url, *args, **kwargs)
+
+            File.open = xrootd_open
+
+    def summary(self) -> str:
+        counts = {name: len(self.seen.get(name, ())) for name in ("rucio", "openbao", "xrootd", "dask")}
+        return ", ".join(f"{name} {count}" for name, count in counts.items())
+
+
+_SERVICE_USE = ServiceUse()
+_SERVICE_USE.install()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    _SERVICE_USE.current = item.nodeid
+    yield
+    _SERVICE_USE.current = None
+
+
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.write_line(f"tests that talked to each real service: {_SERVICE_USE.summary()}")
+
+
 @pytest.fixture(scope="session")
 def facility():
     reuse = os.environ.get("AF_LAB_FACILITY_DIR")
     if reuse:
         fac = Facility(Path(reuse))
+        _SERVICE_USE.learn_ports(fac)
         yield fac
         return
     # Not pytest's tmp_path: it is 0700 and the xrootd server user must traverse the tree.
@@ -47,6 +134,7 @@ def facility():
     try:
         fac.up()
         seed_rucio_password(fac.state)
+        _SERVICE_USE.learn_ports(fac)
         yield fac
     finally:
         fac.down()
