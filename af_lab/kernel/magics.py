@@ -184,6 +184,16 @@ def _split(magic: str, parsers: dict[str, _Parser], line: str) -> tuple[str, arg
         return None
 
 
+def _wait(wait, item: dict, describe, stopped: str) -> dict:
+    """``wait(item)`` with one progress line; Ctrl-C stops the waiting, never the job (``stopped`` says so)."""
+    line = _ProgressLine()
+    try:
+        return wait(item, progress=lambda current: line(describe(current)))
+    except KeyboardInterrupt:
+        line(f"{line.last} (stopped waiting)")
+        raise StoppedWaiting(stopped) from None
+
+
 class _ProgressLine:
     """One output line, updated in place (``display_id``)."""
 
@@ -357,16 +367,11 @@ class AFMagics(Magics):
         m = fac.mount(a.did, mode=a.mode, instance=a.instance, **options)
         if a.no_wait:
             return Summary(m, f"{mount_line(m)} (mount {m['id']}; %rucio mounts shows its progress)")
-        line = _ProgressLine()
-        try:
-            m = fac.wait_mount(m, progress=lambda m: line(mount_line(m)))
-        except KeyboardInterrupt:
-            line(f"{line.last} (stopped waiting)")
-            raise StoppedWaiting(
-                f"the mount of {m['did']} was NOT cancelled: it goes on on the server (mount {m['id']}). "
-                "%rucio mounts shows its state; the files are at "
-                f"{m.get('fileset') or m.get('target')} once it is ready."
-            ) from None
+        m = _wait(
+            fac.wait_mount, m, mount_line,
+            f"the mount of {m['did']} was NOT cancelled: it goes on on the server (mount {m['id']}). "
+            f"%rucio mounts shows its state; the files are at {m.get('fileset') or m.get('target')} once it is ready.",
+        )  # fmt: skip
         return fac.mount_result(m)
 
     def _rucio_mounts(self, a):
@@ -402,14 +407,10 @@ class AFMagics(Magics):
         job = fac.publish(a.paths, **kwargs)
         if a.no_wait:
             return Summary(job, f"{job_line(job)} (job {job['id']})")
-        line = _ProgressLine()
-        try:
-            job = fac.wait_publish(job, progress=lambda j: line(job_line(j)))
-        except KeyboardInterrupt:
-            line(f"{line.last} (stopped waiting)")
-            raise StoppedWaiting(
-                f"publish job {job['id']} was NOT cancelled: it goes on on the server (the Publish panel shows it)."
-            ) from None
+        job = _wait(
+            fac.wait_publish, job, job_line,
+            f"publish job {job['id']} was NOT cancelled: it goes on on the server (the Publish panel shows it).",
+        )  # fmt: skip
         for w in job.get("warnings") or []:
             print(f"warning: {w}", file=sys.stderr)
         return fac.published_dids(job)
