@@ -37,10 +37,10 @@ def pytest_collection_modifyitems(items):
 
 
 class ServiceUse:
-    """Which real service each test talked to, seen at the client libraries' connect calls.
+    """Which real service each test talked to, seen at the client libraries' calls.
 
-    Rucio and OpenBao by their loopback ports (any client in this process: the af-lab
-    server under test or rucio-clients/hvac in a test), XRootD by its ports and by the
+    Rucio and OpenBao by their loopback ports, per HTTP request and per connect (any
+    client in this process: the af-lab server under test or rucio-clients/hvac in a test), XRootD by its ports and by the
     XRootD client opening files, Dask by distributed's TCP connector. Connections made
     by child processes (e.g. separate Jupyter servers) are not seen: a lower bound.
     """
@@ -78,6 +78,19 @@ class ServiceUse:
             return original_connect(sock, address)
 
         socket.socket.connect = connect
+        # Kept-alive HTTP connections are reused across tests: count requests, not connects.
+        from urllib3.connectionpool import HTTPConnectionPool
+
+        original_urlopen = HTTPConnectionPool.urlopen
+
+        def urlopen(pool, *args, **kwargs):
+            if pool.host in ("127.0.0.1", "localhost"):
+                service = use.ports.get(pool.port)
+                if service:
+                    use.note(service)
+            return original_urlopen(pool, *args, **kwargs)
+
+        HTTPConnectionPool.urlopen = urlopen
         with contextlib.suppress(ImportError):
             from distributed.comm.tcp import BaseTCPConnector
 
