@@ -565,7 +565,7 @@ async def test_quota_is_checked_before_anything_is_copied(jp_fetch, ws, uid, fac
     await asyncio.to_thread(_test_rse, facility, rse, 5000)
     write(ws / "big.root", os.urandom(8000))
     code, err = await api(jp_fetch, "POST", "publish/jobs", {"paths": ["big.root"], "rse": rse, "name": f"b_{uid}"})
-    assert code == 507 and "Not enough quota" in err["error"]["message"] and "8.0 kB" in err["error"]["message"]
+    assert code == 507 and "Not enough quota" in err["error"]["message"] and "7.8 KiB" in err["error"]["message"]
     assert err["error"]["limit_bytes"] == 5000 and err["error"]["needed_bytes"] == 8000
     _, opts = await api(jp_fetch, "GET", "publish/options", expect=200)
     assert {r["rse"]: r for r in opts["rses"]}[rse]["free_bytes"] == 5000

@@ -11,19 +11,10 @@ import html
 from collections.abc import Callable
 from typing import Any
 
+from ..units import human_bytes
+
 MAX_ROWS = 50
 MAX_HTML_ROWS = 200
-
-
-def human_bytes(n: Any) -> str:
-    if n is None or n == "":
-        return ""
-    n = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
-        if abs(n) < 1000 or unit == "PB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return ""
 
 
 def _count(n: Any) -> str:

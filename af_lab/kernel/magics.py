@@ -15,8 +15,9 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.display import display
 
+from ..units import human_bytes
 from .client import FacilityClient, StoppedWaiting
-from .display import ClusterList, Table, human_bytes
+from .display import ClusterList, Table
 
 
 class _HelpShown(Exception):

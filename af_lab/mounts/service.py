@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AFLabError, BadRequest, Conflict, InsufficientStorage, NotFound, ServiceUnavailable
+from ..units import human_bytes as human
 from . import fileset as fileset_mod
 from . import resolve, workspace
 from .cache import Cache
@@ -916,12 +917,3 @@ def _size(path: str) -> int | None:
         return os.stat(path).st_size
     except OSError:
         return None
-
-
-def human(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{int(n)} B" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
-

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import BadRequest, Conflict, Forbidden, InsufficientStorage
+from ..units import human_bytes
 from .catalogue import Catalogue
 from .plan import Plan
 from .storage import Storage
@@ -151,11 +152,4 @@ def finite(value: Any) -> int | None:
 
 
 def human(n: float | None) -> str:
-    if n is None:
-        return "unlimited"
-    n = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
-        if abs(n) < 1000 or unit == "PB":
-            return f"{int(n)} B" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} PB"
+    return "unlimited" if n is None else human_bytes(n)
