@@ -49,8 +49,10 @@ class ServiceUse:
         self.ports: dict[int, str] = {}
         self.current: str | None = None
         self.seen: dict[str, set[str]] = {}
+        self.facility = None
 
     def learn_ports(self, fac) -> None:
+        self.facility = fac
         services = fac.state.services
         for name, key in (("rucio", "url"), ("openbao", "addr")):
             url = services.get(name, {}).get(key) or ""
@@ -124,6 +126,8 @@ _SERVICE_USE.install()
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
     _SERVICE_USE.current = item.nodeid
+    if _SERVICE_USE.facility is not None:  # an outage test may have restarted a service on a new port
+        _SERVICE_USE.learn_ports(_SERVICE_USE.facility)
     yield
     _SERVICE_USE.current = None
 
