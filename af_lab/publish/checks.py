@@ -73,31 +73,16 @@ def check_in_rucio(cat: Catalogue, p: Plan) -> None:
         )
 
     if req.dataset:
-        meta = cat.metadata(*req.dataset)
-        if meta is None:
-            p.dataset_new = True
-        elif meta.get("did_type") != "DATASET":
-            raise Conflict(
-                f"{req.dataset[0]}:{req.dataset[1]} exists and is a "
-                f"{str(meta.get('did_type')).lower()}, not a dataset.",
-                field="dataset",
-            )
-        elif meta.get("is_open") is False:
+        meta = _collection(cat, req.dataset, "DATASET", "dataset")
+        p.dataset_new = meta is None
+        if meta is not None and meta.get("is_open") is False:
             raise Conflict(
                 f"Dataset {req.dataset[0]}:{req.dataset[1]} is closed; files cannot be added to it. "
                 "Choose a new dataset name.",
                 field="dataset",
             )
     if req.container:
-        meta = cat.metadata(*req.container)
-        if meta is None:
-            p.container_new = True
-        elif meta.get("did_type") != "CONTAINER":
-            raise Conflict(
-                f"{req.container[0]}:{req.container[1]} exists and is a "
-                f"{str(meta.get('did_type')).lower()}, not a container.",
-                field="container",
-            )
+        p.container_new = _collection(cat, req.container, "CONTAINER", "container") is None
 
     if all(i.taken for i in p.items) and not p.dataset_new:
         p.warnings.append(
@@ -105,6 +90,17 @@ def check_in_rucio(cat: Catalogue, p: Plan) -> None:
             "the job will have nothing to copy."
         )
     check_quota(cat, p)
+
+
+def _collection(cat: Catalogue, did: tuple[str, str], did_type: str, field: str) -> dict | None:
+    """The metadata of an existing dataset/container ``did`` (None if new); another DID type there is refused."""
+    meta = cat.metadata(*did)
+    if meta is not None and meta.get("did_type") != did_type:
+        raise Conflict(
+            f"{did[0]}:{did[1]} exists and is a {str(meta.get('did_type')).lower()}, not a {field}.",
+            field=field,
+        )
+    return meta
 
 
 def check_quota(cat: Catalogue, p: Plan) -> None:
