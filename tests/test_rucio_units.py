@@ -67,3 +67,25 @@ def test_listing_cache_pages_ttl_and_availability(tmp_path):
     cache.close()
     reopened = ListingCache(tmp_path / "l.sqlite", ttl=60)  # a new process: half-filled listings are dropped
     assert reopened.get(unfinished) is None and reopened.get(lid) is not None
+
+
+async def test_concurrent_first_listings_share_one_cache_opening(tmp_path):
+    """The first requests of a session arrive together; each opening the cache file
+    itself raced on its journal mode ("database is locked" in CI)."""
+    import asyncio
+
+    from af_lab.config import AFLab
+    from af_lab.rucio.service import RucioService
+    from af_lab.vault.rucio_auth import RucioAuth
+
+    config = AFLab(rucio_instances=[{"name": "x", "rucio_host": "http://127.0.0.1:9"}], state_dir=str(tmp_path))
+    auth = RucioAuth(config, credentials=None)
+    rucio = RucioService(config, auth, user="jdoe")
+    try:
+        caches = await asyncio.gather(*(rucio._listing_cache() for _ in range(8)))
+        assert len({id(c) for c in caches}) == 1
+        lid, _ = caches[0].create("k")
+        assert caches[0].get(lid) is not None
+    finally:
+        await rucio.close()
+        await auth.close()

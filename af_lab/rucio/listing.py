@@ -68,6 +68,9 @@ class ListingCache:
         self._local = threading.local()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = self._conn()
+        # WAL is a property of the file: set once here, where no other connection
+        # of ours exists yet (switching it needs the database to itself).
+        conn.execute("PRAGMA journal_mode=WAL")
         conn.executescript(SCHEMA)
         # Listings left half-filled by a previous process can never complete: drop them.
         self._delete(conn, "complete = 0")
@@ -77,7 +80,6 @@ class ListingCache:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")  # a lost cache is refetched, not lost data
             self.path.chmod(0o600)
             self._local.conn = conn

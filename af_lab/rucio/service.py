@@ -95,7 +95,7 @@ class RucioService:
         self._calls = ThreadPoolExecutor(workers, thread_name_prefix="af-lab-rucio")
         # Fillers hold a worker for a whole listing; their own pool keeps short calls moving.
         self._fill_pool = ThreadPoolExecutor(workers, thread_name_prefix="af-lab-rucio-fill")
-        self._cache: ListingCache | None = None
+        self._cache: asyncio.Future[ListingCache] | None = None
         self._fills: dict[str, _Fill] = {}
         self._inflight: dict[Any, asyncio.Future] = {}
         self._memo: dict[Any, tuple[float, Any]] = {}
@@ -348,10 +348,12 @@ class RucioService:
 
     # ================================================================ listings
     async def _listing_cache(self) -> ListingCache:
-        if self._cache is None:
+        # One opening shared by every request that arrives before it is done: two
+        # openings at once would race on the file's schema and journal mode.
+        if self._cache is None or (self._cache.done() and (self._cache.cancelled() or self._cache.exception())):
             path = Path(self.config.state_dir) / f"rucio-listings-{self.user}.sqlite"
-            self._cache = await self._run(ListingCache, path, self.config.listing_cache_ttl)
-        return self._cache
+            self._cache = asyncio.ensure_future(self._run(ListingCache, path, self.config.listing_cache_ttl))
+        return await asyncio.shield(self._cache)
 
     async def _listing(self, inst: str, key_parts: list, shape: str, produce: Producer | None, cursor: str | None,
                        limit: int, refresh: bool) -> dict:
