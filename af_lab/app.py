@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 
 from jupyter_server.extension.application import ExtensionApp
+from tornado.ioloop import IOLoop
 
 from .config import AFLab
 from .services import Services
@@ -40,6 +41,8 @@ class AFLabApp(ExtensionApp):
         config = AFLab(parent=self.serverapp)
         self.services = Services(config, log=self.log, root_dir=self.serverapp.root_dir)
         self.settings["af_lab"] = self.services
+        # As soon as the loop runs (the same in tests, which never call the post-start hook).
+        IOLoop.current().add_callback(self.services.start)
         self.log.info("af-lab: %d Rucio instance(s), Vault %s", len(config.rucio_instances), config.vault_address or "off")
 
     def initialize_handlers(self):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from .clusters.manager import ClusterService
@@ -30,6 +31,12 @@ class Services:
         self.clusters = ClusterService(config, log=self.log, credentials=self.credentials)
         self.mounts = MountService(self)
         self.publish = PublishService(self)
+
+    async def start(self) -> None:
+        """Resume interrupted mounts and restore persisted clusters without waiting for a
+        request: orphaned jobs must be cleaned up even if nobody opens a panel. Every
+        service also starts itself lazily on first use, so calling this is optional."""
+        await asyncio.gather(self.mounts.ensure_started(), self.clusters.ready())
 
     async def close(self) -> None:
         await self.publish.close()

@@ -19,7 +19,6 @@ import time
 
 from distributed.core import Status
 from distributed.diagnostics.plugin import SchedulerPlugin
-from tornado.ioloop import PeriodicCallback
 
 PLUGIN_NAME = "af-lab-idle-shutdown"
 CLOSE_REASON = "af-lab-idle-timeout"
@@ -33,13 +32,19 @@ class IdleShutdown(SchedulerPlugin):
     def __init__(self, timeout: float):
         self.timeout = float(timeout)
         self.fired = False
-        self._callback: PeriodicCallback | None = None
+        self._ticker: asyncio.Task | None = None
 
     async def start(self, scheduler) -> None:
         self.scheduler = scheduler
-        interval_s = min(max(self.timeout / 10, 0.2), 5.0)
-        self._callback = PeriodicCallback(self.check, interval_s * 1000)
-        self._callback.start()
+        self._ticker = asyncio.ensure_future(self._tick(min(max(self.timeout / 10, 0.2), 5.0)))
+
+    async def _tick(self, interval_s: float) -> None:
+        while not self.fired:
+            await asyncio.sleep(interval_s)
+            try:
+                self.check()
+            except Exception:  # one bad look must not end the watch
+                logger.exception("af-lab: idle check failed")
 
     def check(self) -> None:
         scheduler = self.scheduler
@@ -51,10 +56,9 @@ class IdleShutdown(SchedulerPlugin):
         last_action = scheduler.get_metadata(LAST_ACTION_KEY, default=0) or 0
         if time.time() - max(since, last_action) >= self.timeout:
             self.fired = True
-            self._callback.stop()
             logger.info("af-lab: no task for %g s: closing the scheduler (%s)", self.timeout, CLOSE_REASON)
             asyncio.ensure_future(scheduler.close(reason=CLOSE_REASON))
 
     async def close(self) -> None:
-        if self._callback is not None:
-            self._callback.stop()
+        if self._ticker is not None:
+            self._ticker.cancel()

@@ -28,7 +28,6 @@ from typing import Any
 import cloudpickle
 from distributed.core import Status
 from distributed.deploy.cluster import Cluster
-from tornado.ioloop import IOLoop
 
 from ..config import AFLab
 from ..errors import AFLabError, BadRequest, Conflict, NotFound, ServiceUnavailable
@@ -77,9 +76,6 @@ class ClusterService:
         self._counter = 0
         self.owner = {"pid": os.getpid(), "start_ticks": proc_start_ticks(os.getpid()), "instance": uuid.uuid4().hex}
         self._bridge = labextension.install(self)
-        # Restore persisted clusters as soon as the server's loop runs, not at the first request:
-        # orphaned jobs must be cleaned up even if nobody opens the cluster panel.
-        IOLoop.current().add_callback(self.ready)
 
     # ================================================================== lifecycle
     async def ready(self) -> None:

@@ -82,18 +82,8 @@ class MountService:
         self._listings: dict[tuple, tuple[float, str, list]] = {}
         self._started: asyncio.Future | None = None
         self._closed = False
-        self._schedule_start()
 
     # ================================================================== lifecycle
-    def _schedule_start(self) -> None:
-        """Resume interrupted jobs as soon as the server's event loop runs (no request needed)."""
-        try:
-            from tornado.ioloop import IOLoop
-
-            IOLoop.current().add_callback(self.ensure_started)
-        except Exception:  # no loop yet (a plain script): the first call starts it
-            pass
-
     async def ensure_started(self) -> None:
         if self._started is None:
             self._started = asyncio.get_running_loop().create_future()
