@@ -93,6 +93,31 @@ def wanted_database() -> str:
     return kind
 
 
+def traversable_by(user: str, path: Path) -> bool:
+    """Whether ``user`` may reach ``path`` (execute permission on it and every parent that exists)."""
+    import pwd
+
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        return True  # no such user: the caller's own checks report what is missing
+    groups = set(os.getgrouplist(user, entry.pw_gid))
+    existing = Path(path).resolve()
+    while not existing.exists():
+        existing = existing.parent
+    for directory in (existing, *existing.parents):
+        st = directory.stat()
+        if st.st_uid == entry.pw_uid:
+            bit = 0o100
+        elif st.st_gid in groups:
+            bit = 0o010
+        else:
+            bit = 0o001
+        if not st.st_mode & bit:
+            return False
+    return True
+
+
 class RucioServer(Service):
     name = "rucio"
 
@@ -103,7 +128,7 @@ class RucioServer(Service):
         self.logs = self.home / "logs"
         self.rse_root = state.root / "rse"
         self.venv = server_venv()
-        self.pg_data = self.home / "pg" / "data"
+        self.pg_data = self.pg_root / "data"
         run = state.root / "run"
         # The state path is the marker: it is in gunicorn's command line (--chdir, --name),
         # memcached's (-s) and postgres' (-D), so a recycled PID can never look like ours.
@@ -139,7 +164,18 @@ class RucioServer(Service):
         return self.socket_dir / "rucio-memcached.sock"
 
     @property
+    def pg_root(self) -> Path:
+        """PostgreSQL's cluster and socket, where the postgres user can reach them: under the
+        state directory, or, when one of its parents is private to root (a 0700 home or mktemp
+        directory), in a per-state directory in /tmp."""
+        if os.geteuid() != 0 or traversable_by(PG_USER, self.state.root):
+            return self.home / "pg"
+        return Path("/tmp") / f"af-rucio-pg-{hashlib.sha1(str(self.state.root).encode()).hexdigest()[:12]}"
+
+    @property
     def pg_socket_dir(self) -> Path:
+        if self.pg_root != self.home / "pg":
+            return self.pg_root / "sock"
         return self.socket_dir / "rucio-pg"
 
     def client_config(self, account: str) -> Path:

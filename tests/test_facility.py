@@ -1,8 +1,10 @@
 """The facility command and what the sidebar's status panel reports against it."""
 
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -78,3 +80,27 @@ def test_demo_lab_comes_up_with_every_service_connected(facility):
     finally:
         run_cli(facility, "down", "--only", "lab")
     assert not (facility.root / "run" / "lab.pid").exists()
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "geteuid") or __import__("os").geteuid() != 0, reason="needs root")
+def test_postgres_lives_where_its_user_can_reach_it():
+    """A repo cloned under a private directory (a 0700 home, a mktemp dir): postgres runs as
+    its own user and could not reach a cluster under the state dir (initdb: Permission denied)."""
+    from af_facility.base import FacilityState
+    from af_facility.rucio_server import RucioServer, traversable_by
+
+    root = Path(tempfile.mkdtemp(prefix="af-lab-pgpath-"))  # pytest's tmp_path is itself private
+    root.chmod(0o755)
+    open_parent, private_parent = root / "open", root / "private"
+    open_parent.mkdir()
+    private_parent.mkdir()
+    private_parent.chmod(0o700)
+    assert traversable_by("postgres", open_parent / "facility")
+    assert not traversable_by("postgres", private_parent / "facility")
+
+    at_home = RucioServer(FacilityState(open_parent / "facility"))
+    assert at_home.pg_data.is_relative_to(open_parent)
+    moved = RucioServer(FacilityState(private_parent / "facility"))
+    assert not moved.pg_data.is_relative_to(private_parent) and traversable_by("postgres", moved.pg_data)
+    assert not moved.pg_socket_dir.is_relative_to(private_parent)
+    shutil.rmtree(root)
