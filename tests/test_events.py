@@ -73,3 +73,20 @@ async def test_a_client_that_goes_away_is_unsubscribed_without_an_error(
     assert bus.subscriber_count == 0
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == [], errors
+
+
+async def test_a_subscription_gets_what_is_published_right_after_it_is_made():
+    """No await between subscribing and publishing: the event must still arrive (the
+    stream writes "connected" only once subscribed, and clients act on it)."""
+    from af_lab.events.bus import EventBus
+
+    bus = EventBus(queue_size=3)
+    with bus.subscribe(["mounts"]) as sub:
+        bus.publish("mounts/m-1", {"n": 0})
+        bus.publish("publish/p-1", {"n": -1})  # another topic: never queued
+        for n in range(1, 4):
+            bus.publish("mounts/m-1", {"n": n})
+        assert bus.subscriber_count == 1
+        got = [(await asyncio.wait_for(sub.get(), 1))["data"]["n"] for _ in range(3)]
+        assert got == [1, 2, 3]  # the oldest was dropped to stay bounded; the newest state is there
+    assert bus.subscriber_count == 0

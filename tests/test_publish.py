@@ -198,9 +198,12 @@ async def test_publish_a_file_then_download_it_with_rucio_clients(jp_fetch, ws, 
     write(ws / "results" / "hist.root", data)
     events = []
 
+    subscription = services.events.subscribe(["publish"])
+
     async def listen():
-        async for ev in services.events.subscribe(["publish"]):
-            events.append(ev["data"])
+        with subscription:
+            async for ev in subscription:
+                events.append(ev["data"])
 
     listener = asyncio.ensure_future(listen())
     name = f"hist_{uid}.root"
