@@ -53,6 +53,9 @@ class Room:
         return max(0, min(by_quota, self.disk_free + evictable - self.reserved))
 
 
+FREE_SPACE_TTL = 0.5  # seconds a free-disk reading is reused by fits()
+
+
 class Cache:
     def __init__(self, root: Path, store: Store, quota_bytes: int = 0):
         self.root = root
@@ -69,6 +72,8 @@ class Cache:
             pid = leftover.name.split(".")[0]
             if not (pid.isdigit() and _alive(int(pid))):
                 leftover.unlink(missing_ok=True)
+        self._made_dirs: set[str] = set()
+        self._free_seen = (0.0, 0)  # (monotonic time, bytes free): fits() is asked once per file
         self.reserved = 0  # bytes promised to running jobs (in memory: jobs re-reserve on resume)
         # The cache index in memory ((scope, name) -> [adler32, bytes, last_used]), written through
         # to the store: a warm mount of 1,000 files looks them up without one SQL statement.
@@ -227,8 +232,14 @@ class Cache:
     def commit(self, tmp: Path, scope: str, name: str, adler32: str, nbytes: int) -> Path:
         """Move a verified download into place (atomic rename on the same filesystem)."""
         final = self.path(scope, name, adler32)
-        final.parent.mkdir(exist_ok=True)
-        os.replace(tmp, final)
+        if final.parent.name not in self._made_dirs:  # 256 fan-out dirs: mkdir once each, not per file
+            final.parent.mkdir(exist_ok=True)
+            self._made_dirs.add(final.parent.name)
+        try:
+            os.replace(tmp, final)
+        except FileNotFoundError:  # the fan-out dir was removed behind our back
+            final.parent.mkdir(exist_ok=True)
+            os.replace(tmp, final)
         self.store.add_cache_entry(scope, name, adler32, nbytes)
         old = self._index.get((scope, name))
         self.used += nbytes - (old[1] if old else 0)
@@ -263,7 +274,14 @@ class Cache:
 
     def fits(self, nbytes: int) -> bool:
         """Cheap (no pinning query): asked before every file a job fetches."""
-        return self.used + self.reserved + nbytes <= self.quota and nbytes <= shutil.disk_usage(self.root).free
+        if self.used + self.reserved + nbytes > self.quota:
+            return False
+        seen_at, free = self._free_seen
+        # A free-space figure a moment old is good enough unless this file would come close to it.
+        if time.monotonic() - seen_at > FREE_SPACE_TTL or nbytes * 4 > free:
+            free = shutil.disk_usage(self.root).free
+            self._free_seen = (time.monotonic(), free)
+        return nbytes <= free
 
 
 def _alive(pid: int) -> bool:

@@ -140,8 +140,16 @@ def _file(d: dict[str, Any], path: str) -> dict[str, Any]:
     return {"scope": d["scope"], "name": d["name"], "bytes": int(d.get("bytes") or 0), "adler32": d.get("adler32"), "path": path}
 
 
-def replicas_sync(client: Any, files: Iterable[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, str]]]:
-    """Available replicas per file: [{"rse", "url", "scheme"}], all protocols we can read."""
+def replicas_sync(
+    client: Any,
+    files: Iterable[dict[str, Any]],
+    on_file: Callable[[tuple[str, str], list[dict[str, str]]], None] | None = None,
+) -> dict[tuple[str, str], list[dict[str, str]]]:
+    """Available replicas per file: [{"rse", "url", "scheme"}], all protocols we can read.
+
+    Rucio streams one line per file; ``on_file(key, replicas)`` is called as each
+    arrives (from this thread), so a caller can start on a file before the listing ends.
+    """
     dids = list({(f["scope"], f["name"]) for f in files})
     out: dict[tuple[str, str], list[dict[str, str]]] = {d: [] for d in dids}
     for i in range(0, len(dids), REPLICA_BATCH):
@@ -149,11 +157,14 @@ def replicas_sync(client: Any, files: Iterable[dict[str, Any]]) -> dict[tuple[st
         for rep in client.list_replicas(batch, schemes=SCHEMES, all_states=False):
             key = (rep["scope"], rep["name"])
             states = rep.get("states") or {}
+            found = out.setdefault(key, [])
             for url, meta in sorted((rep.get("pfns") or {}).items(), key=lambda kv: kv[1].get("priority", 99)):
                 rse = meta.get("rse")
                 if states.get(rse, "AVAILABLE") != "AVAILABLE":
                     continue
-                out.setdefault(key, []).append({"rse": rse, "url": url, "scheme": urlsplit(url).scheme})
+                found.append({"rse": rse, "url": url, "scheme": urlsplit(url).scheme})
+            if on_file is not None:
+                on_file(key, found)
     return out
 
 
