@@ -7,6 +7,7 @@ venv) through this one class so that they all run the same way and are measured 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import secrets
@@ -94,6 +95,27 @@ class JupyterServer:
                 return resp.status, _decode(resp.read())
         except urllib.error.HTTPError as err:
             return err.code, _decode(err.read())
+
+    @contextlib.contextmanager
+    def events(self, topic: str, timeout: float = 900):
+        """The live event stream (``/af-lab/events``), as the sidebar reads it: yields an
+        iterator of event dicts. Waiting on it costs the server nothing, unlike polling."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request("GET", f"/af-lab/events?topic={topic}", headers=self.headers)
+            resp = conn.getresponse()
+            if resp.status != 200:
+                raise RuntimeError(f"event stream: HTTP {resp.status}")
+            resp.readline()  # ": connected": the server has subscribed us
+
+            def messages():
+                while line := resp.readline():
+                    if line.startswith(b"data: "):
+                        yield json.loads(line[6:])
+
+            yield messages()
+        finally:
+            conn.close()
 
     def poll(self, path: str, key: str, finished: Callable[[dict], bool], every: float = 0.01) -> dict:
         """GET ``path`` until ``finished(body[key])``; returns ``body[key]``."""

@@ -104,15 +104,18 @@ class Lab(JupyterServer):
         self.workspace = self.root_dir
 
     def mount(self, did: str, **opts) -> tuple[dict, float]:
-        """POST a mount and wait until it is ready; returns (mount, wall seconds)."""
-        t0 = time.perf_counter()
-        code, data = self.call("POST", "/af-lab/mounts", {"did": did, **opts})
-        if code not in (200, 201):
-            raise RuntimeError(f"mount {did}: HTTP {code}: {data}")
-        m = data["mount"]
-        if m["state"] not in MOUNT_ENDED:
-            m = self.poll(f"/af-lab/mounts/{m['id']}", "mount", lambda m: m["state"] in MOUNT_ENDED)
-        wall = time.perf_counter() - t0
+        """POST a mount and wait, on the live event stream like the sidebar, until it has ended;
+        returns (mount, wall seconds)."""
+        with self.events("mounts") as events:
+            t0 = time.perf_counter()
+            code, data = self.call("POST", "/af-lab/mounts", {"did": did, **opts})
+            if code not in (200, 201):
+                raise RuntimeError(f"mount {did}: HTTP {code}: {data}")
+            m = data["mount"]
+            if m["state"] not in MOUNT_ENDED:
+                mount_id = m["id"]
+                m = next(e["data"] for e in events if e["data"].get("id") == mount_id and e["data"]["state"] in MOUNT_ENDED)
+            wall = time.perf_counter() - t0
         if m["state"] != "ready":
             raise RuntimeError(f"mount {did} ended {m['state']}: {m['message']}")
         return m, wall
