@@ -89,14 +89,13 @@ class _EarlyFetch:
 
     def __init__(self, job: Job, concurrency: int, token: _Once):
         self.job = job  # the mount's job-to-be: its progress and its cancel cover these fetches too
-        self.cancel = job.cancel
         self.gate = asyncio.Semaphore(concurrency)
         self.token = token  # one bearer-token lookup for all of them, only if a root:// source is tried
         self.tasks: dict[tuple[str, str], asyncio.Task] = {}
         self.outcomes: dict[tuple[str, str], _Outcome] = {}
 
     async def stop(self) -> None:
-        self.cancel.set()
+        self.job.cancel.set()
         for task in self.tasks.values():
             task.cancel()
         await asyncio.gather(*self.tasks.values(), return_exceptions=True)
@@ -318,8 +317,7 @@ class MountService:
                     raise self._no_replica(mount, unreadable, len(files))
             except BaseException:
                 # Refused: stop what started (what finished stays in the cache, verified).
-                await early.stop()
-                self._early.pop(mount["id"], None)
+                await self._drop_early(mount["id"])
                 raise
         rows = []
         for f in files:
@@ -335,8 +333,7 @@ class MountService:
             try:
                 self._insert(mount, rows)
             except BaseException:
-                await early.stop()
-                self._early.pop(mount["id"], None)
+                await self._drop_early(mount["id"])
                 raise
             return self._run_fetch
         t = time.perf_counter()
@@ -346,24 +343,28 @@ class MountService:
         mount["options"]["link_ms"] = round((time.perf_counter() - t) * 1000, 2)
         return None
 
+    async def _drop_early(self, mount_id: str) -> None:
+        early = self._early.pop(mount_id, None)
+        if early is not None:
+            await early.stop()
+
     def _fetch_early(self, early: _EarlyFetch, mount: dict, f: dict, replicas: list[dict]) -> None:
         """Start fetching ``f`` now that its replicas are known (on the loop; bounded by the gate)."""
         key = (f["scope"], f["name"])
-        if early.cancel.is_set() or key in early.tasks or key in self._inflight:
+        if early.job.cancel.is_set() or key in early.tasks or key in self._inflight:
             return  # refused, already started, or another mount is fetching it
         sources = self._sources(mount, replicas)
         if not sources:
             return  # the listing's end reports it
         done = asyncio.get_running_loop().create_future()
         self._inflight[key] = done  # other mounts (and this mount's job) wait for it
-        token = early.token
 
         async def run() -> None:
             try:
                 async with early.gate:
-                    if early.cancel.is_set() or self.cache.lookup(f):
+                    if early.job.cancel.is_set() or self.cache.lookup(f):
                         return
-                    early.outcomes[key] = await self._fetch_verified(f, sources, early.cancel, token, job=early.job)
+                    early.outcomes[key] = await self._fetch_verified(f, sources, early.job, early.token)
             except (asyncio.CancelledError, DiskFull, Cancelled):
                 pass  # the job fetches it again, and reports a full disk itself
             finally:
@@ -574,9 +575,7 @@ class MountService:
             self._finish(job.mount_id, "failed", f"internal error: {type(exc).__name__}: {exc}")
         finally:
             self._jobs.pop(job.mount_id, None)
-            early = self._early.pop(job.mount_id, None)
-            if early is not None:
-                await early.stop()
+            await self._drop_early(job.mount_id)
             if not self._closed:
                 with contextlib.suppress(Exception):
                     self._push_id(job.mount_id)
@@ -662,18 +661,16 @@ class MountService:
             await asyncio.shield(self._inflight[key])
         early = self._early.get(job.mount_id)
         outcome = early.outcomes.pop(key, None) if early else None
-        if outcome is not None:
-            self._record(job.mount_id, group, outcome)
-            return
-        hit = self.cache.lookup(f)
-        if hit:
-            self._record(job.mount_id, group, _Outcome(Path(hit), "cache"))
+        hit = self.cache.lookup(f) if outcome is None else None
+        if outcome is not None or hit:
+            with self.store.tx():
+                self._record(job.mount_id, group, outcome or _Outcome(Path(hit), "cache"))
             return
         done = asyncio.get_running_loop().create_future()
         self._inflight[key] = done
         try:
             sources = self._sources(mount, f["replicas"])
-            await self._fetch_verified(f, sources, job.cancel, token, job=job, rows=(job.mount_id, group))
+            await self._fetch_verified(f, sources, job, token, rows=group)
         finally:
             self._inflight.pop(key, None)
             done.set_result(None)
@@ -690,14 +687,14 @@ class MountService:
                 )  # fmt: skip
 
     async def _fetch_verified(
-        self, f: dict, sources: list[resolve.Source], cancel: threading.Event, token: _Once,
-        job: Job | None = None, rows: tuple[str, list[dict]] | None = None,
+        self, f: dict, sources: list[resolve.Source], job: Job, token: _Once, rows: list[dict] | None = None
     ) -> _Outcome:
         """Copy ``f`` into the cache from the first of ``sources`` that delivers it intact.
 
-        ``job`` gets the progress; ``rows`` (mount id, rows) are recorded in the same
-        transaction as the cache entry, so a crash never leaves one without the other.
-        """  # fmt: skip
+        ``job`` gets the progress and can cancel; ``rows`` (the file's rows in the job's
+        mount) are recorded in the same transaction as the cache entry, so a crash
+        never leaves one without the other.
+        """
         if not self.cache.fits(f["bytes"]):
             self.cache.make_room(f["bytes"])
             if not self.cache.fits(f["bytes"]):
@@ -708,20 +705,20 @@ class MountService:
                 )
         self.cache.reserved += f["bytes"]
         try:
-            outcome = await self._try_sources(f, sources, cancel, token, job)
+            outcome = await self._try_sources(f, sources, job, token)
         finally:
             self.cache.reserved -= f["bytes"]
+        if outcome.final is None and not rows:
+            return outcome  # nothing to record: the job records it when it takes the file over
         with self.store.tx():  # one commit per file: the cache entry, the counters, the mount's rows
             if outcome.final is not None:
                 outcome.final = self.cache.commit(outcome.final, f["scope"], f["name"], outcome.adler32, f["bytes"])
                 self.store.bump(files_fetched=1, bytes_fetched=f["bytes"])
             if rows:
-                self._record(rows[0], rows[1], outcome)
+                self._record(job.mount_id, rows, outcome)
         return outcome
 
-    async def _try_sources(
-        self, f: dict, sources: list[resolve.Source], cancel: threading.Event, token: _Once, job: Job | None
-    ) -> _Outcome:
+    async def _try_sources(self, f: dict, sources: list[resolve.Source], job: Job, token: _Once) -> _Outcome:
         """Try ``sources`` in order; the outcome's ``final`` is the verified temporary file."""
         attempts: list[str] = []
         corrupt_rses: set[str] = set()
@@ -731,24 +728,21 @@ class MountService:
                 continue  # the same bad replica, only by another path (XCache, root://): skip it
             tmp = self.cache.incoming_path(f["scope"], f["name"])
             slot = [f["bytes"], 0]
-            if job is not None:
-                job.active[f["path"]] = slot
+            job.active[f["path"]] = slot
 
             def progress(n: int, slot=slot) -> None:
                 slot[1] += n
-                if job is not None:
-                    job.fetched += n
+                job.fetched += n
 
             bearer = await token() if source.url.startswith("root") else None
             try:
                 copy = functools.partial(
                     fetch, source.url, tmp, expected_bytes=f["bytes"], expected_adler32=f["adler32"], progress=progress,
-                    cancel=cancel, token=bearer,
+                    cancel=job.cancel, token=bearer,
                 )  # fmt: skip
                 checksum = await loop.run_in_executor(self._pool, copy)
             except (FetchError, Cancelled) as exc:
-                if job is not None:
-                    job.fetched -= slot[1]  # those bytes were thrown away
+                job.fetched -= slot[1]  # those bytes were thrown away
                 if isinstance(exc, Cancelled):
                     raise asyncio.CancelledError() from None
                 what = "refused (checksum)" if isinstance(exc, ChecksumMismatch) else "failed"
@@ -762,8 +756,7 @@ class MountService:
                 tmp.unlink(missing_ok=True)
                 raise
             finally:
-                if job is not None:
-                    job.active.pop(f["path"], None)
+                job.active.pop(f["path"], None)
             note = ("recovered after: " + " | ".join(attempts)) if attempts else None
             return _Outcome(tmp, f"{source.rse} ({source.kind})", note, adler32=checksum)
         return _Outcome(None, error=" | ".join(attempts) or "no replica can be read from here")
