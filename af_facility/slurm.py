@@ -25,8 +25,8 @@ directories) and execs the environment's real python. Jobs run as root here
 by URL (root:// through the XCache) is available to the worker.
 
 Stopping: every job is cancelled, the daemons are stopped by PID, then any
-leftover process of this SLURM (slurmstepd and job processes, recognised by
-this instance's ``SLURM_CONF`` in their environment) is killed by PID.
+leftover process of this SLURM (slurmstepd, recognised by the instance's slurmd
+log it keeps open, and every process below it) is killed by PID.
 """
 
 from __future__ import annotations
@@ -249,24 +249,30 @@ exec {UNSHARE} --mount --propagation private --pid --fork --mount-proc -- /bin/s
                 time.sleep(0.2)
 
     def leftover_pids(self) -> list[int]:
-        """Processes of this SLURM still alive (slurmstepd, job steps): their environment names our config."""
-        needle = f"SLURM_CONF={self.conf}".encode()
-        mine = {os.getpid()}
-        pids = []
+        """Processes of this SLURM still alive: slurmstepd (it keeps this instance's slurmd log open; it blanks
+        its own environment) and every process below one (job scripts and what they started)."""
+        our_log = str(self.home / "logs" / "slurmd.log")
+        parents: dict[int, int] = {}
+        stepds = set()
         for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) in mine:
+            if not entry.name.isdigit():
                 continue
+            pid = int(entry.name)
             try:
-                environ = (entry / "environ").read_bytes().split(b"\0")
-                cmd = (entry / "cmdline").read_bytes()
-            except OSError:
+                parents[pid] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                if (entry / "cmdline").read_bytes().startswith(b"slurmstepd") and _has_open(entry, our_log):
+                    stepds.add(pid)
+            except (OSError, ValueError, IndexError):
                 continue
-            if needle not in environ:
-                continue
-            # slurmstepd (it inherits slurmd's environment) and anything a job started.
-            if cmd.startswith(b"slurmstepd") or any(v.startswith(b"SLURM_JOB_ID=") for v in environ):
-                pids.append(int(entry.name))
-        return pids
+        found = []
+        for pid in parents:
+            seen, p = 0, pid
+            while p > 1 and seen < 64:
+                if p in stepds:
+                    found.append(pid)
+                    break
+                p, seen = parents.get(p, 0), seen + 1
+        return found
 
     def _kill_leftovers(self) -> None:
         for _ in range(3):
@@ -279,3 +285,11 @@ exec {UNSHARE} --mount --propagation private --pid --fork --mount-proc -- /bin/s
             deadline = time.monotonic() + 5
             while time.monotonic() < deadline and any(pid_alive(p) for p in pids):
                 time.sleep(0.05)
+
+
+def _has_open(proc: Path, path: str) -> bool:
+    for fd in (proc / "fd").iterdir():
+        with contextlib.suppress(OSError):
+            if os.readlink(fd) == path:
+                return True
+    return False

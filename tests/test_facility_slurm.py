@@ -115,10 +115,12 @@ def test_worker_wrapper_hides_the_facility_directories(slurm):
 
 def test_down_leaves_no_process_even_with_a_running_job(slurm):
     out_dir = Path(slurm.info["job_dir"])
-    sub = run(slurm, "sbatch", "--parsable", "-o", f"{out_dir}/%j.out", "--wrap", "sleep 300")
+    sub = run(slurm, "sbatch", "--parsable", "--export=NONE", "-o", f"{out_dir}/%j.out", "--wrap", "sleep 300")
     job = sub.stdout.strip()
     deadline = time.monotonic() + 20
     while "RUNNING" not in run(slurm, "squeue", "-h", "-j", job, "-o", "%T").stdout and time.monotonic() < deadline:
+        time.sleep(0.2)
+    while not slurm.leftover_pids() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert slurm.leftover_pids(), "the running job's processes are recognised as this SLURM's"
     pids = [p.read_pid() for p in (slurm.munged, slurm.slurmctld, slurm.slurmd)]
