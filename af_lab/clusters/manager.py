@@ -31,12 +31,13 @@ from distributed.deploy.cluster import Cluster
 
 from ..config import AFLab
 from ..errors import AFLabError, BadRequest, Conflict, NotFound, ServiceUnavailable
-from . import condor, idle, labextension, worker_token
+from . import condor, idle, labextension, slurm, worker_token
 from .backends import adopt_jobs, htcondor_cluster, start_local
 from .condor import CondorCommandFailed
 from .managed import LIVE, ManagedCluster
 from .profiles import ClusterOptions, OverLimit, Profile, adapt_json, check_name, load_profiles, pick
 from .scheduler_process import proc_start_ticks, same_process_alive
+from .slurm_job import slurm_cluster
 from .store import ClusterStore
 
 # Schedulers and workers unpickle af-lab's plugins without af-lab installed.
@@ -49,6 +50,8 @@ WAIT_POLL_S = 0.02  # in-memory check; keeps "scale and wait" within a frame of 
 MAX_ADAPT_SUBMIT_FAILURES = 3
 # Environment variables that carry the session's own credentials: the scheduler process does not inherit them.
 ALWAYS_SECRET_ENV = ("JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN", "JUPYTER_TOKEN")
+BATCH = ("htcondor", "slurm")  # backends whose workers are batch jobs found by the cluster's tag
+JOB_QUERY_ERRORS = (CondorCommandFailed, slurm.SlurmCommandFailed)
 
 
 class WorkersDidNotConnect(AFLabError):
@@ -101,7 +104,7 @@ class ClusterService:
         if self._started and not self._started.done():
             self._started.cancel()
         for mc in list(self._clusters.values()):
-            keep = self.config.cluster_survive_restart and mc.backend == "htcondor" and mc.state in LIVE
+            keep = self.config.cluster_survive_restart and mc.backend in BATCH and mc.state in LIVE
             try:
                 if keep:
                     await self._detach(mc)
@@ -220,7 +223,8 @@ class ClusterService:
                 token, exp = await self.credentials.bearer_token()  # Unauthorized: no workers without a token
                 worker_token.write_private(str(mc.token_file), token)
                 token_file = mc.token_file
-            cluster = htcondor_cluster(
+            build = slurm_cluster if mc.backend == "slurm" else htcondor_cluster
+            cluster = build(
                 cluster_id=mc.id, dask_name=mc.dask_name, profile=mc.profile, options=mc.options,
                 run_dir=mc.run_dir, scheduler_env=self._scheduler_env(),
                 token_file=token_file, on_submitted=mc.job_submitted, on_removed=mc.job_removed,
@@ -345,12 +349,12 @@ class ClusterService:
                 have = len(mc.connected_workers())
                 details: dict[str, Any] = {"workers": have, "requested": n}
                 text = f"{have} of {n} workers connected within {timeout:g} s"
-                if mc.backend == "htcondor":
+                if mc.backend in BATCH:
                     try:
                         jobs = await self._queue(mc)
-                        text += f"; the cluster's jobs: {condor.summarize(jobs)}"
+                        text += f"; the cluster's jobs: {_ops(mc).summarize(jobs)}"
                         details["jobs"] = [j.to_json() for j in jobs.values()]
-                    except CondorCommandFailed as exc:
+                    except JOB_QUERY_ERRORS as exc:
                         text += f"; the job states are unknown ({exc.message})"
                 raise WorkersDidNotConnect(text, **details)
             await asyncio.sleep(WAIT_POLL_S)
@@ -386,7 +390,7 @@ class ClusterService:
                 except Exception as exc:
                     self.log.warning("af-lab: closing cluster %s: %s", mc.id, _reason(exc))
             await self._forget(mc, stop_scheduler=True)
-        if mc.backend == "htcondor":
+        if mc.backend in BATCH:
             return await self._cleanup_jobs(mc)
         return None
 
@@ -420,10 +424,13 @@ class ClusterService:
                       mc.scheduler_info.get("pid"))
 
     async def _cleanup_jobs(self, mc: ManagedCluster) -> str | None:
-        """condor_rm every job of the cluster; on failure remember to retry and say why."""
+        """condor_rm / scancel every job of the cluster (by its tag); on failure remember to retry and say why."""
         try:
-            await condor.remove_all(mc.id, mc.profile.settings.get("cancel_command_extra"))
-        except CondorCommandFailed as exc:
+            if mc.backend == "slurm":
+                await slurm.remove_all(mc.id, mc.profile.settings)
+            else:
+                await condor.remove_all(mc.id, mc.profile.settings.get("cancel_command_extra"))
+        except JOB_QUERY_ERRORS as exc:
             mc.cleanup_pending = True
             self.log.warning("af-lab: cluster %s: %s (will retry)", mc.id, exc.message)
             self._save(mc)
@@ -439,7 +446,7 @@ class ClusterService:
         await self.ready()
         mc = self._get(cluster_id)
         out: dict[str, Any] = {"cluster": mc.id, "backend": mc.backend, "queried_at": time.time()}
-        if mc.backend != "htcondor":
+        if mc.backend not in BATCH:
             return {**out, "counts": None, "jobs": [],
                     "message": "Local clusters run workers as processes of this server; there are no batch jobs."}
         queued = await self._queue(mc)
@@ -457,19 +464,22 @@ class ClusterService:
             rows.append({
                 "job_id": job_id, "worker": info["name"], "status": status, "since": since,
                 "hold_reason": reason, "connected": info["name"] in connected,
+                **({"exit_code": q.exit_code, "stderr_tail": q.stderr_tail} if hasattr(q, "exit_code") else {}),
             })
         rows.sort(key=lambda r: tuple(int(x) for x in r["job_id"].split(".")))
         counts = {"submitted": len(rows), "idle": 0, "running": 0, "held": 0, "done": 0}
         for r in rows:
-            key = {"removed": "done", "completed": "done", "suspended": "idle"}.get(r["status"], r["status"])
+            key = {"removed": "done", "completed": "done", "suspended": "idle", "pending": "idle"}.get(
+                r["status"], r["status"])
             counts[key] = counts.get(key, 0) + 1
-        return {**out, "counts": counts, "jobs": rows, "message": condor.summarize(queued)}
+        return {**out, "counts": counts, "jobs": rows, "message": _ops(mc).summarize(queued)}
 
-    async def _queue(self, mc: ManagedCluster) -> dict[str, condor.QueuedJob]:
-        """The cluster's jobs in the queue; concurrent callers share one condor_q (no stale cache)."""
+    async def _queue(self, mc: ManagedCluster) -> dict[str, Any]:
+        """The cluster's jobs in the queue; concurrent callers share one condor_q/squeue (no stale cache)."""
         if mc.queue_query is None or mc.queue_query.done():
             mc.queue_query = asyncio.ensure_future(
-                condor.query(mc.id, mc.profile.settings.get("query_command_extra"))
+                slurm.query(mc.id, mc.profile.settings) if mc.backend == "slurm"
+                else condor.query(mc.id, mc.profile.settings.get("query_command_extra"))
             )
         return await asyncio.shield(mc.queue_query)
 
@@ -493,7 +503,7 @@ class ClusterService:
             async with mc.lock:
                 await self._scheduler_gone(mc)
             return
-        if mc.backend == "htcondor":
+        if mc.backend in BATCH:
             self._drop_failed_jobs(mc)
             if mc.adapt and mc.submit_failures >= MAX_ADAPT_SUBMIT_FAILURES:
                 self.adapt_now(mc.id, None)
@@ -520,7 +530,7 @@ class ClusterService:
             how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}" if code else "unknown cause"
             state, why = "failed", f"Its scheduler died ({how})."
         await self._forget(mc)
-        if mc.backend == "htcondor":
+        if mc.backend in BATCH:
             n = len(mc.live_jobs())
             failed = await self._cleanup_jobs(mc)
             why += f" {failed}" if failed else f" Its {n} batch job(s) were removed." if n else ""
@@ -545,10 +555,10 @@ class ClusterService:
         if mc.pending_message:
             return
         text = f"{planned - connected} of {planned} requested workers have not connected after {timeout:g} s"
-        if mc.backend == "htcondor":
+        if mc.backend in BATCH:
             try:
-                text += f"; the cluster's jobs: {condor.summarize(await self._queue(mc))}"
-            except CondorCommandFailed as exc:
+                text += f"; the cluster's jobs: {_ops(mc).summarize(await self._queue(mc))}"
+            except JOB_QUERY_ERRORS as exc:
                 text += f"; the job states are unknown ({exc.message})"
         mc.pending_message = text
         self.log.warning("af-lab: cluster %s: %s", mc.id, text)
@@ -558,7 +568,7 @@ class ClusterService:
         try:
             token, exp = await self.credentials.bearer_token()
         except AFLabError as exc:
-            if force and mc.backend == "htcondor":
+            if force and mc.backend in BATCH:
                 raise
             if not mc.token or mc.token.get("state") != "unavailable":
                 self.log.warning("af-lab: cluster %s: no bearer token for the workers: %s", mc.id, exc.message)
@@ -568,7 +578,7 @@ class ClusterService:
         digest = hashlib.sha256(token.encode()).hexdigest()
         now = time.time()
         if force or digest != mc.token_digest:
-            if mc.backend == "htcondor":
+            if mc.backend in BATCH:
                 worker_token.write_private(str(mc.token_file), token)  # for jobs that start later
             plugin = cloudpickle.dumps(worker_token.BearerTokenPlugin(token, exp))
             replies = await mc.cluster.scheduler_comm.register_worker_plugin(
@@ -643,10 +653,13 @@ class ClusterService:
         queued = await self._queue(mc)
         adopted = {}
         for name, job_id in mc.live_jobs().items():
-            if job_id in queued and queued[job_id].status not in ("removed", "completed"):
+            if job_id in queued and queued[job_id].status not in ("removed", "completed", "failed"):
                 adopted[name] = job_id
             else:
                 mc.jobs[job_id]["removed"] = time.time()  # left the queue while we were away
+        if mc.backend == "slurm":  # found by tag but never recorded (killed right after sbatch): not ours to keep
+            await slurm.remove([j for j, q in queued.items() if j not in mc.jobs and q.status in ("pending", "running")],
+                               mc.profile.settings)
         adopt_jobs(mc.cluster, adopted)
         mc.state = "running"
         if mc.adapt:
@@ -686,6 +699,11 @@ class ClusterService:
     def _save(self, mc: ManagedCluster) -> None:
         if mc.id in self._clusters:
             self.store.save(mc.record(self.owner))
+
+
+def _ops(mc: ManagedCluster):
+    """The module that speaks to the cluster's batch system."""
+    return slurm if mc.backend == "slurm" else condor
 
 
 def _reason(exc: BaseException) -> str:

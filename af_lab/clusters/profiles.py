@@ -18,7 +18,7 @@ from dask.utils import format_bytes, parse_bytes
 
 from ..errors import BadRequest, NotFound
 
-BACKENDS = ("local", "htcondor")
+BACKENDS = ("local", "htcondor", "slurm")
 # Keys a profile may carry; anything else is a typo an admin wants to hear about.
 PROFILE_KEYS = {
     "backend", "display_name", "description", "defaults", "limits",
@@ -26,6 +26,8 @@ PROFILE_KEYS = {
     "job_extra_directives", "submit_command_extra", "cancel_command_extra", "query_command_extra",
     "scheduler_host", "worker_extra_args", "job_script_prologue", "python", "death_timeout",
     "image_directive", "worker_start_timeout", "ship_token",
+    # slurm only (plus the batch keys above)
+    "slurm_conf", "partition", "account", "walltime",
 }
 LIMIT_KEYS = {"max_workers", "max_cores", "max_memory", "max_disk", "max_gpus", "max_clusters", "images", "universes"}
 OPTION_KEYS = ("cores", "memory", "disk", "gpus", "image", "universe", "workers", "adapt")
@@ -104,6 +106,8 @@ class Profile:
                 out.append("image")
             if self.limits.get("universes") or self.defaults.get("universe"):
                 out.append("universe")
+        elif self.backend == "slurm" and (self.limits.get("max_gpus") or self.defaults.get("gpus")):
+            out.append("gpus")  # --gres=gpu:N
         out += ["workers", "adapt"]
         return tuple(out)
 

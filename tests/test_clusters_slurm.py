@@ -1,0 +1,228 @@
+"""The slurm profile end to end on the facility's real SLURM (slurmctld + slurmd + munged).
+
+The Jupyter server under test is configured like the demo facility: workspace, cache
+and af-lab state under the facility's directory, and the ``slurm`` profile's python is
+the facility's isolating wrapper, so the workers see none of those directories.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from condor_standin.profiles import call, server_config
+from distributed import Client
+
+from af_facility.lab import demo_cluster_profiles
+
+pytestmark = [pytest.mark.facility,
+              pytest.mark.filterwarnings("ignore::jupyter_server.utils.JupyterServerAuthWarning")]
+
+
+@pytest.fixture
+def slurm(facility):
+    info = facility.state.services.get("slurm") or {}
+    if not info.get("available", True) or not info.get("conf"):
+        pytest.skip(f"no SLURM in this facility: {info.get('reason')}")
+    return facility.service("slurm")
+
+
+def profiles(facility, **extra_slurm_profiles) -> dict:
+    out = demo_cluster_profiles(facility.state)
+    base = out["slurm"]
+    out["slurm"] = {**base, "worker_extra_args": ["--host", "127.0.0.1", "--dashboard-address", "127.0.0.1:0"]}
+    for name, overrides in extra_slurm_profiles.items():
+        out[name] = {**out["slurm"], **overrides}
+    return out
+
+
+@pytest.fixture
+def unique() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture
+def jp_root_dir(facility, unique):
+    """The user's workspace, where the demo facility keeps it (hidden from batch workers)."""
+    path = facility.root / "workspace" / f"t-{unique}"
+    path.mkdir(parents=True)
+    return path
+
+
+@pytest.fixture
+def jp_server_config(facility, slurm, unique):
+    aflab = {
+        "cache_dir": str(facility.root / "cache"),
+        "state_dir": str(facility.root / "af-lab-state" / f"t-{unique}"),
+        "cluster_profiles": profiles(
+            facility,
+            **{
+                "slurm-later": {"job_extra_directives": ["--begin=now+3600"]},
+                "slurm-broken": {"python": "/nonexistent/env/bin/python"},
+            },
+        ),
+        "default_cluster_profile": "slurm",
+        "cluster_monitor_interval": 0.5,
+        "cluster_idle_timeout": 0.0,
+        "cluster_survive_restart": False,
+    }
+    return server_config(aflab)
+
+
+def squeue(slurm, cluster_id: str) -> dict[str, str]:
+    """{job id: state} of the cluster's jobs, asked of SLURM by the cluster's tag (job name)."""
+    out = subprocess.run(["squeue", "-h", f"--name=af-{cluster_id}", "-o", "%i %T"],
+                         env={**os.environ, **slurm.client_env()}, capture_output=True, text=True, check=True)
+    return dict(line.split() for line in out.stdout.splitlines())
+
+
+def wait_for(predicate, timeout=60.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.3)
+
+
+async def wait_async(predicate, timeout=60.0, what="condition"):
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.3)
+
+
+# ---------------------------------------------------------------------------- happy path + isolation
+async def test_slurm_cluster_runs_on_isolated_workers(jp_fetch, facility, slurm, jp_root_dir, monkeypatch):
+    monkeypatch.setenv("JUPYTER_TOKEN", "server-secret-not-for-workers")
+    (jp_root_dir / "analysis.ipynb").write_text("{}")
+    cache = facility.root / "cache"
+    cache.mkdir(exist_ok=True)
+    (cache / "cached.txt").write_text("cached bytes")
+    rse = facility.root / "rse" / "SLURMTEST"
+    rse.mkdir(parents=True, exist_ok=True, mode=0o755)
+    (rse / "hello.txt").write_text("hello through the cache")
+    (rse / "hello.txt").chmod(0o644)
+    url = f"{facility.state.services['xrootd']['cache_url']}//rse/SLURMTEST/hello.txt"
+
+    _, cluster = await call(jp_fetch, "POST", "af-lab", "clusters", body={"profile": "slurm"}, expect=201)
+    cid = cluster["id"]
+    assert cluster["backend"] == "slurm"
+    _, cluster = await call(jp_fetch, "PATCH", "af-lab", "clusters", cid, body={"workers": 2, "wait": 120}, expect=200)
+    assert cluster["workers"] == 2
+
+    _, jobs = await call(jp_fetch, "GET", "af-lab", "clusters", cid, "jobs", expect=200)
+    queued = squeue(slurm, cid)
+    assert {j["job_id"] for j in jobs["jobs"]} == set(queued), "af-lab's jobs are the ones SLURM has by tag"
+    assert set(queued.values()) == {"RUNNING"}
+    assert all(j["status"] == "running" and j["connected"] for j in jobs["jobs"])
+    assert jobs["counts"]["running"] == 2
+
+    def probe(workspace, cached, url):
+        import os
+
+        from XRootD import client as xrd
+
+        out = {"env_token": "JUPYTER_TOKEN" in os.environ, "pid1": os.getpid()}
+        for key, path in (("workspace", workspace), ("cache", cached)):
+            try:
+                out[key] = os.listdir(path) if os.path.isdir(path) else open(path).read()
+            except OSError as exc:
+                out[key] = type(exc).__name__
+        with xrd.File() as f:
+            status, _ = f.open(url)
+            out["url"] = f.read()[1].decode() if status.ok else status.message
+        return out
+
+    async with Client(cluster["scheduler_address"], asynchronous=True) as client:
+        results = await client.run(probe, str(jp_root_dir), str(cache / "cached.txt"), url)
+    assert len(results) == 2
+    for seen in results.values():
+        assert seen["workspace"] == "PermissionError", seen
+        assert seen["cache"] == "PermissionError", seen
+        assert seen["url"] == "hello through the cache", seen
+        assert seen["env_token"] is False
+
+    _, cluster = await call(jp_fetch, "PATCH", "af-lab", "clusters", cid, body={"workers": 0}, expect=200)
+    wait_for(lambda: set(squeue(slurm, cid).values()) <= {"CANCELLED", "COMPLETED"}, what="jobs cancelled")
+    await call(jp_fetch, "DELETE", "af-lab", "clusters", cid, expect=204)
+    assert set(squeue(slurm, cid).values()) <= {"CANCELLED", "COMPLETED"}
+    wait_for(lambda: not slurm.leftover_pids(), what="no job process left")
+
+
+# ---------------------------------------------------------------------------- states and failures
+async def test_pending_job_shows_slurms_reason(jp_fetch, slurm):
+    _, cluster = await call(jp_fetch, "POST", "af-lab", "clusters",
+                            body={"profile": "slurm-later", "workers": 1}, expect=201)
+    cid = cluster["id"]
+    _, jobs = await call(jp_fetch, "GET", "af-lab", "clusters", cid, "jobs", expect=200)
+    assert [(j["status"], j["hold_reason"]) for j in jobs["jobs"]] == [("pending", "BeginTime")]
+    assert jobs["message"] == "1 pending (BeginTime)"
+    await call(jp_fetch, "DELETE", "af-lab", "clusters", cid, expect=204)
+    assert set(squeue(slurm, cid).values()) <= {"CANCELLED"}
+
+
+async def test_job_failing_at_start_shows_exit_code_and_stderr(jp_fetch, slurm):
+    _, cluster = await call(jp_fetch, "POST", "af-lab", "clusters",
+                            body={"profile": "slurm-broken", "workers": 1}, expect=201)
+    cid = cluster["id"]
+
+    async def failed():
+        _, jobs = await call(jp_fetch, "GET", "af-lab", "clusters", cid, "jobs", expect=200)
+        return [j for j in jobs["jobs"] if j["status"] == "failed"] and jobs
+
+    jobs = await wait_async(failed, what="the job to fail")
+    job = jobs["jobs"][0]
+    assert job["exit_code"] == 127
+    assert "/nonexistent/env/bin/python" in job["stderr_tail"]
+    assert f"exit code 127: " in jobs["message"] and "/nonexistent/env/bin/python" in jobs["message"]
+    status, body = await call(jp_fetch, "PATCH", "af-lab", "clusters", cid, body={"workers": 1, "wait": 1})
+    assert status == 504 and "/nonexistent/env/bin/python" in body["error"]["message"]
+    await call(jp_fetch, "DELETE", "af-lab", "clusters", cid, expect=204)
+
+
+async def test_gpu_capacity_is_chosen_in_the_form_and_refused_at_once_without_gpus(jp_fetch, slurm):
+    _, listed = await call(jp_fetch, "GET", "af-lab", "clusters", "profiles", expect=200)
+    form = next(p for p in listed["profiles"] if p["name"] == "slurm")
+    assert "gpus" in json.dumps(form)
+    status, body = await call(jp_fetch, "POST", "af-lab", "clusters", body={"profile": "slurm", "gpus": 2})
+    assert status == 400 and body["error"]["limit"] == "max_gpus"
+    status, body = await call(jp_fetch, "POST", "af-lab", "clusters", body={"profile": "slurm", "gpus": 1, "workers": 1})
+    assert status == 502, body
+    assert body["error"]["type"] == "slurm" and "Requested node configuration is not available" in body["error"]["message"]
+    _, listed = await call(jp_fetch, "GET", "af-lab", "clusters", expect=200)
+    assert listed["clusters"] == []  # a failed create leaves nothing behind
+
+
+async def test_slurmctld_down_is_a_503_naming_slurm(jp_fetch, slurm):
+    _, cluster = await call(jp_fetch, "POST", "af-lab", "clusters", body={"profile": "slurm"}, expect=201)
+    cid = cluster["id"]
+    slurm.stop_controller()
+    try:
+        status, body = await call(jp_fetch, "GET", "af-lab", "clusters", cid, "jobs")
+        assert status == 503 and "SLURM is unavailable" in body["error"]["message"], body
+        status, body = await call(jp_fetch, "PATCH", "af-lab", "clusters", cid, body={"workers": 1})
+        assert status == 503 and "SLURM is unavailable" in body["error"]["message"], body
+    finally:
+        slurm.start_controller()
+    await call(jp_fetch, "DELETE", "af-lab", "clusters", cid, expect=204)
+    assert squeue(slurm, cid) == {}
+
+
+def test_slurm_profile_needs_no_disk(facility, slurm):
+    from af_lab.clusters.profiles import load_profiles
+
+    loaded, errors = load_profiles(profiles(facility))
+    assert errors == [] and loaded["slurm"].fields == ("cores", "memory", "gpus", "workers", "adapt")
+    assert Path(loaded["slurm"].settings["python"]).name == "worker-python"
