@@ -186,7 +186,7 @@ async def test_job_failing_at_start_shows_exit_code_and_stderr(jp_fetch, slurm):
     job = jobs["jobs"][0]
     assert job["exit_code"] == 127
     assert "/nonexistent/env/bin/python" in job["stderr_tail"]
-    assert f"exit code 127: " in jobs["message"] and "/nonexistent/env/bin/python" in jobs["message"]
+    assert "exit code 127: " in jobs["message"] and "/nonexistent/env/bin/python" in jobs["message"]
     status, body = await call(jp_fetch, "PATCH", "af-lab", "clusters", cid, body={"workers": 1, "wait": 1})
     assert status == 504 and "/nonexistent/env/bin/python" in body["error"]["message"]
     await call(jp_fetch, "DELETE", "af-lab", "clusters", cid, expect=204)

@@ -133,7 +133,9 @@ async def _add_exit_details(job: QueuedJob, settings: dict[str, Any]) -> None:
     if exit_code.split(":")[0].isdigit():
         job.exit_code = int(exit_code.split(":")[0])
     path = fields.get("StdErr")
-    if path:
+    if path:  # scontrol shows the pattern as given to sbatch
+        for pattern, value in (("%J", job.job_id), ("%j", job.job_id), ("%x", fields.get("JobName", ""))):
+            path = path.replace(pattern, value)
         job.stderr_tail = read_tail(path)
 
 
