@@ -226,3 +226,105 @@ def test_slurm_profile_needs_no_disk(facility, slurm):
     loaded, errors = load_profiles(profiles(facility))
     assert errors == [] and loaded["slurm"].fields == ("cores", "memory", "gpus", "workers", "adapt")
     assert Path(loaded["slurm"].settings["python"]).name == "worker-python"
+
+
+# ---------------------------------------------------------------------------- server killed mid-submit
+@pytest.fixture
+def restartable(facility, slurm, unique, tmp_path):
+    """Real ``jupyter server`` processes on one state dir (see test_clusters_restart.py); cleaned up by pid/tag."""
+    import condor_standin
+    from test_clusters_restart import LabServer
+
+    state_dir = facility.root / "af-lab-state" / f"r-{unique}"
+    aflab = {"state_dir": str(state_dir), "cache_dir": str(facility.root / "cache"),
+             "cluster_profiles": profiles(facility), "default_cluster_profile": "slurm",
+             "cluster_monitor_interval": 0.5, "cluster_idle_timeout": 0.0, "cluster_survive_restart": True}
+    servers: list = []
+
+    def start(name: str):
+        server = LabServer(tmp_path, aflab, {}, name).start()
+        servers.append(server)
+        return server
+
+    start.state_dir = state_dir
+    yield start
+    import signal
+
+    for server in servers:
+        server.stop(signal.SIGKILL)
+    condor_standin.kill_all(condor_standin.processes_mentioning(str(state_dir)))
+
+
+def active(slurm, cluster_id: str) -> set[str]:
+    return {j for j, s in squeue(slurm, cluster_id).items() if s in ("PENDING", "RUNNING", "CONFIGURING")}
+
+
+def kill_when(server, predicate, request):
+    """Run ``request`` in a thread and SIGKILL the server as soon as ``predicate`` holds."""
+    import signal
+    import threading
+
+    thread = threading.Thread(target=lambda: _swallow(request), daemon=True)
+    thread.start()
+    wait_for(predicate, timeout=60, what="the submit to start")
+    server.stop(signal.SIGKILL)
+    thread.join(30)
+
+
+def _swallow(request):
+    try:
+        request()
+    except Exception:  # the server is killed under it
+        pass
+
+
+def test_server_killed_during_create_and_scale_leaves_no_untracked_job(restartable, slurm):
+    import condor_standin
+
+    a = restartable("server-a")
+    cluster = a.api("POST", "clusters", {"profile": "slurm"}, expect=201)
+    cid = cluster["id"]
+    a.api("PATCH", f"clusters/{cid}", {"workers": 1, "wait": 120}, expect=200)
+    # 1. Killed while scaling 1 -> 4: some sbatch calls done, maybe not recorded, others never made.
+    kill_when(a, lambda: len(active(slurm, cid)) >= 2, lambda: a.api("PATCH", f"clusters/{cid}", {"workers": 4}))
+
+    b = restartable("server-b")
+    listed = {c["id"]: c for c in b.api("GET", "clusters", expect=200)["clusters"]}
+    assert listed[cid]["state"] == "running", listed[cid]
+    assert settled(b, slurm, cid), "what af-lab tracks is exactly what SLURM runs under the cluster's tag"
+    b.api("PATCH", f"clusters/{cid}", {"workers": 2, "wait": 120}, expect=200)
+    assert len(settled(b, slurm, cid)) == 2
+
+    # 2. Killed while creating (submitting its first workers): the next server removes all of it.
+    kill_when(b, lambda: bool(_new_tagged_jobs(slurm, {cid})),
+              lambda: b.api("POST", "clusters", {"profile": "slurm", "workers": 3}))
+    new_ids = _new_tagged_jobs(slurm, {cid})
+    c = restartable("server-c")
+    listed = {x["id"]: x for x in c.api("GET", "clusters", expect=200)["clusters"]}
+    for other in new_ids:
+        if other in listed:  # its record was saved: it is listed, and its jobs follow what it says
+            assert settled(c, slurm, other) is not None
+        else:
+            assert active(slurm, other) == set()
+    for cluster_id in [cid, *[o for o in new_ids if o in listed]]:
+        c.api("DELETE", f"clusters/{cluster_id}", expect=204)
+    for cluster_id in [cid, *new_ids]:
+        assert active(slurm, cluster_id) == set()
+    assert not condor_standin.wait_until_gone(condor_standin.processes_mentioning(str(restartable.state_dir)))
+
+
+def settled(server, slurm, cluster_id: str) -> set[str] | None:
+    """af-lab's live jobs once they equal SLURM's active jobs by tag (a cancel takes SLURM a moment)."""
+    def same():
+        jobs = server.api("GET", f"clusters/{cluster_id}/jobs", expect=200)["jobs"]
+        tracked = {j["job_id"] for j in jobs if j["status"] in ("pending", "running")}
+        return (tracked,) if tracked == active(slurm, cluster_id) else None
+
+    return wait_for(same, timeout=30, what="af-lab's job list to match squeue")[0]
+
+
+def _new_tagged_jobs(slurm, known: set[str]) -> set[str]:
+    """Cluster ids (from job names af-<id>) of af-lab jobs in SLURM other than ``known``."""
+    out = subprocess.run(["squeue", "-h", "-o", "%j"], env={**os.environ, **slurm.client_env()},
+                         capture_output=True, text=True, check=True).stdout.split()
+    return {name[3:] for name in out if name.startswith("af-") and name[3:] not in known}
