@@ -328,3 +328,64 @@ def _new_tagged_jobs(slurm, known: set[str]) -> set[str]:
     out = subprocess.run(["squeue", "-h", "-o", "%j"], env={**os.environ, **slurm.client_env()},
                          capture_output=True, text=True, check=True).stdout.split()
     return {name[3:] for name in out if name.startswith("af-") and name[3:] not in known}
+
+
+# ---------------------------------------------------------------------------- files shipped in the job
+async def test_shipped_files_reach_the_job_readable_only_by_its_user(facility, slurm, tmp_path):
+    """The token file travels inside the job script and lands 0600 in a 0700 job directory; the worker
+    command's local path of a shipped file points at the job's copy; nothing of it is in the environment."""
+    import stat
+
+    from af_lab.clusters.profiles import ClusterOptions, Profile
+    from af_lab.clusters.slurm_job import slurm_cluster
+
+    token = tmp_path / "bearer_token"
+    token.write_text("tok-" + uuid.uuid4().hex)
+    token.chmod(0o600)
+    extra = tmp_path / "extra.txt"
+    extra.write_text("shipped")
+    # A local path of a shipped file in the script (as dask-jobqueue writes --tls-*-file <path>) is rewritten.
+    profile = Profile("slurm", "slurm", "SLURM", "", {}, {}, {
+        **profiles(facility)["slurm"], "job_script_prologue": [f"export EXTRA_FILE={extra}"],
+    })
+    submitted: dict[str, str] = {}
+    cluster = slurm_cluster(
+        cluster_id=str(uuid.uuid4()), dask_name="ship-test", profile=profile,
+        options=ClusterOptions(1, 2**28, None, 0, None, None, 0, None), run_dir=tmp_path / "run",
+        scheduler_env=dict(os.environ), token_file=token, on_submitted=submitted.__setitem__,
+        on_removed=lambda *_: None, on_failed=lambda *_: None, ship_files={"extra.txt": str(extra)},
+    )
+    assert token.read_text() not in json.dumps(os.environ.copy())
+    script = cluster.job_script()
+    assert str(token) not in script and str(extra) not in script  # the job never reads the server's copies
+    await cluster
+    try:
+        cluster.scale(1)
+        async with Client(cluster.scheduler.address, asynchronous=True) as client:
+            await client.wait_for_workers(1, timeout=120)
+
+            def look():
+                import os
+                import stat as st
+
+                path = os.environ["BEARER_TOKEN_FILE"]
+                job_dir = os.environ["AF_LAB_JOB_DIR"]
+                return {"token": open(path).read(), "file_mode": st.S_IMODE(os.stat(path).st_mode),
+                        "dir_mode": st.S_IMODE(os.stat(job_dir).st_mode), "extra": open(os.environ["EXTRA_FILE"]).read(),
+                        "extra_path": os.environ["EXTRA_FILE"], "job_dir": job_dir,
+                        "in_env": any(v.startswith("tok-") for v in os.environ.values())}
+
+            (seen,) = (await client.run(look)).values()
+        assert seen["token"] == token.read_text() and seen["extra"] == "shipped"
+        assert seen["extra_path"] == f"{seen['job_dir']}/extra.txt"
+        assert seen["file_mode"] == stat.S_IRUSR | stat.S_IWUSR and seen["dir_mode"] == stat.S_IRWXU
+        assert seen["in_env"] is False
+        assert len(submitted) == 1
+    finally:
+        await cluster.close()
+    job_id = next(iter(submitted.values()))
+    wait_for(lambda: not slurm.leftover_pids(), what="the job to end")
+    # The job directory went away with the job (trap on exit).
+    out = subprocess.run(["scontrol", "-o", "show", "job", job_id], env={**os.environ, **slurm.client_env()},
+                         capture_output=True, text=True).stdout
+    assert "JobState=CANCELLED" in out or "JobState=COMPLETED" in out or out == ""

@@ -13,6 +13,7 @@ Errors (any route): ``{"error": {"type", "message", ...details}}`` with
     404 not_found     unknown cluster id (``cluster``) or profile (``profile``)
     409 conflict      the cluster is stopped/failed and cannot be changed (``state``)
     502 condor        a condor_* command failed (``command``, ``exit_code``, ``stderr`` as printed)
+    502 slurm         sbatch/squeue/scancel failed (same fields); 503 slurm when slurmctld cannot be reached
     503 unavailable   the scheduler or local workers could not start; DELETE: the cluster stopped but
                       condor_rm failed (it stays listed as failed and af-lab keeps retrying)
     504 timeout       ``wait`` ran out (``workers``, ``requested``, ``jobs`` for htcondor)
