@@ -8,6 +8,8 @@ REST contract
 
 Errors (any route): ``{"error": {"type", "message", ...details}}`` with
     400 bad_request   malformed body or option (``field`` names it)
+    400 environment   the environment is not offered, broken, or its distributed version differs from the
+                      client's (``client``, ``cluster`` name both versions); nothing was started
     400 over_limit    an option over the profile's limit (``field``, ``limit``, ``value``, ``maximum`` | ``allowed``)
     401 credentials   no bearer token for the workers (htcondor profiles ship one)
     404 not_found     unknown cluster id (``cluster``) or profile (``profile``)
@@ -34,9 +36,19 @@ Errors (any route): ``{"error": {"type", "message", ...details}}`` with
 ``POST /af-lab/clusters`` -> 201 Cluster
     body: {"profile": "htcondor" (default: the default profile), "name": "my analysis" (optional),
            "cores": 2, "memory": "4 GiB", "disk": "10 GiB", "gpus": 0, "image": "...", "universe": "...",
-           "workers": 2, "adapt": {"minimum": 0, "maximum": 10} | null}
+           "workers": 2, "adapt": {"minimum": 0, "maximum": 10} | null,
+           "environment": "analysis" | "<a kernel's sys.prefix>" (default: the profile's, else the server's),
+           "client_distributed": "2025.3.0" (the kernel's distributed version: refused with 400 environment
+                                 when the environment's differs)}
     Omitted options take the profile's defaults. All or nothing: if the first workers cannot be requested
     (e.g. condor_submit fails) the cluster is removed again and the error returned.
+
+``GET /af-lab/clusters/<id>/client[?distributed=<the kernel's version>]`` -> 200 (never cached)
+    {"address": "tls://127.0.0.1:40123", "ca": PEM, "cert": PEM, "key": PEM,
+     "environment": {"name", "display_name", "distributed", "python"},
+     "snippet": "Python code that writes these into a 0700 directory of the user's and returns a Client"}
+    The cluster's client certificate: every scheduler and worker requires TLS with this cluster's CA,
+    so this is the only way to connect. 400 environment when ``distributed`` differs from the cluster's.
 
 ``GET /af-lab/clusters/<id>`` -> 200 Cluster
 
@@ -85,6 +97,7 @@ from jupyter_server.utils import url_path_join
 
 from ..errors import BadRequest
 from ..handlers import AFLabHandler
+from . import labextension
 
 ID = r"(?P<cluster_id>[^/]+)"  # the service answers 404 for ids it does not know
 
@@ -120,7 +133,10 @@ class ClustersHandler(ClusterBase):
         body = self.json_body()
         profile = body.pop("profile", None)
         name = body.pop("name", None)
-        model = await self.clusters.create(profile, body, name=name)
+        environment = body.pop("environment", None)
+        client_distributed = body.pop("client_distributed", None)
+        model = await self.clusters.create(profile, body, name=name, environment=environment,
+                                           client_distributed=client_distributed)
         self.write_json(self.with_urls(model), status=201)
 
 
@@ -153,8 +169,17 @@ class JobsHandler(ClusterBase):
         self.write_json(await self.clusters.jobs(cluster_id))
 
 
+class ClientHandler(ClusterBase):
+    @tornado.web.authenticated
+    async def get(self, cluster_id: str):
+        self.set_header("Cache-Control", "no-store")  # it carries the client key
+        self.write_json(await self.clusters.client_credentials(cluster_id, self.get_query_argument("distributed", None)))
+
+
 handlers = [
+    *labextension.handlers,
     ("clusters/profiles", ProfilesHandler),
+    (f"clusters/{ID}/client", ClientHandler),
     ("clusters/?", ClustersHandler),
     (f"clusters/{ID}/jobs", JobsHandler),
     (f"clusters/{ID}", ClusterHandler),

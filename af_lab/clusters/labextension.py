@@ -1,101 +1,153 @@
-"""dask-labextension sees af-lab's clusters: one owner, two views.
+"""dask-labextension's panes on af-lab's clusters: af-lab serves the routes its frontend calls.
 
-Why this design (rather than registering clusters into dask-labextension's
-manager, or only providing its factory):
+dask-labextension's frontend (cluster list, scale dialog, dashboard panes)
+talks to four routes under the server's base URL. af-lab answers them itself
+from :class:`~af_lab.clusters.manager.ClusterService`, so there is exactly one
+owner of every cluster and its rules (profile limits, persistence, TLS, idle
+shutdown) hold whichever UI is used — without touching dask-labextension's
+Python modules (its module-level ``manager`` is gone on its main branch):
 
-* dask-labextension's handlers and dashboard proxy call a module-level
-  ``manager`` through six methods (list/get/start/close/scale/adapt). af-lab
-  puts :class:`LabextensionBridge` there, which answers from af-lab's
-  :class:`~af_lab.clusters.manager.ClusterService`. So there is exactly one
-  owner of every cluster, and its rules hold whichever UI is used: scaling from
-  dask-labextension's dialog is checked against the profile's limits, a
-  cluster started with its "NEW" button is an af-lab cluster of the default
-  profile (persisted, idle-shutdown, tokens shipped), and a shutdown from
-  either side is seen by both.
-* Writing af-lab clusters into dask-labextension's private dicts would let its
-  buttons bypass the limits and af-lab's bookkeeping; providing only the
-  factory would give one profile and no options, and clusters made through
-  af-lab's own form would not be listed.
-* dask-labextension's dashboard proxy (``/dask/dashboard/<id>/…``) reaches
-  af-lab clusters unchanged because af-lab ids are UUIDs (its route pattern)
-  and the model's ``dashboard_link`` is the scheduler's loopback dashboard.
+``GET/PUT /dask/clusters`` and ``GET/PATCH/DELETE /dask/clusters/<id>``
+    dask-labextension's cluster model (``id, name, scheduler_address,
+    dashboard_link, workers, memory, cores, adapt``); errors are 500 with the
+    message, as its own handler answers.
+``/dask/dashboard/<id>/<path>``
+    the scheduler's loopback dashboard through jupyter-server-proxy's public
+    ``ProxyHandler`` (http and websocket), authenticated like every route.
 
-The bridge is installed by replacing the ``manager`` attribute of three
-dask-labextension modules (the names its handlers look up at call time) and
-put back on close. Its own manager started at import time stays idle.
+af-lab's handlers are registered before dask-labextension's (extensions load
+in name order), so they take these routes when both are enabled; the check
+route ``/dask/dashboard-check/…`` stays dask-labextension's.
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
-from typing import Any
+import json
+from urllib import parse
 
-MODULES = ("dask_labextension.manager", "dask_labextension.clusterhandler", "dask_labextension.dashboardhandler")
-log = logging.getLogger("af_lab")
+from tornado import web
+
+from ..errors import AFLabError
+from ..handlers import AFLabHandler
+
+UUID = r"(?P<cluster_id>\w+-\w+-\w+-\w+-\w+)"
 
 
-class LabextensionBridge:
-    """Duck-types ``dask_labextension.manager.DaskClusterManager`` on top of af-lab's service."""
+class DaskClustersHandler(AFLabHandler):
+    """dask-labextension's ``/dask/clusters`` API, answered by af-lab's cluster service."""
 
-    def __init__(self, service):
-        self.service = service
+    @property
+    def clusters(self):
+        return self.services.clusters
 
-    async def start_cluster(self, cluster_id: str = "", configuration: dict | None = None) -> dict[str, Any]:
-        configuration = configuration or {}
-        form = {k: configuration[k] for k in ("workers", "adapt") if configuration.get(k) is not None}
-        model = await self.service.create(None, form, name=configuration.get("name"))
-        return self.service.labextension_model(model["id"])
+    def _finish(self, model) -> None:
+        self.set_status(200)
+        self.finish(json.dumps(model))
 
-    async def close_cluster(self, cluster_id: str) -> dict[str, Any] | None:
-        model = self.service.labextension_model(cluster_id)
+    def _fail(self, exc: AFLabError) -> None:
+        raise web.HTTPError(500, exc.message)  # dask-labextension's frontend shows the reason of a 500
+
+    @web.authenticated
+    async def get(self, cluster_id: str = "") -> None:
+        await self.clusters.ready()
+        if not cluster_id:
+            return self._finish(self.clusters.labextension_models())
+        model = self.clusters.labextension_model(cluster_id)
         if model is None:
-            return None
-        await self.service.delete(cluster_id)
-        return model
+            raise web.HTTPError(404, f"Dask cluster {cluster_id} not found")
+        self._finish(model)
 
-    def get_cluster(self, cluster_id: str) -> dict[str, Any] | None:
-        return self.service.labextension_model(cluster_id)
-
-    def list_clusters(self) -> list[dict[str, Any]]:
-        return self.service.labextension_models()
-
-    async def scale_cluster(self, cluster_id: str, n: int) -> dict[str, Any] | None:
-        if self.service.labextension_model(cluster_id) is None:
-            return None
-        await self.service.scale(cluster_id, n)
-        return self.service.labextension_model(cluster_id)
-
-    def adapt_cluster(self, cluster_id: str, minimum: int, maximum: int) -> dict[str, Any] | None:
-        # dask-labextension calls this one without await.
-        if self.service.labextension_model(cluster_id) is None:
-            return None
-        self.service.adapt_now(cluster_id, {"minimum": minimum, "maximum": maximum})
-        return self.service.labextension_model(cluster_id)
-
-    async def close(self) -> None:
-        """dask-labextension's own shutdown hook: af-lab's service decides what stops."""
-
-
-def install(service) -> LabextensionBridge | None:
-    """Point dask-labextension at af-lab's clusters; None when dask-labextension is not installed."""
-    modules = []
-    for name in MODULES:
+    @web.authenticated
+    async def put(self, cluster_id: str = "") -> None:
+        """Its NEW button: an af-lab cluster of the default profile."""
         try:
-            modules.append(importlib.import_module(name))
-        except ImportError:
-            return None
-    bridge = LabextensionBridge(service)
-    bridge._previous = [(m, m.manager) for m in modules]
-    for m in modules:
-        m.manager = bridge
-    return bridge
+            model = await self.clusters.create(None, {})
+        except AFLabError as exc:
+            self._fail(exc)
+        self._finish(self.clusters.labextension_model(model["id"]))
+
+    @web.authenticated
+    async def patch(self, cluster_id: str = "") -> None:
+        if self.clusters.labextension_model(cluster_id) is None:
+            raise web.HTTPError(404, f"Dask cluster {cluster_id} not found")
+        try:
+            body = json.loads(self.request.body or b"{}")
+            if body.get("adapt") is not None:
+                await self.clusters.adapt(cluster_id, body["adapt"])
+            else:
+                await self.clusters.scale(cluster_id, body.get("workers"))
+        except AFLabError as exc:
+            self._fail(exc)
+        except ValueError as exc:
+            raise web.HTTPError(400, f"request body is not valid JSON: {exc}") from None
+        self._finish(self.clusters.labextension_model(cluster_id))
+
+    @web.authenticated
+    async def delete(self, cluster_id: str = "") -> None:
+        if self.clusters.labextension_model(cluster_id) is None:
+            raise web.HTTPError(404, f"Dask cluster {cluster_id} not found")
+        try:
+            await self.clusters.delete(cluster_id)
+        except AFLabError as exc:
+            self._fail(exc)
+        self.set_status(204)
+        self.finish()
 
 
-def uninstall(bridge: LabextensionBridge | None) -> None:
-    """Put dask-labextension's managers back, unless someone installed another bridge since."""
-    if bridge is None:
-        return
-    for module, previous in getattr(bridge, "_previous", []):
-        if module.manager is bridge:
-            module.manager = previous
+def _dashboard_handler():
+    try:
+        from jupyter_server_proxy.handlers import ProxyHandler
+    except ImportError:  # no proxy: the model's dashboard_url is the direct (loopback) link
+        return None
+
+    class DaskDashboardProxy(ProxyHandler):
+        """A cluster's dashboard (loopback only) through the Jupyter server, found by cluster id."""
+
+        def _target(self, cluster_id: str) -> tuple[str, int]:
+            model = self.settings["af_lab"].clusters.labextension_model(cluster_id)
+            if not model or not model.get("dashboard_link"):
+                raise web.HTTPError(404, f"Dask cluster {cluster_id} not found")
+            parsed = parse.urlparse(model["dashboard_link"])
+            return parsed.hostname, parsed.port
+
+        async def http_get(self, cluster_id, proxied_path):
+            return await self.proxy(cluster_id, proxied_path)
+
+        async def open(self, cluster_id, proxied_path):
+            host, port = self._target(cluster_id)
+            return await super().proxy_open(host, port, proxied_path)
+
+        def post(self, cluster_id, proxied_path):
+            return self.proxy(cluster_id, proxied_path)
+
+        def put(self, cluster_id, proxied_path):
+            return self.proxy(cluster_id, proxied_path)
+
+        def delete(self, cluster_id, proxied_path):
+            return self.proxy(cluster_id, proxied_path)
+
+        def head(self, cluster_id, proxied_path):
+            return self.proxy(cluster_id, proxied_path)
+
+        def patch(self, cluster_id, proxied_path):
+            return self.proxy(cluster_id, proxied_path)
+
+        def options(self, cluster_id, proxied_path):
+            return self.proxy(cluster_id, proxied_path)
+
+        def proxy(self, cluster_id, proxied_path):
+            host, port = self._target(cluster_id)
+            return super().proxy(host, port, proxied_path)
+
+    return DaskDashboardProxy
+
+
+DashboardProxy = _dashboard_handler()
+
+# Paths starting with "/" are below the server's base URL (not /af-lab/).
+handlers = [
+    (f"/dask/clusters/{UUID}", DaskClustersHandler),
+    ("/dask/clusters/?", DaskClustersHandler),
+]
+if DashboardProxy is not None:
+    handlers.append((f"/dask/dashboard/{UUID}(?P<proxied_path>.+)", DashboardProxy))
