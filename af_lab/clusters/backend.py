@@ -144,7 +144,7 @@ def jobs_model(backend: Backend, jobs: dict[str, JobState], ledger: dict[str, di
         rows.append({
             "job_id": job_id, "worker": info["name"], "status": status, "since": since,
             "hold_reason": reason if status == "held" else None, "reason": reason, "exit_code": code,
-            "connected": info["name"] in connected,
+            "connected": str(info["name"]) in connected,
         })
     rows.sort(key=_job_sort_key)
     counts = {"submitted": len(rows), "idle": 0, "running": 0, "held": 0, "done": 0}

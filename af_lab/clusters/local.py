@@ -85,7 +85,7 @@ class LocalWorkerJob(ProcessInterface):
         argv = [
             self.python, "-m", "distributed.cli.dask_worker", self.scheduler,
             "--name", self.name, "--nthreads", str(self.cores), "--nworkers", "1",
-            "--memory-limit", str(self.memory), "--no-dashboard", "--host", "127.0.0.1",
+            "--memory-limit", str(self.memory), "--host", "127.0.0.1", "--dashboard-address", "127.0.0.1:0",
             "--death-timeout", str(self.death_timeout),
             "--local-directory", str(self.run_dir / "workers"),
         ]  # fmt: skip

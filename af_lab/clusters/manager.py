@@ -22,10 +22,8 @@ import contextlib
 import dataclasses
 import logging
 import os
-import signal
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import cloudpickle
@@ -33,13 +31,14 @@ from distributed.core import Status
 
 from ..config import AFLab
 from ..errors import AFLabError, BadRequest, Conflict, NotFound, ServiceUnavailable
-from . import idle, tls, worker_token
+from . import idle, restart, tls, worker_token
 from .backend import BackendContext, JobState, jobs_model
 from .backends import BACKENDS
 from .environments import Environment, Environments, process_env
 from .managed import LIVE, ManagedCluster
-from .profiles import ClusterOptions, OverLimit, Profile, adapt_json, check_name, load_profiles, pick
-from .scheduler_process import proc_start_ticks, same_process_alive
+from .profiles import OverLimit, Profile, adapt_json, check_name, load_profiles, pick
+from .restart import read_tail, reason_of
+from .scheduler_process import proc_start_ticks
 from .store import ClusterStore
 from .tokens import TokenShipper
 
@@ -94,7 +93,7 @@ class ClusterService:
 
     async def _start(self) -> None:
         try:
-            await self._restore()
+            await restart.restore(self)
         except Exception:
             self.log.exception("af-lab: restoring clusters failed")
         self._monitor = asyncio.ensure_future(self._monitor_loop())
@@ -238,7 +237,7 @@ class ClusterService:
                 self._clusters.pop(cluster_id, None)
                 self.store.delete(cluster_id)
             if isinstance(exc, RuntimeError):
-                raise ServiceUnavailable(f"the cluster could not start: {_reason(exc)}") from None
+                raise ServiceUnavailable(f"the cluster could not start: {reason_of(exc)}") from None
             raise
         self.log.info("af-lab: cluster %s (%s, profile %s) started at %s", mc.name, cluster_id, profile.name,
                       mc.scheduler_address)
@@ -265,6 +264,18 @@ class ClusterService:
             )
         if token_file is not None:
             await self.tokens.refresh(mc, force=True)
+
+    async def client_credentials(self, cluster_id: str, client_distributed: str | None = None) -> dict[str, Any]:
+        """What a kernel needs to connect: the address, the cluster's CA and client certificate, a snippet."""
+        await self.ready()
+        mc = self._get_live(cluster_id)
+        env = Environment(mc.options.environment or "server", mc.python, "")
+        found = await self.environments.check(env, client_distributed)
+        return {
+            "cluster": mc.id, "address": mc.scheduler_address, **tls.client_bundle(tls.TLSFiles(mc.run_dir / "tls")),
+            "environment": {"name": env.name, "python": found["python"], "distributed": found["distributed"]},
+            "snippet": client_snippet(mc.id),
+        }
 
     # ================================================================== scale / adapt
     async def scale(self, cluster_id: str, workers: Any, wait: Any = None) -> dict[str, Any]:
@@ -399,7 +410,7 @@ class ClusterService:
                 try:
                     await asyncio.wait_for(cluster.close(), CLOSE_TIMEOUT_S)
                 except Exception as exc:
-                    self.log.warning("af-lab: closing cluster %s: %s", mc.id, _reason(exc))
+                    self.log.warning("af-lab: closing cluster %s: %s", mc.id, reason_of(exc))
             await self._forget(mc, stop_scheduler=True)
         return await self._cleanup_jobs(mc)
 
@@ -449,7 +460,7 @@ class ClusterService:
         mc = self._get(cluster_id)
         out: dict[str, Any] = {"cluster": mc.id, "backend": mc.backend, "queried_at": time.time()}
         queued = await self._queue(mc)
-        connected = {w.get("name") for w in mc.connected_workers().values()}
+        connected = {str(w.get("name")) for w in mc.connected_workers().values()}
         return {**out, **jobs_model(self.backends[mc.backend], queued, mc.jobs, connected)}
 
     def _context(self, mc: ManagedCluster) -> BackendContext:
@@ -498,7 +509,7 @@ class ClusterService:
 
     async def _scheduler_gone(self, mc: ManagedCluster) -> None:
         code = mc.cluster.scheduler.exit_code()
-        went_idle = idle.CLOSE_REASON in _read_tail(mc.run_dir / "scheduler.log")
+        went_idle = idle.CLOSE_REASON in read_tail(mc.run_dir / "scheduler.log")
         if went_idle:
             state, why = "stopped", f"It was shut down after {self.config.cluster_idle_timeout:g} s without tasks."
         elif code == 0:
@@ -540,108 +551,20 @@ class ClusterService:
         mc.pending_message = text
         self.log.warning("af-lab: cluster %s: %s", mc.id, text)
 
-    # ================================================================== restart
-    async def _restore(self) -> None:
-        for record in self.store.load_all():
-            owner = record.get("owner") or {}
-            if self._other_server_owns(owner):
-                continue  # another live server (same state_dir) runs it
-            try:
-                await self._restore_one(record)
-            except Exception:
-                self.log.exception("af-lab: restoring cluster %s failed", record.get("id"))
-
-    def _other_server_owns(self, owner: dict[str, Any]) -> bool:
-        if owner.get("instance") == self.owner["instance"]:
-            return False
-        mine = owner.get("pid") == self.owner["pid"] and owner.get("start_ticks") == self.owner["start_ticks"]
-        return not mine and same_process_alive(owner.get("pid"), owner.get("start_ticks"))
-
-    async def _restore_one(self, record: dict[str, Any]) -> None:
-        p = record["profile"]
-        profile = self.profiles.get(p["name"])
-        if profile is None or profile.backend != p["backend"]:  # profile gone from config: keep what it was
-            profile = Profile(p["name"], p["backend"], p["display_name"], "", p.get("defaults", {}),
-                              p.get("limits", {}), p.get("settings", {}))
-        mc = ManagedCluster(record["id"], record["name"], profile, ClusterOptions.from_json(record["options"]),
-                            self.store.run_dir(record["id"]))
-        mc.dask_name = record["dask_name"]
-        mc.created = record["created"]
-        mc.state, mc.message = record["state"], record.get("message", "")
-        mc.requested = record.get("requested", 0)
-        mc.adapt = (record["adapt"]["minimum"], record["adapt"]["maximum"]) if record.get("adapt") else None
-        mc.scheduler_info = record.get("scheduler") or {}
-        mc.jobs = record.get("jobs") or {}
-        mc.cleanup_pending = record.get("cleanup_pending", False)
-        mc.python = (record.get("environment") or {}).get("python") or mc.python
-        mc.on_change = lambda: self._save(mc)
-        self._clusters[mc.id] = mc
-        self._counter += 1  # default names stay unique across restarts
-
-        if mc.state not in LIVE and mc.state != "stopping":
-            if mc.cleanup_pending:
-                await self._cleanup_jobs(mc)
-            return
-        try:
-            await self._reattach(mc)
-        except Exception as exc:
-            await self._abandon(mc, _reason(exc))
-
-    async def _reattach(self, mc: ManagedCluster) -> None:
-        if mc.state != "running" or not mc.scheduler_info.get("pid"):
-            raise RuntimeError(f"it was {mc.state} when the server stopped")
-        await asyncio.wait_for(self._start_backend(mc, adopt=mc.scheduler_info), 30)
-        queued = await self._queue(mc)
-        adopted = {}
-        for name, job_id in mc.live_jobs().items():
-            if job_id in queued and queued[job_id].status not in ("removed", "completed", "failed"):
-                adopted[name] = job_id
-            else:
-                mc.jobs[job_id]["removed"] = time.time()  # left the queue while we were away
-        backend = self.backends[mc.backend]
-        for job_id, job in queued.items():  # tagged but never recorded (a crash right after submit)
-            if job_id not in mc.jobs and job.status not in ("removed", "completed", "failed"):
-                await backend.remove_job(mc.ctx, job_id)
-                self.log.info("af-lab: cluster %s: removed job %s it never recorded", mc.id, job_id)
-        backend.adopt_jobs(mc.cluster, adopted)
-        mc.state = "running"
-        if mc.adapt:
-            self._apply_adapt(mc, mc.adapt)
-        elif mc.requested > len(adopted):
-            await self._scale(mc, mc.requested)
-        mc.message = f"Reattached after a server restart ({len(adopted)} running job(s) kept)."
-        self._save(mc)
-        self.log.info("af-lab: cluster %s reattached to scheduler %s with %d job(s)", mc.id, mc.scheduler_address,
-                      len(adopted))
-
-    async def _abandon(self, mc: ManagedCluster, reason: str) -> None:
-        """The scheduler cannot be reattached: stop what is left of it, remove every job."""
-        info = mc.scheduler_info
-        if same_process_alive(info.get("pid"), info.get("start_ticks")):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(info["pid"], signal.SIGKILL)
-        if mc.cluster is not None:
-            with contextlib.suppress(Exception):
-                await self._forget(mc)
-            mc.cluster = None
-        n = len(mc.live_jobs())
-        failed = await self._cleanup_jobs(mc)
-        done = f" {failed}" if failed else f" Its {n} batch job(s) were removed." if n else ""
-        if idle.CLOSE_REASON in _read_tail(mc.run_dir / "scheduler.log"):
-            mc.state = "stopped"
-            mc.message = (
-                f"It was shut down after {self.config.cluster_idle_timeout:g} s without tasks "
-                f"while the server was stopped.{done}"
-            )
-        else:
-            mc.state, mc.message = "failed", f"It could not be reattached after a server restart: {reason}.{done}"
-        self._save(mc)
-        self.log.warning("af-lab: cluster %s: %s", mc.id, mc.message)
-
     # ================================================================== persistence
     def _save(self, mc: ManagedCluster) -> None:
         if mc.id in self._clusters:
             self.store.save(mc.record(self.owner))
+
+
+def client_snippet(cluster_id: str) -> str:
+    """The code the UI inserts into a notebook: the kernel fetches the cluster's certificate from af-lab."""
+    return "\n".join([
+        "from af_lab.kernel import FacilityClient",
+        "",
+        f'client = FacilityClient.discover().dask_client("{cluster_id}")',
+        "client",
+    ])
 
 
 async def _settled(cluster) -> None:
@@ -649,23 +572,7 @@ async def _settled(cluster) -> None:
     await cluster
 
 
-def _reason(exc: BaseException) -> str:
-    """The message a user needs: dask wraps start failures in "Cluster failed to start: ..."."""
-    inner = exc.__cause__ if isinstance(exc, RuntimeError) and exc.__cause__ else exc
-    return str(inner) or type(inner).__name__
-
-
 def _seconds(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         raise BadRequest(f"{name} must be a number of seconds", field=name)
     return float(value)
-
-
-def _read_tail(path: Path, limit: int = 4000) -> str:
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, 2)
-            fh.seek(max(fh.tell() - limit, 0))
-            return fh.read().decode(errors="replace")
-    except OSError:
-        return ""

@@ -99,3 +99,11 @@ async def poll(predicate, timeout: float = 60.0, interval: float = 0.2, what: st
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(interval)
+
+
+async def cluster_security(jp_fetch, cluster_id: str, runtime_dir):
+    """The cluster's client ``Security``, fetched as a kernel does (GET /af-lab/clusters/<id>/client)."""
+    from af_lab.kernel.cluster_tls import client_security
+
+    _, data = await call(jp_fetch, "GET", "af-lab", "clusters", cluster_id, "client", expect=200)
+    return client_security(cluster_id, data, str(runtime_dir))
