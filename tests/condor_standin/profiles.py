@@ -73,7 +73,8 @@ async def call(jp_fetch, method: str, *path: str, body: Any = None, expect: int 
     """One REST call; returns (status, JSON or None) and never raises on an HTTP error status."""
     from tornado.httpclient import HTTPClientError
 
-    kwargs: dict[str, Any] = {"method": method, "allow_nonstandard_methods": True}
+    # Starting scheduler and worker processes on a busy machine can take longer than jp_fetch's 20 s default.
+    kwargs: dict[str, Any] = {"method": method, "allow_nonstandard_methods": True, "request_timeout": 180}
     if body is not None:
         kwargs["body"] = body if isinstance(body, (str, bytes)) else json.dumps(body)
     try:
