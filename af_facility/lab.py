@@ -17,6 +17,7 @@ from typing import Any
 from .base import FacilityState, Service
 from .procs import LOOPBACK, ManagedProcess, free_port, port_is_free
 
+REPO = Path(__file__).resolve().parent.parent
 DEMO_USER = "jdoe"
 DEMO_INSTANCE = "demo"
 
@@ -66,6 +67,9 @@ def aflab_config(state: FacilityState, user: str = DEMO_USER) -> dict[str, Any]:
         cfg["dask_scheduler_address"] = dask["address"]
     cfg["cluster_profiles"] = demo_cluster_profiles(state)
     cfg["default_cluster_profile"] = "local"
+    analysis = REPO / ".venv-analysis" / "bin" / "python"
+    if analysis.exists():  # the analysis stack (dask-awkward, coffea, ROOT), see requirements-analysis.txt
+        cfg["cluster_environments"] = {"analysis": {"python": str(analysis), "display_name": "AF analysis"}}
     return {"AFLab": cfg}
 
 
@@ -85,6 +89,8 @@ def demo_cluster_profiles(state: FacilityState) -> dict[str, Any]:
             "limits": {"max_workers": 4, "max_cores": 2, "max_memory": "4 GiB", "max_clusters": 2},
         }
     }
+    if (REPO / ".venv-analysis" / "bin" / "python").exists():
+        profiles["local"]["environments"] = ["analysis", "server"]
     slurm = state.services.get("slurm")
     if slurm and slurm.get("available", True) and slurm.get("conf"):
         profiles["slurm"] = {
@@ -95,12 +101,14 @@ def demo_cluster_profiles(state: FacilityState) -> dict[str, Any]:
             "slurm_conf": slurm["conf"],
             "partition": slurm.get("partition", "batch"),
             "walltime": "02:00:00",
-            "python": slurm["worker_python"],  # the facility's isolating wrapper around the environment's python
+            "worker_launcher": slurm["worker_python"],  # the facility's isolating wrapper around the env's python
             "death_timeout": 30,
             "worker_start_timeout": 300,
             "defaults": {"cores": 1, "memory": "1 GiB", "gpus": 0, "workers": 0},
             "limits": {"max_workers": 8, "max_cores": 2, "max_memory": "4 GiB", "max_gpus": 1, "max_clusters": 2},
         }
+        if "environments" in profiles["local"]:
+            profiles["slurm"]["environments"] = ["analysis", "server"]
     return profiles
 
 

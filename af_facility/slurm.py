@@ -20,7 +20,7 @@ workspace and cache, af-lab's state, the lab's runtime files, OpenBao's and
 Rucio's state, slurmd's spool with the job scripts) and over any directory
 listed in ``AF_HIDE_EXTRA`` at wrapper-creation time, gives the namespace its own
 ``/proc``, drops every capability (so the worker cannot unmount what hides the
-directories) and execs the environment's real python. Jobs run as root here
+directories) and execs the environment's python it was given. Jobs run as root here
 (one machine, one user); only what af-lab ships in the job and what is reachable
 by URL (root:// through the XCache) is available to the worker.
 
@@ -38,7 +38,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -216,7 +215,7 @@ PartitionName={PARTITION} Nodes={node} Default=YES MaxTime=INFINITE State=UP Ove
         out = self._run("sinfo", "-h", "-o", "%t").stdout.split()
         return bool(out) and all(s in ("idle", "mix", "alloc") for s in out)
 
-    def write_worker_wrapper(self, real_python: str | None = None) -> Path:
+    def write_worker_wrapper(self) -> Path:
         """``bin/worker-python``: run python with the facility's directories hidden (see the module doc)."""
         if not UNSHARE.exists() or not SETPRIV.exists():
             raise ServiceError(self.name, "util-linux unshare/setpriv are needed for isolated workers")
@@ -233,13 +232,11 @@ PartitionName={PARTITION} Nodes={node} Default=YES MaxTime=INFINITE State=UP Ove
             f"if [ -e {facility_json} ]; then mount --bind /dev/null {facility_json} || exit 70; fi; "
             "cd / && exec setpriv --bounding-set=-all --inh-caps=-all --no-new-privs -- \"$@\""
         )
-        python = real_python or os.environ.get("AF_WORKER_REAL_PYTHON") or sys.executable
         text = f"""#!/bin/sh
-# Written by af_facility.slurm: a batch worker that sees none of the notebook's files.
-# Default python: {python}; a job may name another one with AF_WORKER_PYTHON (an environment's bin/python).
-real="${{AF_WORKER_PYTHON:-{python}}}"
+# Written by af_facility.slurm: run a program (a batch worker's python) so that it sees none of the
+# notebook's files. Usage: worker-python PROGRAM [ARGS...]  (af-lab's profile setting `worker_launcher`).
 exec {UNSHARE} --mount --propagation private --pid --fork --mount-proc -- /bin/sh -c {shlex.quote(inner)} \\
-    worker "$real" "$@"
+    worker "$@"
 """
         path = self.home / "bin" / "worker-python"
         tmp = path.with_suffix(".tmp")

@@ -1,7 +1,7 @@
 """The slurm profile end to end on the facility's real SLURM (slurmctld + slurmd + munged).
 
 The Jupyter server under test is configured like the demo facility: workspace, cache
-and af-lab state under the facility's directory, and the ``slurm`` profile's python is
+and af-lab state under the facility's directory, and the ``slurm`` profile's worker launcher is
 the facility's isolating wrapper, so the workers see none of those directories.
 """
 
@@ -63,7 +63,7 @@ def jp_server_config(facility, slurm, unique):
             facility,
             **{
                 "slurm-later": {"job_extra_directives": ["--begin=now+3600"]},
-                "slurm-broken": {"python": "/nonexistent/env/bin/python"},
+                "slurm-broken": {"worker_launcher": "/nonexistent/launcher"},
             },
         ),
         "default_cluster_profile": "slurm",
@@ -185,10 +185,10 @@ async def test_job_failing_at_start_shows_exit_code_and_stderr(jp_fetch, slurm):
     jobs = await wait_async(failed, what="the job to fail")
     job = jobs["jobs"][0]
     assert job["exit_code"] == 127
-    assert "/nonexistent/env/bin/python" in job["stderr_tail"]
-    assert "exit code 127: " in jobs["message"] and "/nonexistent/env/bin/python" in jobs["message"]
+    assert "/nonexistent/launcher" in job["reason"]  # the tail of the job's stderr
+    assert "exit code 127: " in jobs["message"] and "/nonexistent/launcher" in jobs["message"]
     status, body = await call(jp_fetch, "PATCH", "af-lab", "clusters", cid, body={"workers": 1, "wait": 1})
-    assert status == 504 and "/nonexistent/env/bin/python" in body["error"]["message"]
+    assert status == 504 and "/nonexistent/launcher" in body["error"]["message"]
     await call(jp_fetch, "DELETE", "af-lab", "clusters", cid, expect=204)
 
 
@@ -225,7 +225,7 @@ def test_slurm_profile_needs_no_disk(facility, slurm):
 
     loaded, errors = load_profiles(profiles(facility))
     assert errors == [] and loaded["slurm"].fields == ("cores", "memory", "gpus", "workers", "adapt")
-    assert Path(loaded["slurm"].settings["python"]).name == "worker-python"
+    assert Path(loaded["slurm"].settings["worker_launcher"]).name == "worker-python"
 
 
 # ---------------------------------------------------------------------------- server killed mid-submit
@@ -332,60 +332,61 @@ def _new_tagged_jobs(slurm, known: set[str]) -> set[str]:
 
 # ---------------------------------------------------------------------------- files shipped in the job
 async def test_shipped_files_reach_the_job_readable_only_by_its_user(facility, slurm, tmp_path):
-    """The token file travels inside the job script and lands 0600 in a 0700 job directory; the worker
-    command's local path of a shipped file points at the job's copy; nothing of it is in the environment."""
+    """TLS files and the token travel inside the job script and land 0600 in a 0700 job directory; a local
+    path of a shipped file in the script points at the job's copy; no secret is in the environment."""
     import stat
+    import sys
 
+    from af_lab.clusters import tls
+    from af_lab.clusters.backend import BackendContext
     from af_lab.clusters.profiles import ClusterOptions, Profile
-    from af_lab.clusters.slurm_job import slurm_cluster
+    from af_lab.clusters.slurm import SlurmBackend
 
     token = tmp_path / "bearer_token"
     token.write_text("tok-" + uuid.uuid4().hex)
     token.chmod(0o600)
-    extra = tmp_path / "extra.txt"
-    extra.write_text("shipped")
-    # A local path of a shipped file in the script (as dask-jobqueue writes --tls-*-file <path>) is rewritten.
+    # As dask-jobqueue would write --tls-*-file <path>: a server path of a shipped file, rewritten for the job.
     profile = Profile("slurm", "slurm", "SLURM", "", {}, {}, {
-        **profiles(facility)["slurm"], "job_script_prologue": [f"export EXTRA_FILE={extra}"],
+        **profiles(facility)["slurm"], "job_script_prologue": [f"export TOKEN_COPY={token}"],
     })
     submitted: dict[str, str] = {}
-    cluster = slurm_cluster(
-        cluster_id=str(uuid.uuid4()), dask_name="ship-test", profile=profile,
+    cluster_id = str(uuid.uuid4())
+    ctx = BackendContext(
+        cluster_id=cluster_id, dask_name="ship-test", profile=profile,
         options=ClusterOptions(1, 2**28, None, 0, None, None, 0, None), run_dir=tmp_path / "run",
-        scheduler_env=dict(os.environ), token_file=token, on_submitted=submitted.__setitem__,
-        on_removed=lambda *_: None, on_failed=lambda *_: None, ship_files={"extra.txt": str(extra)},
+        python=sys.executable, env={"LANG": "C.UTF-8"}, tls=tls.create(tmp_path / "run" / "tls", cluster_id),
+        token_file=token, on_submitted=submitted.__setitem__,
     )
-    assert token.read_text() not in json.dumps(os.environ.copy())
+    cluster = SlurmBackend().build(ctx)
     script = cluster.job_script()
-    assert str(token) not in script and str(extra) not in script  # the job never reads the server's copies
+    assert str(token) not in script and str(ctx.tls.ca) not in script  # the job never reads the server's copies
+    assert f"-J af-{cluster_id}" in script and f"--comment=af-lab:{cluster_id}" in script
     await cluster
     try:
         cluster.scale(1)
-        async with Client(cluster.scheduler.address, asynchronous=True) as client:
+        async with Client(cluster, asynchronous=True) as client:
             await client.wait_for_workers(1, timeout=120)
 
             def look():
                 import os
                 import stat as st
 
-                path = os.environ["BEARER_TOKEN_FILE"]
                 job_dir = os.environ["AF_LAB_JOB_DIR"]
-                return {"token": open(path).read(), "file_mode": st.S_IMODE(os.stat(path).st_mode),
-                        "dir_mode": st.S_IMODE(os.stat(job_dir).st_mode), "extra": open(os.environ["EXTRA_FILE"]).read(),
-                        "extra_path": os.environ["EXTRA_FILE"], "job_dir": job_dir,
-                        "in_env": any(v.startswith("tok-") for v in os.environ.values())}
+                names = ("bearer_token", "ca.pem", "worker.pem", "worker-key.pem")
+                return {"token": open(os.environ["BEARER_TOKEN_FILE"]).read(),
+                        "copy": os.environ["TOKEN_COPY"], "job_dir": job_dir,
+                        "modes": {n: st.S_IMODE(os.stat(f"{job_dir}/{n}").st_mode) for n in names},
+                        "dir_mode": st.S_IMODE(os.stat(job_dir).st_mode),
+                        "ca_conf": os.environ["DASK_DISTRIBUTED__COMM__TLS__CA_FILE"],
+                        "secret_in_env": any("tok-" in v or "PRIVATE KEY" in v for v in os.environ.values())}
 
             (seen,) = (await client.run(look)).values()
-        assert seen["token"] == token.read_text() and seen["extra"] == "shipped"
-        assert seen["extra_path"] == f"{seen['job_dir']}/extra.txt"
-        assert seen["file_mode"] == stat.S_IRUSR | stat.S_IWUSR and seen["dir_mode"] == stat.S_IRWXU
-        assert seen["in_env"] is False
+        assert seen["token"] == token.read_text()
+        assert seen["copy"] == f"{seen['job_dir']}/bearer_token"
+        assert seen["ca_conf"] == f"{seen['job_dir']}/ca.pem"
+        assert set(seen["modes"].values()) == {stat.S_IRUSR | stat.S_IWUSR} and seen["dir_mode"] == stat.S_IRWXU
+        assert seen["secret_in_env"] is False
         assert len(submitted) == 1
     finally:
         await cluster.close()
-    job_id = next(iter(submitted.values()))
     wait_for(lambda: not slurm.leftover_pids(), what="the job to end")
-    # The job directory went away with the job (trap on exit).
-    out = subprocess.run(["scontrol", "-o", "show", "job", job_id], env={**os.environ, **slurm.client_env()},
-                         capture_output=True, text=True).stdout
-    assert "JobState=CANCELLED" in out or "JobState=COMPLETED" in out or out == ""

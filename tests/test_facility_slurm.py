@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -101,7 +102,7 @@ def test_worker_wrapper_hides_the_facility_directories(slurm):
     )
     out_dir = Path(slurm.info["job_dir"])
     wrapper = slurm.info["worker_python"]
-    cmd = f"{wrapper} -c \"{probe}\" {root / 'workspace'} {root / 'cache'} /usr"
+    cmd = f"{wrapper} {sys.executable} -c \"{probe}\" {root / 'workspace'} {root / 'cache'} /usr"
     sub = run(slurm, "sbatch", "--parsable", "--export=NONE", "-o", f"{out_dir}/%j.out", "--wrap", cmd)
     assert sub.returncode == 0, sub.stderr
     job = sub.stdout.strip()

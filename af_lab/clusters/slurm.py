@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
-from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import AFLabError
+from .backend import Backend, BackendContext, JobState
+
+if TYPE_CHECKING:
+    from dask_jobqueue.slurm import SLURMCluster
 
 JOB_NAME_PREFIX = "af-"
 COMMENT_PREFIX = "af-lab:"
@@ -54,19 +56,6 @@ class SlurmCommandFailed(AFLabError):
         super().__init__(message, command=command, exit_code=exit_code, stderr=text)
         if down:
             self.status = 503
-
-
-@dataclass
-class QueuedJob:
-    job_id: str
-    status: str
-    since: float | None
-    hold_reason: str | None  # SLURM's pending reason (the name the job list shares with HTCondor)
-    exit_code: int | None = None
-    stderr_tail: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def job_name(cluster_id: str) -> str:
@@ -102,14 +91,14 @@ def _time(text: str) -> float | None:
         return None
 
 
-async def query(cluster_id: str, settings: dict[str, Any]) -> dict[str, QueuedJob]:
+async def query(cluster_id: str, settings: dict[str, Any]) -> dict[str, JobState]:
     """The cluster's jobs SLURM still knows (also finished ones, for ``MinJobAge``), by job id."""
     extra = list(settings.get("query_command_extra") or [])
     argv = ["squeue", *extra, "-h", "-t", "all", f"--name={job_name(cluster_id)}", "-o", "%i|%T|%r|%V|%S"]
     code, out, err = await run(argv, settings)
     if code != 0:
         raise SlurmCommandFailed("squeue", code, err)
-    jobs: dict[str, QueuedJob] = {}
+    jobs: dict[str, JobState] = {}
     for line in out.splitlines():
         cols = line.strip().split("|")
         if len(cols) < 5 or not cols[0].isdigit():
@@ -117,13 +106,13 @@ async def query(cluster_id: str, settings: dict[str, Any]) -> dict[str, QueuedJo
         status = STATES.get(cols[1], cols[1].lower())
         reason = cols[2] if status == "pending" and cols[2] not in ("None", "") else None
         since = _time(cols[4]) if status != "pending" else _time(cols[3])
-        jobs[cols[0]] = QueuedJob(cols[0], status, since, reason)
+        jobs[cols[0]] = JobState(cols[0], status, since, reason)
     failed = [j for j in jobs.values() if j.status == "failed"]
     await asyncio.gather(*(_add_exit_details(j, settings) for j in failed))
     return jobs
 
 
-async def _add_exit_details(job: QueuedJob, settings: dict[str, Any]) -> None:
+async def _add_exit_details(job: JobState, settings: dict[str, Any]) -> None:
     """Exit code and stderr tail of a failed job, from ``scontrol show job`` and the job's stderr file."""
     code, out, _err = await run(["scontrol", "-o", "show", "job", job.job_id], settings)
     if code != 0:
@@ -133,10 +122,10 @@ async def _add_exit_details(job: QueuedJob, settings: dict[str, Any]) -> None:
     if exit_code.split(":")[0].isdigit():
         job.exit_code = int(exit_code.split(":")[0])
     path = fields.get("StdErr")
-    if path:  # scontrol shows the pattern as given to sbatch
+    if path:  # scontrol shows the pattern as given to sbatch; the job's stderr tail is the reason shown
         for pattern, value in (("%J", job.job_id), ("%j", job.job_id), ("%x", fields.get("JobName", ""))):
             path = path.replace(pattern, value)
-        job.stderr_tail = read_tail(path)
+        job.reason = read_tail(path) or job.reason
 
 
 def read_tail(path: str, limit: int = STDERR_TAIL_CHARS) -> str | None:
@@ -167,7 +156,7 @@ async def remove(job_ids: list[str], settings: dict[str, Any]) -> None:
         raise SlurmCommandFailed("scancel", code, err)
 
 
-def summarize(jobs: dict[str, QueuedJob]) -> str:
+def summarize(jobs: dict[str, JobState]) -> str:
     """'1 pending (Resources), 2 running, 1 failed (exit code 127: …)' for messages."""
     counts: dict[str, int] = {}
     for job in jobs.values():
@@ -176,15 +165,34 @@ def summarize(jobs: dict[str, QueuedJob]) -> str:
     for state, n in sorted(counts.items()):
         part = f"{n} {state}"
         if state == "pending":
-            reasons = sorted({j.hold_reason for j in jobs.values() if j.status == "pending" and j.hold_reason})
+            reasons = sorted({j.reason for j in jobs.values() if j.status == "pending" and j.reason})
             part += f" ({', '.join(reasons)})" if reasons else ""
         if state == "failed":
             job = next(j for j in jobs.values() if j.status == "failed")
-            last = (job.stderr_tail or "").strip().splitlines()[-1:] or ["no stderr"]
+            last = (job.reason or "").strip().splitlines()[-1:] or ["no stderr"]
             part += f" (job {job.job_id}: exit code {job.exit_code}: {last[0]})"
         parts.append(part)
     return ", ".join(parts) or "no job in the queue"
 
 
-def started_at(job: QueuedJob) -> float:
-    return job.since or time.time()
+class SlurmBackend(Backend):
+    """Workers are SLURM jobs (:mod:`.slurm_job`); states and cleanup by the job name ``af-<cluster id>``."""
+
+    name = "slurm"
+
+    def build(self, ctx: BackendContext) -> SLURMCluster:
+        from .slurm_job import slurm_cluster
+
+        return slurm_cluster(ctx)
+
+    async def list_jobs(self, ctx: BackendContext) -> dict[str, JobState]:
+        return await query(ctx.cluster_id, ctx.settings)
+
+    async def remove_jobs(self, ctx: BackendContext) -> None:
+        await remove_all(ctx.cluster_id, ctx.settings)
+
+    async def remove_job(self, ctx: BackendContext, job_id: str) -> None:
+        await remove([job_id], ctx.settings)
+
+    def summarize(self, jobs: dict[str, JobState]) -> str:
+        return summarize(jobs)

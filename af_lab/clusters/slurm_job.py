@@ -3,15 +3,17 @@
 :class:`AFLabSLURMJob` extends ``SLURMJob`` through its public hooks only
 (constructor, ``job_script()``, ``start()``, ``close()``):
 
+* the worker runs the cluster's environment's python, after the profile's ``worker_launcher``
+  if any (a site's wrapper: a container runtime, or the demo facility's isolating wrapper);
 * every job carries the cluster's tag: job name ``af-<cluster id>`` and
   ``--comment=af-lab:<cluster id>``, so jobs are found by asking SLURM (:mod:`.slurm`);
 * ``--export=NONE``: nothing of the Jupyter server's environment (its token, Vault's)
-  reaches a job;
+  reaches a job; the prologue exports the cluster's allow-listed environment instead;
 * files af-lab ships (the bearer token; TLS certificates and keys) travel *inside*
   the job script, which slurmctld keeps readable by root and the job's owner only.
   The script's prologue writes them, ``umask 077``, into ``AF_LAB_JOB_DIR=$(mktemp -d)``
-  (0700, removed when the job ends) and exports ``BEARER_TOKEN_FILE`` (a path, never
-  the token). A local path of a shipped file in the worker command (dask-jobqueue puts
+  (0700, removed when the job ends) and exports ``BEARER_TOKEN_FILE`` and Dask's TLS
+  configuration (paths, never the secrets). A local path of a shipped file in the worker command (dask-jobqueue puts
   ``--tls-*-file <path>`` there) is rewritten to the job's copy;
 * the job id goes to af-lab's ledger the moment ``sbatch`` returns, and a failed
   ``sbatch`` becomes an error that shows its stderr.
@@ -20,8 +22,8 @@
 from __future__ import annotations
 
 import base64
+import re
 import shlex
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,11 +31,12 @@ from typing import Any
 from dask_jobqueue.slurm import SLURMCluster, SLURMJob
 from distributed.core import Status
 
-from . import slurm
-from .profiles import ClusterOptions, Profile
-from .scheduler_process import LOOPBACK, SchedulerProcess
+from . import slurm, tls
+from .backend import BackendContext
+from .scheduler_process import SchedulerProcess
 from .worker_token import ENV_VAR, FILE_NAME
 
+_FAILED_COMMAND = re.compile(r"Exit code: (-?\d+)\n.*?\nstderr:\n(.*)\Z", re.S)
 DEFAULT_DEATH_TIMEOUT_S = 60
 DEFAULT_WALLTIME = "08:00:00"
 JOB_DIR_ENV = "AF_LAB_JOB_DIR"
@@ -96,10 +99,9 @@ class AFLabSLURMJob(SLURMJob):
             await super().start()
         except BaseException as exc:
             self.status = Status.failed  # SpecCluster asserts every job it created ends closed or failed
-            if isinstance(exc, RuntimeError) and "\nstderr:\n" in str(exc):
-                code = str(exc).split("Exit code: ", 1)[-1].split("\n", 1)[0]
-                failure = slurm.SlurmCommandFailed("sbatch", int(code) if code.isdigit() else None,
-                                                   str(exc).split("\nstderr:\n", 1)[1])
+            match = _FAILED_COMMAND.search(str(exc)) if isinstance(exc, RuntimeError) else None
+            if match is not None:  # dask-jobqueue's error text carries sbatch's exit code and stderr
+                failure = slurm.SlurmCommandFailed("sbatch", int(match.group(1)), match.group(2))
                 if self._on_failed:
                     self._on_failed(self.name, failure.message)
                 raise failure from None
@@ -113,60 +115,54 @@ class AFLabSLURMJob(SLURMJob):
             self._on_removed(self.name, self.job_id)
 
 
-def slurm_cluster(
-    *,
-    cluster_id: str,
-    dask_name: str,
-    profile: Profile,
-    options: ClusterOptions,
-    run_dir: Path,
-    scheduler_env: dict[str, str],
-    token_file: Path | None,
-    on_submitted: Callable[[str, str], None],
-    on_removed: Callable[[str, str], None],
-    on_failed: Callable[[str, str], None],
-    adopt: dict[str, Any] | None = None,
-    ship_files: dict[str, str] | None = None,
-    security: Any = None,
-) -> SLURMCluster:
-    """An (unstarted) SLURMCluster for this profile and options; ``await`` it to start."""
-    s = profile.settings
-    directives = [f"--comment={slurm.COMMENT_PREFIX}{cluster_id}", "--export=NONE"]
+def slurm_cluster(ctx: BackendContext) -> SLURMCluster:
+    """An (unstarted) SLURMCluster for this cluster context; the service awaits it."""
+    s, options = ctx.settings, ctx.options
+    directives = [f"--comment={slurm.COMMENT_PREFIX}{ctx.cluster_id}", "--export=NONE"]
     if options.gpus:
         directives.append(f"--gres=gpu:{options.gpus}")
     directives += list(s.get("job_extra_directives") or [])
-    files = dict(ship_files or {})
-    if token_file is not None:
-        files[FILE_NAME] = str(token_file)
-    log_dir = run_dir / "logs"
+    # TLS files and the token travel inside the script (see the module doc); only paths go into the environment.
+    files = {p.name: str(p) for p in ctx.tls.worker_files()}
+    if ctx.token_file is not None:
+        files[FILE_NAME] = str(ctx.token_file)
+    env = {k: v for k, v in ctx.env.items() if not k.startswith("SLURM_")}  # the allow-listed environment
+    prologue = [f"export {k}={shlex.quote(v)}" for k, v in sorted(env.items())]
+    prologue += [f'export {k}="{v}"' for k, v in tls.worker_env(f"${JOB_DIR_ENV}").items()]
+    prologue += list(s.get("job_script_prologue") or [])
+    launcher = s.get("worker_launcher") or []
+    launcher = shlex.split(launcher) if isinstance(launcher, str) else list(launcher)
+    log_dir = ctx.run_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     cluster = SLURMCluster(
-        name=dask_name,
-        job_name=slurm.job_name(cluster_id),
+        name=ctx.dask_name,
+        job_name=slurm.job_name(ctx.cluster_id),
         cores=options.cores,
         processes=1,
         memory=str(options.memory),
         queue=s.get("partition"),
         account=s.get("account"),
         walltime=s.get("walltime", DEFAULT_WALLTIME),
-        python=s.get("python") or sys.executable,
+        python=shlex.join([*launcher, ctx.python]),
         death_timeout=s.get("death_timeout", DEFAULT_DEATH_TIMEOUT_S),
         worker_extra_args=list(s.get("worker_extra_args") or []),
-        job_script_prologue=list(s.get("job_script_prologue") or []),
+        job_script_prologue=prologue,
         job_extra_directives=directives,
         log_directory=str(log_dir),
-        security=security,
+        protocol="tls://",
         job_cls=AFLabSLURMJob,
         slurm_settings=s,
         ship_files=files,
-        on_submitted=on_submitted,
-        on_removed=on_removed,
-        on_failed=on_failed,
+        on_submitted=ctx.on_submitted,
+        on_removed=ctx.on_removed,
+        on_failed=ctx.on_failed,
         scheduler_cls=SchedulerProcess,
-        scheduler_options={"run_dir": str(run_dir), "host": s.get("scheduler_host", LOOPBACK), "adopt": adopt,
-                           "env": scheduler_env},
+        scheduler_options=ctx.scheduler_options(),
         silence_logs=False,
         asynchronous=True,
     )
+    # af-lab's own connection presents the cluster's client certificate (not ``security=``: dask-jobqueue
+    # would put the server's paths into the job's arguments; the job uses its copies, see the prologue).
+    cluster.security = ctx.tls.security("client")
     cluster.shutdown_on_close = False  # the scheduler outlives this object across a server restart
     return cluster
