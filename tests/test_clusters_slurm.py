@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from condor_standin.profiles import call, server_config
+from condor_standin.profiles import call, cluster_security, server_config
 from distributed import Client
 
 from af_facility.lab import demo_cluster_profiles
@@ -104,7 +104,7 @@ async def wait_async(predicate, timeout=60.0, what="condition"):
 
 
 # ---------------------------------------------------------------------------- happy path + isolation
-async def test_slurm_cluster_runs_on_isolated_workers(jp_fetch, facility, slurm, jp_root_dir, monkeypatch):
+async def test_slurm_cluster_runs_on_isolated_workers(jp_fetch, facility, slurm, jp_root_dir, monkeypatch, tmp_path):
     monkeypatch.setenv("JUPYTER_TOKEN", "server-secret-not-for-workers")
     (jp_root_dir / "analysis.ipynb").write_text("{}")
     cache = facility.root / "cache"
@@ -145,7 +145,8 @@ async def test_slurm_cluster_runs_on_isolated_workers(jp_fetch, facility, slurm,
             out["url"] = f.read()[1].decode() if status.ok else status.message
         return out
 
-    async with Client(cluster["scheduler_address"], asynchronous=True) as client:
+    security = await cluster_security(jp_fetch, cid, tmp_path / "runtime")
+    async with Client(cluster["scheduler_address"], security=security, asynchronous=True) as client:
         results = await client.run(probe, str(jp_root_dir), str(cache / "cached.txt"), url)
     assert len(results) == 2
     for seen in results.values():
@@ -167,7 +168,7 @@ async def test_pending_job_shows_slurms_reason(jp_fetch, slurm):
                             body={"profile": "slurm-later", "workers": 1}, expect=201)
     cid = cluster["id"]
     _, jobs = await call(jp_fetch, "GET", "af-lab", "clusters", cid, "jobs", expect=200)
-    assert [(j["status"], j["hold_reason"]) for j in jobs["jobs"]] == [("pending", "BeginTime")]
+    assert [(j["status"], j["reason"]) for j in jobs["jobs"]] == [("pending", "BeginTime")]
     assert jobs["message"] == "1 pending (BeginTime)"
     await call(jp_fetch, "DELETE", "af-lab", "clusters", cid, expect=204)
     assert set(squeue(slurm, cid).values()) <= {"CANCELLED"}
