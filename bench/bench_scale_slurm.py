@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_scale_slurm.py                    # N = 1, 4, 8; 3 runs each
     .venv/bin/python bench/bench_scale_slurm.py --n 1 4 --runs 5
     .venv/bin/python bench/bench_scale_slurm.py --isolated         # both sides' workers in the facility's wrapper
+    .venv/bin/python bench/bench_scale_slurm.py --bare-tls         # the bare side with TLS too (af-lab always has it)
 
 Both sides submit to the same private SLURM (``af_facility.slurm``: munged, slurmctld,
 slurmd on loopback, started in a temp dir for this run and stopped by PID) with the
@@ -91,10 +92,13 @@ class AFLabServer(JupyterServer):
         return scaled, time.perf_counter() - t0
 
 
-async def bare_run(n: int, slurm: dict, python: str, log_dir: Path) -> tuple[float, float]:
+async def bare_run(n: int, slurm: dict, python: str, log_dir: Path, tls: bool = False) -> tuple[float, float]:
     from dask_jobqueue import SLURMCluster
+    from distributed.security import Security
 
+    extra = {"security": Security.temporary(), "protocol": "tls://", "shared_temp_directory": str(log_dir)} if tls else {}
     cluster = await SLURMCluster(
+        **extra,
         cores=1,
         processes=1,
         memory="256 MiB",
@@ -137,6 +141,8 @@ def main() -> int:
     parser.add_argument("--n", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--isolated", action="store_true", help="workers run in the facility's isolating wrapper")
+    parser.add_argument("--bare-tls", action="store_true",
+                        help="the bare side uses TLS too (Security.temporary()), to separate TLS cost from af-lab's")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (server log, job logs)")
     args = parser.parse_args()
     logging.getLogger("distributed").setLevel(logging.CRITICAL)
@@ -163,7 +169,7 @@ def main() -> int:
                     if side == "af-lab":
                         scaled, closed = server.run(n)
                     else:
-                        scaled, closed = loop.run_until_complete(bare_run(n, info, python, root / "bare-logs"))
+                        scaled, closed = loop.run_until_complete(bare_run(n, info, python, root / "bare-logs", args.bare_tls))
                     results[side].setdefault(n, []).append({"scale_s": scaled, "close_s": closed, "load": load})
                     print(f"N={n:2d} run {run + 1}/{args.runs} {side:6s} scale {scaled:6.2f} s  close {closed:5.2f} s"
                           f"  (load {load:.1f})", flush=True)
@@ -194,7 +200,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"scale-slurm-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps({"runs": {k: {str(n): v for n, v in r.items()} for k, r in results.items()},
-                                "summary": summary, "isolated": args.isolated, "nproc": os.cpu_count()}, indent=1))
+                                "summary": summary, "isolated": args.isolated, "bare_tls": args.bare_tls, "nproc": os.cpu_count()}, indent=1))
     print(f"\nresults: {path}")
     return 0
 
