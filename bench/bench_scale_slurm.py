@@ -96,6 +96,7 @@ async def bare_run(n: int, slurm: dict, python: str, log_dir: Path, tls: bool = 
     from dask_jobqueue import SLURMCluster
     from distributed.security import Security
 
+    log_dir.mkdir(parents=True, exist_ok=True)
     extra = {"security": Security.temporary(), "protocol": "tls://", "shared_temp_directory": str(log_dir)} if tls else {}
     cluster = await SLURMCluster(
         **extra,
