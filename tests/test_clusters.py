@@ -80,7 +80,7 @@ async def test_without_profiles_a_local_profile_sized_to_the_machine_exists(jp_f
     "cluster_settings",
     [{"cluster_profiles": {"ok": {"backend": "local", "defaults": {"memory": "256 MiB"}},
                            "typo": {"backend": "local", "defaults": {"memory": "1 GiB"}, "limts": {}},
-                           "broken": {"backend": "slurm", "defaults": {"memory": "1 GiB"}},
+                           "broken": {"backend": "pbs", "defaults": {"memory": "1 GiB"}},
                            "too-big": {"backend": "local", "defaults": {"memory": "8 GiB"},
                                        "limits": {"max_memory": "1 GiB"}}},
       "default_cluster_profile": "gone"}],
@@ -91,7 +91,7 @@ async def test_broken_profiles_are_reported_not_fatal(jp_fetch):
     assert data["default"] == "ok"  # the configured default does not exist: the first one stands in
     text = "\n".join(data["errors"])
     assert "'typo'" in text and "limts" in text
-    assert "'broken'" in text and "slurm" in text
+    assert "'broken'" in text and "pbs" in text
     assert "'too-big'" in text and "max_memory" in text
 
 
