@@ -64,6 +64,12 @@ export namespace IAFLabSidebar {
      * sidebar (afterwards the user's own choice is restored). Default true.
      */
     expanded?: boolean;
+    /**
+     * The section's share of the height, relative to the other open sections,
+     * until the user drags a divider (then the user's sizes are remembered).
+     * Default 1.
+     */
+    weight?: number;
   }
 }
 

@@ -59,6 +59,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const { commands } = app;
     const model = new ClustersModel();
     const dashboards = new DaskDashboards(app);
+    model.changed.connect(() => {
+      const clusters = model.clusters;
+      if (clusters) {
+        void dashboards
+          .forgetClosed(clusters.map(c => c.id))
+          .catch(() => undefined); // the panes keep their URL: harmless
+      }
+    });
 
     /**
      * The cluster a command is about: `args.id`, else the card the context

@@ -8,6 +8,10 @@ import { formatBytes } from '../common/units';
 export interface IExplainedError {
   title: string;
   /**
+   * The server's error type (`no_replica`, `conflict`, ...), or ''.
+   */
+  kind: string;
+  /**
    * The key facts in a few words (e.g. "needs 790 GiB, 66 GiB free"), or ''.
    */
   summary: string;
@@ -33,6 +37,7 @@ export function explainMountError(
 ): IExplainedError {
   const out: IExplainedError = {
     title: `${action} failed`,
+    kind: error instanceof AFLabRequestError ? error.type : '',
     summary: '',
     message: describeError(error),
     facts: [],

@@ -6,6 +6,7 @@ import {
   IServerEvent,
   IStreamStatus
 } from '../common/eventStream';
+import { OwnActions } from '../common/notify';
 import * as defaultApi from './api';
 import {
   ACTIVE_STATES,
@@ -52,6 +53,11 @@ export interface IMountEventSource extends IDisposable {
  * progress never stalls on screen.
  */
 export class MountsModel implements IDisposable {
+  /**
+   * The mounts this browser session created or retried (their toasts).
+   */
+  readonly own = new OwnActions();
+
   constructor(options: MountsModel.IOptions = {}) {
     this._api = options.api ?? defaultApi;
     this._events = options.events ?? new EventStream({ topics: ['mounts'] });
@@ -199,7 +205,9 @@ export class MountsModel implements IDisposable {
     this._pending.add(key);
     this._emit();
     try {
-      const mount = this._merge(await this._api.createMount(request));
+      const created = await this._api.createMount(request);
+      this.own.add(created?.id);
+      const mount = this._merge(created);
       this._refreshCacheSoon();
       return mount;
     } finally {
@@ -230,6 +238,7 @@ export class MountsModel implements IDisposable {
   }
 
   async retry(id: string): Promise<IMount> {
+    this.own.add(id);
     return this._merge(await this._api.retryMount(id));
   }
 

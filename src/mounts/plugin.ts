@@ -12,6 +12,7 @@ import { PathExt } from '@jupyterlab/coreutils';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { INotebookTracker } from '@jupyterlab/notebook';
 
+import { mountNotice, NOTICE_ACTION_LABELS } from '../common/notify';
 import { describeError } from '../request';
 import { IAFLabSidebar, SectionRank } from '../tokens';
 import { allMountFiles, mountFileset } from './api';
@@ -112,55 +113,35 @@ const plugin: JupyterFrontEndPlugin<IAFLabMounts> = {
       expanded: false
     });
 
-    // Tell the user when a mount they watched finishes, wherever they are.
+    // Toasts only for this session's mounts, each with its next step.
     const states = new Map<string, string>();
     model.changed.connect(() => {
       for (const mount of model.mounts) {
         const before = states.get(mount.id);
         states.set(mount.id, mount.state);
-        if (
-          !before ||
-          !['queued', 'fetching', 'replicating'].includes(before)
-        ) {
+        const notice = mountNotice(mount, before, model.own.has(mount.id));
+        if (!notice) {
           continue;
         }
-        if (mount.state === 'ready') {
-          Notification.success(`${mount.did} is mounted: ${mount.target}`, {
-            autoClose: 6000,
-            actions: [
-              {
-                label: 'Open folder',
-                callback: () =>
-                  void openInFileBrowser(mount).catch(reason =>
-                    Notification.error(describeError(reason))
-                  )
-              },
-              {
-                label: 'Insert code',
-                callback: () =>
-                  void insertCode(mount).catch(reason =>
-                    Notification.error(describeError(reason))
-                  )
-              }
-            ]
-          });
-        } else if (mount.state === 'failed') {
-          Notification.error(
-            `Mounting ${mount.did} failed: ${mount.message || 'see the Mounts section'}`,
-            {
-              autoClose: false,
-              actions: [
-                {
-                  label: 'Show',
-                  callback: () => {
-                    sidebar.activateSection(widget);
-                    widget.highlight(mount.id);
-                  }
-                }
-              ]
-            }
-          );
-        }
+        const run: Record<string, () => Promise<unknown> | void> = {
+          'open-folder': () => openInFileBrowser(mount),
+          'insert-code': () => insertCode(mount),
+          retry: () => model.retry(mount.id),
+          show: () => {
+            sidebar.activateSection(widget);
+            widget.highlight(mount.id);
+          }
+        };
+        Notification.emit(notice.message, notice.type, {
+          autoClose: notice.autoClose,
+          actions: notice.actions.map(action => ({
+            label: NOTICE_ACTION_LABELS[action],
+            callback: () =>
+              void Promise.resolve(run[action]?.()).catch(reason =>
+                Notification.error(describeError(reason))
+              )
+          }))
+        });
       }
     });
 

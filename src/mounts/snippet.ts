@@ -92,7 +92,7 @@ export function py(text: string): string {
 }
 
 /**
- * A Python identifier made from a DID name: `cms_opendata:ZZTo4mu` →
+ * A Python identifier made from a DID name: `myscope:ZZTo4mu` →
  * `zzto4mu`, `user.jdoe:2024-skim.v2` → `d2024_skim_v2`.
  */
 export function identifier(did: string): string {

@@ -7,7 +7,13 @@ import {
   refreshIcon,
   stopIcon
 } from '@jupyterlab/ui-components';
-import React, { useCallback, useEffect, useRef, useState } from 'react';
+import React, {
+  useCallback,
+  useContext,
+  useEffect,
+  useRef,
+  useState
+} from 'react';
 
 import { ActionButton } from '../common/ActionButton';
 import { IStreamStatus } from '../common/eventStream';
@@ -48,7 +54,16 @@ export interface IPublishPanelProps {
    * Copy text to the clipboard (default: JupyterLab's clipboard).
    */
   copy?: (text: string) => void;
+  /**
+   * Find a published DID in the Data section.
+   */
+  showInData?: (did: string) => void;
 }
+
+/**
+ * "Show in Data" for published DIDs (absent: no such button).
+ */
+const ShowInData = React.createContext<((did: string) => void) | null>(null);
 
 /**
  * The sidebar's "Publish" section: a Publish button and the user's publish
@@ -72,6 +87,7 @@ export function PublishPanel(props: IPublishPanelProps): JSX.Element {
   const phase = loaded ? 'ready' : error ? 'error' : 'loading';
 
   return (
+    <ShowInData.Provider value={props.showInData ?? null}>
     <div
       className="jp-AFLab-panel jp-AFLab-PublishPanel"
       data-phase={phase}
@@ -136,6 +152,7 @@ export function PublishPanel(props: IPublishPanelProps): JSX.Element {
         </ul>
       )}
     </div>
+    </ShowInData.Provider>
   );
 }
 
@@ -488,6 +505,7 @@ export function CopyableDid(props: {
 }): JSX.Element {
   const { did, label, copy } = props;
   const [copied, showCopied] = useBriefFlag(1500);
+  const showInData = useContext(ShowInData);
   return (
     <div className="jp-AFLab-PublishDid" data-did={did}>
       {label && <span className="jp-AFLab-PublishDid-label">{label}</span>}
@@ -508,6 +526,18 @@ export function CopyableDid(props: {
         <copyIcon.react tag="span" className="jp-AFLab-button-icon" />
         <span>{copied ? 'Copied' : 'Copy'}</span>
       </Button>
+      {showInData && (
+        <Button
+          className="jp-AFLab-button"
+          small
+          minimal
+          title={`Find ${did} in the Data section`}
+          aria-label={`Show ${did} in Data`}
+          onClick={() => showInData(did)}
+        >
+          <span>Show in Data</span>
+        </Button>
+      )}
     </div>
   );
 }

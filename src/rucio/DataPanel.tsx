@@ -26,6 +26,7 @@ import { CredentialsForm } from './CredentialsForm';
 import { key as detailsKey } from './details';
 import { didIcon, mountIcon } from './icons';
 import { DataModel, DEFAULT_SEARCH_TYPE, SEARCH_TYPES } from './model';
+import { replicaState } from './mountMenu';
 import { IListing, isCollection, ITreeNode, TreeRow } from './tree';
 import { IAvailability, IDIDItem, IReplica, SearchType } from './types';
 
@@ -38,6 +39,10 @@ export interface IDataActions {
    * `DataModel.setMountNotice`), never thrown.
    */
   mount(item: IDIDItem, instance: string, mode: MountMode): void;
+  /**
+   * Ask Rucio for a replica (a rule to an RSE on this host) and mount it.
+   */
+  requestReplica(item: IDIDItem, instance: string): void;
   /**
    * The primary action of a mounted DID: open its folder when ready, else
    * show its progress.
@@ -116,13 +121,28 @@ export function DataPanel(props: IDataPanelProps): JSX.Element {
     model.credentials !== null &&
     (login === 'logged_out' || (changingLogin && login === 'logged_in'));
 
+  const [needsScope, setNeedsScope] = useState<string | null>(null);
   const runSearch = (pattern = query, searchType = type, refresh = false) => {
     const text = pattern.trim();
     if (!text) {
       return;
     }
+    // Rucio needs a scope: suggest scope:*name* instead of sending a 400.
+    if (!text.includes(':') && !model.scopes.includes(text)) {
+      setNeedsScope(text);
+      return;
+    }
+    setNeedsScope(null);
     void model.search(text, searchType, refresh);
   };
+
+  // A search started elsewhere (e.g. "Show in Data") shows its pattern.
+  const searched = model.searched;
+  useEffect(() => {
+    if (searched) {
+      setQuery(q => (q.trim() === searched.pattern ? q : searched.pattern));
+    }
+  }, [searched?.pattern]);
 
   const phase = !instances
     ? model.instancesError
@@ -184,12 +204,18 @@ export function DataPanel(props: IDataPanelProps): JSX.Element {
               <div className="jp-AFLab-Data-searchRow">
                 <input
                   className="jp-mod-styled jp-AFLab-Data-query"
-                  type="search"
+                  type="text"
                   value={query}
                   onChange={e => setQuery(e.target.value)}
-                  placeholder="scope:name*, e.g. cms_opendata:*"
+                  onKeyDown={e => {
+                    if (e.key === 'Escape' && query) {
+                      e.preventDefault();
+                      setQuery('');
+                    }
+                  }}
+                  placeholder="scope:name* (a scope alone lists it)"
                   aria-label="Search DIDs (scope:name, * as wildcard)"
-                  title="scope:name with * as wildcard, e.g. cms_opendata:*Mu*. A scope alone lists all its DIDs."
+                  title="scope:name with * as wildcard, e.g. myscope:*Mu*. A scope alone lists all its DIDs; an exact scope:name also finds a file. Esc clears."
                   list={`af-lab-scopes-${model.instance}`}
                   spellCheck={false}
                   autoComplete="off"
@@ -271,6 +297,16 @@ export function DataPanel(props: IDataPanelProps): JSX.Element {
               </div>
             </form>
           </div>
+          {needsScope !== null && (
+            <ScopeHint
+              text={needsScope}
+              scopes={model.scopes}
+              onPick={pattern => {
+                setQuery(pattern);
+                runSearch(pattern);
+              }}
+            />
+          )}
           <ResultsHeader
             model={model}
             onRefresh={() =>
@@ -298,7 +334,7 @@ export function DataPanel(props: IDataPanelProps): JSX.Element {
                 className="jp-AFLab-linkButton"
                 onClick={() => {
                   const example = model.scopes[0]
-                    ? `${model.scopes.includes('cms_opendata') ? 'cms_opendata' : model.scopes[0]}:*`
+                    ? `${model.scopes[0]}:*`
                     : '';
                   if (example) {
                     setQuery(example);
@@ -307,11 +343,7 @@ export function DataPanel(props: IDataPanelProps): JSX.Element {
                 }}
                 disabled={model.scopes.length === 0}
               >
-                {model.scopes.includes('cms_opendata')
-                  ? 'cms_opendata:*'
-                  : model.scopes[0]
-                    ? `${model.scopes[0]}:*`
-                    : 'scope:*'}
+                {model.scopes[0] ? `${model.scopes[0]}:*` : 'scope:*'}
               </button>
               . Expand a dataset to see its files and where their replicas are;{' '}
               <strong>Mount</strong> makes it a folder of local files; drag a
@@ -319,6 +351,45 @@ export function DataPanel(props: IDataPanelProps): JSX.Element {
             </div>
           )}
         </>
+      )}
+    </div>
+  );
+}
+
+/**
+ * A search without a scope: Rucio would refuse it, so offer the pattern in
+ * the user's scopes (the first few) instead.
+ */
+function ScopeHint(props: {
+  text: string;
+  scopes: string[];
+  onPick: (pattern: string) => void;
+}): JSX.Element {
+  const { text, scopes, onPick } = props;
+  const name = text.replace(/^\*+|\*+$/g, '');
+  const suggestions = scopes.slice(0, 3).map(scope => `${scope}:*${name}*`);
+  return (
+    <div className="jp-AFLab-placeholder jp-AFLab-Data-scopeHint" role="status">
+      Rucio searches need a scope (scope:name).{' '}
+      {suggestions.length > 0 ? (
+        <>
+          Did you mean{' '}
+          {suggestions.map((pattern, i) => (
+            <React.Fragment key={pattern}>
+              {i > 0 && ' or '}
+              <button
+                type="button"
+                className="jp-AFLab-linkButton"
+                onClick={() => onPick(pattern)}
+              >
+                {pattern}
+              </button>
+            </React.Fragment>
+          ))}
+          ?
+        </>
+      ) : (
+        'Your account has no scope yet: ask your facility for one.'
       )}
     </div>
   );
@@ -673,7 +744,9 @@ function RowView(props: IRowProps): JSX.Element {
       return (
         <AuxRow {...props} className="jp-AFLab-Data-emptyRow">
           {row.listing.kind === 'search'
-            ? 'Nothing matches. Try another pattern or type (e.g. Everything).'
+            ? props.model.searched?.type === 'all'
+              ? 'Nothing matches. Check the scope and the pattern (* matches anything).'
+              : 'Nothing matches. Try another pattern, or the type Everything (incl. files).'
             : row.listing.kind === 'content'
               ? 'This container is empty.'
               : 'This dataset has no files.'}
@@ -807,6 +880,16 @@ function NoticeRow(
         </div>
         <div className="jp-AFLab-Data-errorActions">
           <span className="jp-AFLab-Data-noticeMessage">{notice.message}</span>
+          {notice.kind === 'no_replica' && (
+            <Button
+              className="jp-AFLab-button"
+              small
+              tabIndex={-1}
+              onClick={() => props.actions.requestReplica(item, model.instance)}
+            >
+              Request a replica
+            </Button>
+          )}
           <Button
             className="jp-AFLab-button"
             small
@@ -933,6 +1016,12 @@ function DIDRow(props: IRowProps & { node: ITreeNode }): JSX.Element {
           mount={mount}
           creating={creating}
           actions={actions}
+          noReplica={
+            replicaState(
+              model.details.get(instance, item.did)?.details?.availability,
+              item.length
+            ) === 'none'
+          }
         />
       </div>
       <div
@@ -965,13 +1054,13 @@ export function MiddleEllipsis(props: {
   className?: string;
 }): JSX.Element {
   const { text, title, className } = props;
-  const tail = text.length > 20 ? tailLength(text) : 0;
+  const tail = tailLength(text);
   return (
     <span
       className={`jp-AFLab-middleEllipsis ${className ?? ''}`.trim()}
       title={title}
-      aria-label={text}
     >
+      <span className="jp-AFLab-srOnly">{text}</span>
       <span className="jp-AFLab-middleEllipsis-head" aria-hidden="true">
         {text.slice(0, text.length - tail)}
       </span>
@@ -985,23 +1074,24 @@ export function MiddleEllipsis(props: {
 }
 
 /**
- * How much of a long name's end to keep visible: from its last `_`, `-` or
- * `.` separator (`_000.root`, `-v2.root`) if that is short; else nothing (the
- * name is cut at its end as usual).
+ * How much of a name's end to keep visible when it is cut: from the last
+ * `_`, `-` or `.` before its extension (`_000.root`, `-v2.root`,
+ * `_DoubleMuParked`), at most 16 characters and leaving at least 4 in front;
+ * a long name without separators keeps its last 8. Short names: nothing.
  */
 export function tailLength(text: string): number {
-  const limit = Math.min(16, Math.floor(text.length / 2));
-  for (let i = text.length - 4; i >= text.length - limit; i--) {
-    if ('_-.'.includes(text[i]) && !'_-.'.includes(text[i - 1] ?? '')) {
-      const dot = text.lastIndexOf('.');
-      // Not just the extension: keep the part before it too.
-      if (i === dot) {
-        continue;
-      }
+  if (text.length <= 12) {
+    return 0;
+  }
+  const dot = text.lastIndexOf('.');
+  const stem = dot > 0 && text.length - dot <= 8 ? dot : text.length;
+  const max = Math.min(16, text.length - 4);
+  for (let i = stem - 1; i >= text.length - max; i--) {
+    if ('_-.'.includes(text[i])) {
       return text.length - i;
     }
   }
-  return 0;
+  return text.length > 24 ? 8 : 0;
 }
 
 /**
@@ -1071,8 +1161,9 @@ function MountControl(props: {
   mount: IMount | undefined;
   creating: boolean;
   actions: IDataActions;
+  noReplica?: boolean;
 }): JSX.Element {
-  const { item, instance, mount, creating, actions } = props;
+  const { item, instance, mount, creating, actions, noReplica } = props;
   let label: string;
   let title: string;
   let onClick: () => void;
@@ -1092,9 +1183,13 @@ function MountControl(props: {
       title = `${item.did}: ${mount.message || mount.state} (see Mounts)`;
     }
     onClick = () => actions.openMount(mount);
+  } else if (noReplica) {
+    label = 'Request';
+    title = `No RSE holds a replica of ${item.did}: ask Rucio for one (a rule to an RSE on this host), then it mounts`;
+    onClick = () => actions.requestReplica(item, instance);
   } else {
     label = 'Mount';
-    title = `Mount ${item.did}: fetch its files once into the shared cache and link them into af-data/ (more modes in the menu)`;
+    title = `Mount ${item.did}: fetch its files once into the shared cache and link them into your workspace (more modes and a chosen folder in the menu)`;
     onClick = () => actions.mount(item, instance, 'cache');
   }
   return (
@@ -1291,8 +1386,8 @@ function AvailabilityRow(props: IRowProps & { node: ITreeNode }): JSX.Element {
       ? `Counting replicas… ${formatCount(availability.files_scanned)}${
           total !== null ? ` of ${formatCount(total)}` : ''
         } files`
-      : rses.length === 0
-        ? 'No replica on any RSE'
+      : rses.every(r => r.files_available === 0)
+        ? `No replica: no RSE holds ${files === 1 ? 'the file' : `any of the ${formatCount(files)} files`}`
         : everywhere > 0
           ? `All ${plural(files, 'file')} on ${plural(everywhere, 'RSE')}`
           : `Partly available: at most ${formatCount(
@@ -1314,6 +1409,18 @@ function AvailabilityRow(props: IRowProps & { node: ITreeNode }): JSX.Element {
         <span className="jp-AFLab-Data-availText" title={tooltip || summary}>
           {summary}
         </span>
+        {availability.complete &&
+          rses.every(r => r.files_available === 0) &&
+          !props.mounts.forDid(item.did, instance).length && (
+            <button
+              type="button"
+              className="jp-AFLab-linkButton"
+              onClick={() => props.actions.requestReplica(item, instance)}
+              title="Ask Rucio for a replication rule to an RSE on this host; the mount fills in when the files arrive"
+            >
+              Request a replica…
+            </button>
+          )}
         <span className="jp-AFLab-Data-availRses" title={tooltip}>
           {rses.map(r => (
             <span
