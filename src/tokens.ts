@@ -3,6 +3,8 @@ import { Token } from '@lumino/coreutils';
 import { ISignal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
+import { EventStream } from './common/eventStream';
+
 /**
  * The id of the settings schema `schema/plugin.json` and of the plugin that
  * provides {@link IAFLabSettings}.
@@ -109,4 +111,17 @@ export interface IAFLabSettings {
 export const IAFLabSettings = new Token<IAFLabSettings>(
   'af-lab:IAFLabSettings',
   'The af-lab user settings (default instance, page size, refresh interval).'
+);
+
+/**
+ * The one live connection to the server's event stream (topics `mounts/…`,
+ * `publish/…`, `clusters/…`), shared by all sections.
+ */
+export interface IAFLabEvents {
+  readonly stream: EventStream;
+}
+
+export const IAFLabEvents = new Token<IAFLabEvents>(
+  'af-lab:IAFLabEvents',
+  "The one connection to af-lab's server event stream."
 );

@@ -1,8 +1,4 @@
-import {
-  defaultTarget,
-  mountMenu,
-  replicaState
-} from '../rucio/mountMenu';
+import { defaultTarget, mountMenu, replicaState } from '../rucio/mountMenu';
 import { IAvailability } from '../rucio/types';
 
 const DID = 'user.jdoe:ZZTo4mu';
@@ -53,14 +49,18 @@ describe('mount menu', () => {
   });
 
   it('keeps the mount root learnt from existing mounts', () => {
-    const mounts = [mount('cache', 'data/rucio/user.jdoe/other', 'user.jdoe:other')];
+    const mounts = [
+      mount('cache', 'data/rucio/user.jdoe/other', 'user.jdoe:other')
+    ];
     expect(defaultTarget(DID, 'cache', mounts)).toBe(
       'data/rucio/user.jdoe/ZZTo4mu'
     );
   });
 
   it('a mount of the same DID on another instance does not count as mounted', () => {
-    const mounts = [{ ...mount('cache', 'af-data/user.jdoe/ZZTo4mu'), instance: 'other' }];
+    const mounts = [
+      { ...mount('cache', 'af-data/user.jdoe/ZZTo4mu'), instance: 'other' }
+    ];
     const menu = mountMenu(DID, 'main', mounts, 'complete');
     expect(menu.mounted).toEqual([]);
     expect(menu.choices.find(c => c.mode === 'cache')!.target).toBe(

@@ -23,9 +23,7 @@ describe('mount notifications', () => {
   });
 
   it('ready after fetching: the same toast, once', () => {
-    expect(mountNotice(mount('ready'), 'fetching', true)?.type).toBe(
-      'success'
-    );
+    expect(mountNotice(mount('ready'), 'fetching', true)?.type).toBe('success');
     expect(mountNotice(mount('ready'), 'ready', true)).toBeNull();
   });
 

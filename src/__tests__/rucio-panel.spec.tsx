@@ -183,6 +183,7 @@ function actions(): jest.Mocked<IDataActions> {
     mount: jest.fn(),
     openMount: jest.fn(),
     openMenu: jest.fn(),
+    requestReplica: jest.fn(),
     startDrag: jest.fn()
   };
 }

@@ -26,11 +26,7 @@ export class OwnActions {
  * What a toast offers, in this order.
  */
 export type NoticeAction =
-  | 'open-folder'
-  | 'insert-code'
-  | 'retry'
-  | 'show'
-  | 'show-in-data';
+  'open-folder' | 'insert-code' | 'retry' | 'show' | 'show-in-data';
 
 export interface INotice {
   type: 'success' | 'error' | 'warning';

@@ -1,5 +1,5 @@
 import { AFLabRequestError, describeError } from '../request';
-import { formatBytes } from '../common/units';
+import { formatBytes, plural } from '../common/units';
 
 /**
  * A server error explained for the user: a title, the server's own message,
@@ -86,7 +86,10 @@ export function explainMountError(
               ? String((f as any).did ?? (f as any).name)
               : JSON.stringify(f)
         );
-        out.summary = `${out.items.length}${out.items.length >= 10 ? '+' : ''} files`;
+        out.summary =
+          out.items.length >= 10
+            ? `${out.items.length}+ files`
+            : plural(out.items.length, 'file');
       }
       break;
     }

@@ -60,6 +60,9 @@ export class MountsModel implements IDisposable {
 
   constructor(options: MountsModel.IOptions = {}) {
     this._api = options.api ?? defaultApi;
+    // A stream given to us is shared (other sections listen too): not ours
+    // to dispose.
+    this._ownsEvents = !options.events;
     this._events = options.events ?? new EventStream({ topics: ['mounts'] });
     this._fallbackMs = options.fallbackPollMs ?? 3000;
     this._events.received.connect(this._onEvent, this);
@@ -269,7 +272,11 @@ export class MountsModel implements IDisposable {
     if (this._cacheTimer) {
       window.clearTimeout(this._cacheTimer);
     }
-    this._events.dispose();
+    if (this._ownsEvents) {
+      this._events.dispose();
+    } else {
+      Signal.disconnectReceiver(this);
+    }
     Signal.clearData(this);
   }
 
@@ -381,6 +388,7 @@ export class MountsModel implements IDisposable {
 
   private _api: MountsApi;
   private _events: IMountEventSource;
+  private _ownsEvents: boolean;
   private _fallbackMs: number;
   private _mounts = new Map<string, IMount>();
   private _sorted: IMount[] | null = null;

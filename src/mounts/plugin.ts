@@ -14,7 +14,7 @@ import { INotebookTracker } from '@jupyterlab/notebook';
 
 import { mountNotice, NOTICE_ACTION_LABELS } from '../common/notify';
 import { describeError } from '../request';
-import { IAFLabSidebar, SectionRank } from '../tokens';
+import { IAFLabEvents, IAFLabSidebar, SectionRank } from '../tokens';
 import { allMountFiles, mountFileset } from './api';
 import { isActive, MountsModel } from './model';
 import { IMountActions } from './MountsPanel';
@@ -34,14 +34,15 @@ const plugin: JupyterFrontEndPlugin<IAFLabMounts> = {
   autoStart: true,
   provides: IAFLabMounts,
   requires: [IAFLabSidebar],
-  optional: [INotebookTracker, IDefaultFileBrowser],
+  optional: [INotebookTracker, IDefaultFileBrowser, IAFLabEvents],
   activate: (
     app: JupyterFrontEnd,
     sidebar: IAFLabSidebar,
     tracker: INotebookTracker | null,
-    fileBrowser: IDefaultFileBrowser | null
+    fileBrowser: IDefaultFileBrowser | null,
+    events: IAFLabEvents | null
   ): IAFLabMounts => {
-    const model = new MountsModel();
+    const model = new MountsModel({ events: events?.stream });
 
     const openInFileBrowser = async (mount: IMount): Promise<void> => {
       const path =

@@ -16,7 +16,12 @@ import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import { EventStream } from '../common/eventStream';
 import { NOTICE_ACTION_LABELS, publishNotice } from '../common/notify';
 import { describeError } from '../request';
-import { IAFLabSettings, IAFLabSidebar, SectionRank } from '../tokens';
+import {
+  IAFLabEvents,
+  IAFLabSettings,
+  IAFLabSidebar,
+  SectionRank
+} from '../tokens';
 import { showPublishDialog } from './dialog';
 import { jobTitle } from './format';
 import { publishIcon } from './icons';
@@ -46,7 +51,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     IDefaultFileBrowser,
     IFileBrowserFactory,
     INotebookTracker,
-    ICommandPalette
+    ICommandPalette,
+    IAFLabEvents
   ],
   activate: (
     app: JupyterFrontEnd,
@@ -55,9 +61,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
     defaultBrowser: FileBrowser | null,
     factory: IFileBrowserFactory | null,
     notebooks: INotebookTracker | null,
-    palette: ICommandPalette | null
+    palette: ICommandPalette | null,
+    events: IAFLabEvents | null
   ): void => {
-    const stream = new EventStream({ topics: ['publish'] });
+    const stream = events?.stream ?? new EventStream({ topics: ['publish'] });
     const model = new PublishJobsModel({ stream });
     model.start();
 

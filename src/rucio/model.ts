@@ -35,7 +35,10 @@ export type RucioApi = Pick<
  * `collection`: containers and datasets, never thousands of files.
  */
 export const SEARCH_TYPES: { value: SearchType; label: string }[] = [
-  { value: 'collection', label: 'Containers & datasets (+ a file by exact name)' },
+  {
+    value: 'collection',
+    label: 'Containers & datasets'
+  },
   { value: 'container', label: 'Containers' },
   { value: 'dataset', label: 'Datasets' },
   { value: 'file', label: 'Files' },

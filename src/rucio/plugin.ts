@@ -329,7 +329,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
         }
         sidebar.activateSection(widget);
         const instance = instanceFrom(args);
-        if (instance !== model.instance && model.instances?.some(i => i.name === instance)) {
+        if (
+          instance !== model.instance &&
+          model.instances?.some(i => i.name === instance)
+        ) {
           await model.selectInstance(instance);
         }
         await model.search(did, 'all');
