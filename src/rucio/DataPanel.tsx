@@ -70,12 +70,12 @@ export function DataPanel(props: IDataPanelProps): JSX.Element {
     model.scopes[0];
 
   // A search started elsewhere (e.g. "Show in Data") shows its pattern.
-  const searched = model.searched;
+  const searchedPattern = model.searched?.pattern;
   useEffect(() => {
-    if (searched) {
-      setQuery(q => (q.trim() === searched.pattern ? q : searched.pattern));
+    if (searchedPattern) {
+      setQuery(q => (q.trim() === searchedPattern ? q : searchedPattern));
     }
-  }, [searched?.pattern]);
+  }, [searchedPattern]);
 
   const phase = !instances
     ? model.instancesError
