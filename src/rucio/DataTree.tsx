@@ -295,8 +295,17 @@ function MoreRow(props: IRowProps & { listing: IListing }): JSX.Element {
     return () => window.clearTimeout(timer);
   }, [listing, listing.items.length, model.tree]);
   const shown = listing.items.length;
+  // The server counts once it has listed everything; a dataset's own length
+  // (from Rucio) says it before that.
+  const total =
+    listing.total ??
+    (listing.kind !== 'search' ? (listing.parent?.item.length ?? null) : null);
   return (
     <AuxRow {...props} className="jp-AFLab-Data-moreRow">
+      <span className="jp-AFLab-Data-moreCount" role="status">
+        {formatCount(shown)}
+        {total !== null ? ` of ${formatCount(total)}` : ''} loaded
+      </span>
       <Button
         className="jp-AFLab-button"
         small
@@ -304,13 +313,7 @@ function MoreRow(props: IRowProps & { listing: IListing }): JSX.Element {
         onClick={() => void model.tree.loadMore(listing)}
         tabIndex={-1}
       >
-        <span>
-          Load more ({formatCount(shown)}
-          {listing.total !== null
-            ? ` of ${formatCount(listing.total)}`
-            : ''}{' '}
-          shown)
-        </span>
+        <span>Load more</span>
       </Button>
     </AuxRow>
   );
