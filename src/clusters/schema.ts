@@ -139,9 +139,6 @@ export function initialValues(schema: IFormSchema): FormValues {
       };
     } else if (field.kind === 'boolean') {
       values[field.key] = dflt === true;
-    } else if (field.key === 'workers' && !(Number(dflt) > 0)) {
-      // A cluster without workers computes nothing: start from one.
-      values[field.key] = String(Math.max(1, Number(field.minimum ?? 1)));
     } else {
       values[field.key] =
         dflt === undefined || dflt === null ? '' : String(dflt);
