@@ -21,9 +21,10 @@ import {
   dragClusterOnMouseDown,
   insertClientCode
 } from './lab';
-import { ClustersModel, plural } from './model';
+import { ClustersModel } from './model';
 import { ICluster, LIVE_STATES } from './types';
 import { ClustersWidget } from './widget';
+import { plural } from '../common/units';
 
 /**
  * The command ids of the Clusters view.
