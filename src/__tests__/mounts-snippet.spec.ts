@@ -204,7 +204,7 @@ describe('the inserted code', () => {
       }),
       home()
     );
-    expect(file).toContain('cms:H_000.root: 1 files in');
+    expect(file).toContain('cms:H_000.root: 1 file in');
     const stream = run(
       snippetForMount(
         {
