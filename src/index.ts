@@ -1,6 +1,7 @@
 import { JupyterFrontEndPlugin } from '@jupyterlab/application';
 
 import clustersPlugin from './clusters/plugin';
+import eventsPlugin from './common/eventsPlugin';
 import mountsPlugin from './mounts/plugin';
 import publishPlugin from './publish/plugin';
 import rucioPlugin from './rucio/plugin';
@@ -17,6 +18,7 @@ export * from './tokens';
  */
 const plugins: JupyterFrontEndPlugin<any>[] = [
   settingsPlugin,
+  eventsPlugin,
   sidebarPlugin,
   statusPlugin,
   rucioPlugin,

@@ -3,6 +3,8 @@ import { Token } from '@lumino/coreutils';
 import { ISignal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
+import { EventStream } from './common/eventStream';
+
 /**
  * The id of the settings schema `schema/plugin.json` and of the plugin that
  * provides {@link IAFLabSettings}.
@@ -64,6 +66,12 @@ export namespace IAFLabSidebar {
      * sidebar (afterwards the user's own choice is restored). Default true.
      */
     expanded?: boolean;
+    /**
+     * The section's share of the height, relative to the other open sections,
+     * until the user drags a divider (then the user's sizes are remembered).
+     * Default 1.
+     */
+    weight?: number;
   }
 }
 
@@ -103,4 +111,17 @@ export interface IAFLabSettings {
 export const IAFLabSettings = new Token<IAFLabSettings>(
   'af-lab:IAFLabSettings',
   'The af-lab user settings (default instance, page size, refresh interval).'
+);
+
+/**
+ * The one live connection to the server's event stream (topics `mounts/…`,
+ * `publish/…`, `clusters/…`), shared by all sections.
+ */
+export interface IAFLabEvents {
+  readonly stream: EventStream;
+}
+
+export const IAFLabEvents = new Token<IAFLabEvents>(
+  'af-lab:IAFLabEvents',
+  "The one connection to af-lab's server event stream."
 );

@@ -75,6 +75,12 @@ def _parsers(magic: str, specs: dict[str, tuple[str, list[tuple[tuple, dict]]]])
     return out
 
 
+def default_search_type(pattern: str) -> str:
+    """The sidebar's default: containers and datasets; an exact ``scope:name`` any type."""
+    scope, _, name = pattern.strip().partition(":")
+    return "all" if scope and name and "*" not in pattern else "collection"
+
+
 INSTANCE = (("--instance",), {"metavar": "NAME", "help": "Rucio instance (default: the server's default)"})
 
 RUCIO = _parsers(
@@ -84,7 +90,8 @@ RUCIO = _parsers(
             "DIDs matching a pattern",
             [
                 (("pattern",), {"metavar": "SCOPE:NAME*"}),
-                (("--type",), {"default": "all", "choices": ["all", "collection", "container", "dataset", "file"]}),
+                (("--type",), {"default": None, "choices": ["all", "collection", "container", "dataset", "file"],
+                                "help": "default: containers and datasets; an exact scope:name any type (as the sidebar)"}),
                 INSTANCE,
                 (("--limit",), {"type": _positive, "metavar": "N", "help": "stop after N results (default: all)"}),
                 (("--filter",), {"default": "", "metavar": "EXPR", "help": "Rucio metadata filter, e.g. 'length>3'"}),
@@ -309,7 +316,8 @@ class AFMagics(Magics):
         %rucio search SCOPE:NAME* [--type all|collection|container|dataset|file]
                       [--instance NAME] [--limit N] [--filter EXPR]
             DIDs matching the pattern (``*`` wildcards in the name; ``scope:`` lists the whole
-            scope), every page of them unless --limit. Returns a list of DID dicts (did, scope,
+            scope), every page of them unless --limit. As in the sidebar, the default type is
+            containers and datasets, and an exact scope:name (no ``*``) finds a DID of any type. Returns a list of DID dicts (did, scope,
             name, type, bytes, length) that shows as a table.
 
         %rucio ls SCOPE:NAME [--instance NAME] [--limit N] [--no-replicas]
@@ -354,7 +362,7 @@ class AFMagics(Magics):
 
     def _rucio_search(self, a):
         return self.client.search(
-            a.pattern, type=a.type, instance=a.instance, limit=a.limit, filters=a.filter, page_size=a.page_size
+            a.pattern, type=a.type or default_search_type(a.pattern), instance=a.instance, limit=a.limit, filters=a.filter, page_size=a.page_size
         )
 
     def _rucio_ls(self, a):

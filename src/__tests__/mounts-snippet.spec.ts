@@ -7,7 +7,7 @@ import {
   pythonPath,
   snippetForMount
 } from '../mounts/snippet';
-import { notebookFolder } from '../mounts/notebook';
+import { notebookFolder, withFreshNames } from '../mounts/notebook';
 
 // Node's own modules, to run the generated code with a real Python.
 declare const require: (name: string) => any;
@@ -204,7 +204,7 @@ describe('the inserted code', () => {
       }),
       home()
     );
-    expect(file).toContain('cms:H_000.root: 1 files in');
+    expect(file).toContain('cms:H_000.root: 1 file in');
     const stream = run(
       snippetForMount(
         {
@@ -245,4 +245,27 @@ describe('the inserted code', () => {
       expect(message).toContain('see cms:Missing in the Mounts panel');
     }
   );
+});
+
+describe('withFreshNames', () => {
+  const snippet = 'zz_path = "a"\nzz_files = [zz_path]\nprint(zz_files)';
+
+  it('keeps the names when the notebook does not use them', () => {
+    expect(withFreshNames(snippet, 'zz', ['x = 1'])).toBe(snippet);
+  });
+
+  it('renames every variable when another cell assigns them', () => {
+    const other = 'zz_path = "b"\nzz_files = []';
+    const fresh = withFreshNames(snippet, 'zz', [other]);
+    expect(fresh).toBe(
+      'zz2_path = "a"\nzz2_files = [zz2_path]\nprint(zz2_files)'
+    );
+    expect(
+      withFreshNames(snippet, 'zz', [other, fresh.replace('"a"', '"c"')])
+    ).toContain('zz3_files');
+  });
+
+  it('the same snippet again is not a conflict', () => {
+    expect(withFreshNames(snippet, 'zz', [snippet])).toBe(snippet);
+  });
 });

@@ -183,6 +183,7 @@ function actions(): jest.Mocked<IDataActions> {
     mount: jest.fn(),
     openMount: jest.fn(),
     openMenu: jest.fn(),
+    requestReplica: jest.fn(),
     startDrag: jest.fn()
   };
 }
@@ -351,7 +352,9 @@ describe('DataPanel', () => {
       '.jp-AFLab-Data-name'
     ) as HTMLElement;
     expect(name.title).toBe('cms_opendata:DAC21_CMS_opendata');
-    expect(name.textContent).toBe('DAC21_CMS_opendata');
+    expect(name.querySelector('.jp-AFLab-srOnly')?.textContent).toBe(
+      'DAC21_CMS_opendata'
+    );
     // The size the search did not carry comes from the details.
     await waitFor(() =>
       expect(containerRow.textContent).toContain('4 files · 1023 KiB')
@@ -431,7 +434,14 @@ describe('DataPanel', () => {
     );
     const { panel } = setup(api);
     await waitFor(() => expect(panel().dataset.login).toBe('logged_in'));
+    // A bare name is never sent (Rucio needs a scope): a suggestion instead.
+    const calls = api.searchDIDs.mock.calls.length;
     await search('nope');
+    expect(
+      (await screen.findByText(/Rucio searches need a scope/)).textContent
+    ).toContain('Did you mean');
+    expect(api.searchDIDs.mock.calls.length).toBe(calls);
+    await search('cms_opendata:nope[');
     const alert = await screen.findByRole('alert');
     expect(alert.textContent).toContain('is not a valid search');
     expect(alert.textContent).toContain('HTTP 400 · bad_request');

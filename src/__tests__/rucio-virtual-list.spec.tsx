@@ -159,7 +159,12 @@ describe('units', () => {
     const other = 'Run2012B_SingleMu_000123.root';
     expect(other.slice(-tailLength(other))).toBe('_000123.root');
     const plain = 'averyveryverylongnamewithoutanyseparators';
-    expect(tailLength(plain)).toBe(0);
-    expect(tailLength('Run2012B_DoubleMuParked')).toBe(0);
+    expect(plain.slice(-tailLength(plain))).toBe('parators');
+    const dataset = 'Run2012B_DoubleMuParked';
+    expect(dataset.slice(-tailLength(dataset))).toBe('_DoubleMuParked');
+    // Short file names too: ZZTo4mu_000.root vs ZZTo4mu_001.root.
+    const short = 'ZZTo4mu_001.root';
+    expect(short.slice(-tailLength(short))).toBe('_001.root');
+    expect(tailLength('hist.root')).toBe(0);
   });
 });

@@ -1,7 +1,12 @@
 import { AccordionPanel, Widget } from '@lumino/widgets';
 
 import { AFLabSettings, DEFAULT_SETTINGS } from '../settings/settings';
-import { FacilitySidebar, SECTIONS_STATE_KEY } from '../sidebar/widget';
+import {
+  FacilitySidebar,
+  SECTIONS_STATE_KEY,
+  shareHeight,
+  SIZES_STATE_KEY
+} from '../sidebar/widget';
 import { SectionRank, SIDEBAR_ID } from '../tokens';
 
 function section(label: string): Widget {
@@ -128,6 +133,65 @@ describe('FacilitySidebar sections', () => {
     sidebar.addSection(mounts, { rank: 2, expanded: false });
     sidebar.activateSection(mounts);
     expect(expanded(sidebar)).toEqual(['data', 'mounts']);
+  });
+});
+
+describe('FacilitySidebar heights', () => {
+  it('gives every open section a share, closed ones none', () => {
+    const sizes = shareHeight(
+      [
+        { id: 'data', open: true, weight: 2 },
+        { id: 'mounts', open: true, weight: 1 },
+        { id: 'publish', open: false, weight: 1 }
+      ],
+      {}
+    );
+    expect(sizes[0]).toBeCloseTo(2 / 3);
+    expect(sizes[1]).toBeCloseTo(1 / 3);
+    expect(sizes[2]).toBe(0);
+  });
+
+  it("prefers the user's dragged sizes over the defaults", () => {
+    const sizes = shareHeight(
+      [
+        { id: 'data', open: true, weight: 2 },
+        { id: 'mounts', open: true, weight: 1 }
+      ],
+      { data: 0.25, mounts: 0.75 }
+    );
+    expect(sizes).toEqual([0.25, 0.75]);
+  });
+
+  it('a section opened after starting closed gets room (not 0 px)', () => {
+    const sidebar = new FacilitySidebar();
+    sidebar.addSection(idSection('data'), { rank: 1, weight: 2 });
+    sidebar.addSection(idSection('mounts'), { rank: 2, expanded: false });
+    sidebar.addSection(idSection('publish'), { rank: 3, expanded: false });
+    const accordion = sidebar.content as AccordionPanel;
+    accordion.expand(1);
+    let sizes = accordion.relativeSizes();
+    expect(sizes[0]).toBeGreaterThan(0);
+    expect(sizes[1]).toBeGreaterThan(0);
+    expect(sizes[2]).toBe(0);
+    accordion.expand(2);
+    sizes = accordion.relativeSizes();
+    expect(sizes.every(size => size > 0)).toBe(true);
+    accordion.collapse(0);
+    sizes = accordion.relativeSizes();
+    expect(sizes[0]).toBe(0);
+    expect(sizes[1]).toBeCloseTo(0.5);
+  });
+
+  it('remembers dragged sizes and restores them', async () => {
+    const state = new MemoryState();
+    await state.save(SIZES_STATE_KEY, { data: 0.2, mounts: 0.8 });
+    const sidebar = new FacilitySidebar({ state });
+    sidebar.addSection(idSection('data'), { rank: 1, weight: 2 });
+    sidebar.addSection(idSection('mounts'), { rank: 2 });
+    await new Promise(r => setTimeout(r, 0));
+    const sizes = (sidebar.content as AccordionPanel).relativeSizes();
+    expect(sizes[0]).toBeCloseTo(0.2);
+    expect(sizes[1]).toBeCloseTo(0.8);
   });
 });
 

@@ -20,9 +20,10 @@ import {
   jobCountEntries,
   progressText
 } from './format';
-import { IJobsState, IOperation, IOperationError, plural } from './model';
+import { IJobsState, IOperation, IOperationError } from './model';
 import { ScaleEditor } from './ScaleEditor';
 import { ClusterState, ICluster, IProfile, LIVE_STATES } from './types';
+import { plural } from '../common/units';
 
 /**
  * What a card can ask its surroundings to do.

@@ -11,8 +11,9 @@ import {
 } from './ClusterCard';
 import { ClusterForm, IFormDraft } from './ClusterForm';
 import { ClusterErrorNotice } from './ErrorNotice';
-import { ClustersModel, fieldOf, ICreation, plural, UIRequest } from './model';
+import { ClustersModel, fieldOf, ICreation, UIRequest } from './model';
 import { ICluster, ICreateClusterBody } from './types';
+import { plural } from '../common/units';
 
 export interface IClustersPanelProps {
   model: ClustersModel;

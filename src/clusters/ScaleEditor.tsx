@@ -2,8 +2,9 @@ import { Button } from '@jupyterlab/ui-components';
 import React, { useEffect, useRef, useState } from 'react';
 
 import { ClusterErrorNotice } from './ErrorNotice';
-import { IOperation, IOperationError, plural } from './model';
+import { IOperation, IOperationError } from './model';
 import { ICluster, IProfile } from './types';
+import { plural } from '../common/units';
 
 export interface IScaleEditorProps {
   cluster: ICluster;

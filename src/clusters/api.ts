@@ -87,14 +87,6 @@ export async function createCluster(
 }
 
 /**
- * `GET /af-lab/clusters/<id>`.
- */
-export async function getCluster(id: string): Promise<ICluster> {
-  const endPoint = clusterPath(id);
-  return checkCluster(endPoint, await requestAPI<ICluster>(endPoint));
-}
-
-/**
  * `PATCH /af-lab/clusters/<id>` with `{"workers": n}`: answers once the jobs
  * are submitted (HTCondor) or the workers started (local).
  */

@@ -1,8 +1,8 @@
 /**
  * Wording shared by the Clusters view (pure functions, unit-tested).
  */
-import { plural } from './model';
 import { ClusterState, ICluster, IJobCounts, IJobsResponse } from './types';
+import { plural } from '../common/units';
 
 export const CLUSTER_STATE_LABELS: Record<ClusterState, string> = {
   starting: 'Starting',

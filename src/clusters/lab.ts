@@ -150,6 +150,23 @@ export class DaskDashboards {
   }
 
   /**
+   * The clusters that exist now: if the Dask panes show the dashboard of one
+   * that is gone (closed here, in dask-labextension's list, or elsewhere),
+   * point them nowhere, so they stop asking a dead dashboard (404s) and say
+   * "not connected" truthfully.
+   */
+  async forgetClosed(alive: readonly string[]): Promise<void> {
+    if (!this._shown || alive.includes(this._shown)) {
+      return;
+    }
+    this._shown = '';
+    this._plots.clear();
+    if (this.available) {
+      await this._app.commands.execute(DaskCommandIDs.populateUrl, { url: '' });
+    }
+  }
+
+  /**
    * The cluster's plots (fetched once per cluster).
    */
   async items(cluster: ICluster): Promise<IDashboardItem[]> {

@@ -1,100 +1,37 @@
 import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
+import { plural } from '../common/units';
 import * as defaultApi from './api';
+import {
+  fieldOf,
+  ICreation,
+  IJobsState,
+  IOperation,
+  IOperationError,
+  isBusy,
+  jobsPollPeriod,
+  POLL,
+  UIRequest
+} from './state';
 import {
   IAdaptBounds,
   ICluster,
   ICreateClusterBody,
-  IJobsResponse,
   IProfile,
   IProfilesResponse,
   LIVE_STATES
 } from './types';
 
-/**
- * Polling periods (ms). The list is polled quickly only while something is
- * changing; job states only for HTCondor clusters, quickly only while a job
- * is not running. Nothing is polled while the view is hidden.
- */
-export const POLL = {
-  /** Something is starting, stopping or scaling. */
-  busy: 2000,
-  /** Nothing is changing. */
-  idle: 15000,
-  /** HTCondor jobs while a job is idle or held or a worker is missing. */
-  jobsBusy: 5000,
-  /** HTCondor jobs while every job runs and every worker is connected. */
-  jobsIdle: 30000,
-  /** Longest wait after repeated failures. */
-  maxBackoff: 60000,
-  /** Shortest wait between two timer ticks. */
-  min: 1000
-} as const;
-
-/**
- * An action running on one cluster; the card shows it with a spinner.
- */
-export interface IOperation {
-  kind: 'scale' | 'adapt' | 'shutdown' | 'dismiss';
-  /**
-   * What the card says while it runs, e.g. "Asking for 2 workers…".
-   */
-  text: string;
-  startedAt: number;
-}
-
-/**
- * A failed action on one cluster, shown on its card until dismissed.
- */
-export interface IOperationError {
-  /**
-   * e.g. "Scaling to 2 workers failed".
-   */
-  title: string;
-  error: unknown;
-  at: number;
-}
-
-/**
- * The HTCondor jobs of a cluster, as last fetched.
- */
-export interface IJobsState {
-  data: IJobsResponse | null;
-  error: unknown;
-  loading: boolean;
-  /**
-   * When the last attempt ended (ms), 0 before.
-   */
-  at: number;
-}
-
-/**
- * A cluster being created (POST in flight) or whose creation failed.
- */
-export interface ICreation {
-  key: number;
-  profile: IProfile | null;
-  profileName: string;
-  /**
-   * The requested name, or the server's once the cluster appears in the list.
-   */
-  name: string;
-  body: ICreateClusterBody;
-  startedAt: number;
-  state: 'creating' | 'failed';
-  error: unknown;
-  /**
-   * The cluster ids that existed before this creation started.
-   */
-  knownIds: Set<string>;
-}
-
-/**
- * What the view asks the sidebar to show (from a command).
- */
-export type UIRequest =
-  { kind: 'create'; profile?: string } | { kind: 'scale'; id: string };
+export {
+  fieldOf,
+  ICreation,
+  IJobsState,
+  IOperation,
+  IOperationError,
+  POLL,
+  UIRequest
+} from './state';
 
 /**
  * The state of the Clusters view, shared by the sidebar section and the
@@ -562,32 +499,8 @@ export class ClustersModel implements IDisposable {
     return request;
   }
 
-  private _jobsPeriod(cluster: ICluster): number | null {
-    if (cluster.backend !== 'htcondor') {
-      return null;
-    }
-    const state = this._jobs.get(cluster.id);
-    if (!LIVE_STATES.includes(cluster.state)) {
-      // Once for a stopped cluster: what happened to its jobs.
-      return state?.at ? null : 0;
-    }
-    if (state?.error) {
-      return POLL.jobsIdle;
-    }
-    const counts = state?.data?.counts;
-    const settling =
-      cluster.state === 'starting' ||
-      cluster.workers < cluster.requested_workers ||
-      cluster.pending !== null ||
-      !counts ||
-      counts.idle > 0 ||
-      counts.held > 0 ||
-      counts.running < counts.submitted - counts.done;
-    return settling ? POLL.jobsBusy : POLL.jobsIdle;
-  }
-
   private _jobsDueIn(cluster: ICluster): number | null {
-    const period = this._jobsPeriod(cluster);
+    const period = jobsPollPeriod(cluster, this._jobs.get(cluster.id));
     if (period === null) {
       return null;
     }
@@ -600,22 +513,6 @@ export class ClustersModel implements IDisposable {
     await Promise.all(due.map(c => this.refreshJobs(c.id)));
   }
 
-  private _busy(): boolean {
-    if (this._stale || this._ops.size > 0) {
-      return true;
-    }
-    if (this._creations.some(c => c.state === 'creating')) {
-      return true;
-    }
-    return (this._clusters ?? []).some(
-      c =>
-        c.state === 'starting' ||
-        c.state === 'stopping' ||
-        (c.state === 'running' &&
-          (c.workers !== c.requested_workers || c.pending !== null))
-    );
-  }
-
   private _nextDelay(): number {
     let listDelay: number;
     if (this._listFailures > 0) {
@@ -624,7 +521,13 @@ export class ClustersModel implements IDisposable {
         POLL.maxBackoff
       );
     } else {
-      const period = this._busy() ? POLL.busy : POLL.idle;
+      const period = isBusy(
+        this._clusters,
+        this._creations,
+        this._ops.size > 0 || this._stale
+      )
+        ? POLL.busy
+        : POLL.idle;
       listDelay = this._loadedAt
         ? Math.max(0, this._loadedAt + period - this._now())
         : 0;
@@ -662,7 +565,14 @@ export class ClustersModel implements IDisposable {
       this._stale ||
       !this._loadedAt ||
       this._now() - this._loadedAt >=
-        (this._busy() ? POLL.busy : POLL.idle) - 50;
+        (isBusy(
+          this._clusters,
+          this._creations,
+          this._ops.size > 0 || this._stale
+        )
+          ? POLL.busy
+          : POLL.idle) -
+          50;
     if (listDue) {
       await this._refreshList();
     }
@@ -731,28 +641,4 @@ export namespace ClustersModel {
     api?: IApi;
     now?: () => number;
   }
-}
-
-/**
- * The form field a server error names (`error.field`), if any.
- */
-export function fieldOf(error: unknown): string | null {
-  if (
-    typeof error === 'object' &&
-    error !== null &&
-    'details' in error &&
-    'status' in error &&
-    (error as { status: number }).status === 400
-  ) {
-    const field = (error as { details: Record<string, unknown> }).details.field;
-    return typeof field === 'string' && field ? field : null;
-  }
-  return null;
-}
-
-/**
- * `plural(1, 'worker')` → "1 worker", `plural(2, 'worker')` → "2 workers".
- */
-export function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }

@@ -14,16 +14,17 @@ import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import { Menu } from '@lumino/widgets';
 
 import { describeError } from '../request';
-import { IAFLabSidebar, SectionRank } from '../tokens';
+import { IAFLabEvents, IAFLabSidebar, SectionRank } from '../tokens';
 import {
   COMMON_PLOTS,
   DaskDashboards,
   dragClusterOnMouseDown,
   insertClientCode
 } from './lab';
-import { ClustersModel, plural } from './model';
+import { ClustersModel } from './model';
 import { ICluster, LIVE_STATES } from './types';
 import { ClustersWidget } from './widget';
+import { plural } from '../common/units';
 
 /**
  * The command ids of the Clusters view.
@@ -49,16 +50,32 @@ const plugin: JupyterFrontEndPlugin<void> = {
     'Create, scale and shut down Dask clusters; see their batch jobs and dashboards.',
   autoStart: true,
   requires: [IAFLabSidebar],
-  optional: [INotebookTracker, ICommandPalette],
+  optional: [INotebookTracker, ICommandPalette, IAFLabEvents],
   activate: (
     app: JupyterFrontEnd,
     sidebar: IAFLabSidebar,
     notebooks: INotebookTracker | null,
-    palette: ICommandPalette | null
+    palette: ICommandPalette | null,
+    events: IAFLabEvents | null
   ): void => {
     const { commands } = app;
     const model = new ClustersModel();
+    // A cluster changed on the server (e.g. closed from dask-labextension's
+    // pane): read the list now instead of at the next poll.
+    events?.stream.received.connect((_, event) => {
+      if (event.topic.startsWith('clusters/') && model.isActive) {
+        void model.refresh();
+      }
+    });
     const dashboards = new DaskDashboards(app);
+    model.changed.connect(() => {
+      const clusters = model.clusters;
+      if (clusters) {
+        void dashboards
+          .forgetClosed(clusters.map(c => c.id))
+          .catch(() => undefined); // the panes keep their URL: harmless
+      }
+    });
 
     /**
      * The cluster a command is about: `args.id`, else the card the context

@@ -110,12 +110,39 @@ export function percent(part: number, whole: number): number {
   return Math.min(99, Math.floor((part / whole) * 100));
 }
 
+function pad(n: number): string {
+  return String(n).padStart(2, '0');
+}
+
+function toDate(value: number | string | null | undefined): Date | null {
+  const date =
+    typeof value === 'number'
+      ? new Date(value * 1000)
+      : typeof value === 'string'
+        ? new Date(value)
+        : null;
+  return date && !Number.isNaN(date.getTime()) ? date : null;
+}
+
 /**
- * An epoch time in seconds as a local date and time.
+ * A date as `2027-01-01` (local; one format everywhere, never `1/1/2027`).
+ * Numbers are epoch seconds; strings ISO 8601.
  */
-export function formatTime(epochSeconds: number | null | undefined): string {
-  if (typeof epochSeconds !== 'number' || !Number.isFinite(epochSeconds)) {
+export function formatDate(value: number | string | null | undefined): string {
+  const date = toDate(value);
+  if (!date) {
     return '–';
   }
-  return new Date(epochSeconds * 1000).toLocaleString();
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+}
+
+/**
+ * A date and time as `2027-01-01 14:05` (local).
+ */
+export function formatTime(value: number | string | null | undefined): string {
+  const date = toDate(value);
+  if (!date) {
+    return '–';
+  }
+  return `${formatDate(date.getTime() / 1000)} ${pad(date.getHours())}:${pad(date.getMinutes())}`;
 }

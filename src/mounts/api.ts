@@ -58,10 +58,6 @@ export async function createMount(request: IMountRequest): Promise<IMount> {
   return answer.mount;
 }
 
-export async function getMount(id: string): Promise<IMount> {
-  return (await requestAPI<{ mount: IMount }>(mountPath(id))).mount;
-}
-
 export async function cancelMount(id: string): Promise<IMount> {
   return (
     await requestAPI<{ mount: IMount }>(mountPath(id, '/cancel'), json({}))

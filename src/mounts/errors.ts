@@ -1,5 +1,5 @@
 import { AFLabRequestError, describeError } from '../request';
-import { formatBytes } from '../common/units';
+import { formatBytes, plural } from '../common/units';
 
 /**
  * A server error explained for the user: a title, the server's own message,
@@ -7,6 +7,10 @@ import { formatBytes } from '../common/units';
  */
 export interface IExplainedError {
   title: string;
+  /**
+   * The server's error type (`no_replica`, `conflict`, ...), or ''.
+   */
+  kind: string;
   /**
    * The key facts in a few words (e.g. "needs 790 GiB, 66 GiB free"), or ''.
    */
@@ -33,6 +37,7 @@ export function explainMountError(
 ): IExplainedError {
   const out: IExplainedError = {
     title: `${action} failed`,
+    kind: error instanceof AFLabRequestError ? error.type : '',
     summary: '',
     message: describeError(error),
     facts: [],
@@ -81,7 +86,10 @@ export function explainMountError(
               ? String((f as any).did ?? (f as any).name)
               : JSON.stringify(f)
         );
-        out.summary = `${out.items.length}${out.items.length >= 10 ? '+' : ''} files`;
+        out.summary =
+          out.items.length >= 10
+            ? `${out.items.length}+ files`
+            : plural(out.items.length, 'file');
       }
       break;
     }

@@ -6,6 +6,7 @@ import {
   IServerEvent,
   IStreamStatus
 } from '../common/eventStream';
+import { OwnActions } from '../common/notify';
 import * as defaultApi from './api';
 import {
   ACTIVE_STATES,
@@ -52,8 +53,16 @@ export interface IMountEventSource extends IDisposable {
  * progress never stalls on screen.
  */
 export class MountsModel implements IDisposable {
+  /**
+   * The mounts this browser session created or retried (their toasts).
+   */
+  readonly own = new OwnActions();
+
   constructor(options: MountsModel.IOptions = {}) {
     this._api = options.api ?? defaultApi;
+    // A stream given to us is shared (other sections listen too): not ours
+    // to dispose.
+    this._ownsEvents = !options.events;
     this._events = options.events ?? new EventStream({ topics: ['mounts'] });
     this._fallbackMs = options.fallbackPollMs ?? 3000;
     this._events.received.connect(this._onEvent, this);
@@ -199,7 +208,9 @@ export class MountsModel implements IDisposable {
     this._pending.add(key);
     this._emit();
     try {
-      const mount = this._merge(await this._api.createMount(request));
+      const created = await this._api.createMount(request);
+      this.own.add(created?.id);
+      const mount = this._merge(created);
       this._refreshCacheSoon();
       return mount;
     } finally {
@@ -230,6 +241,7 @@ export class MountsModel implements IDisposable {
   }
 
   async retry(id: string): Promise<IMount> {
+    this.own.add(id);
     return this._merge(await this._api.retryMount(id));
   }
 
@@ -260,7 +272,11 @@ export class MountsModel implements IDisposable {
     if (this._cacheTimer) {
       window.clearTimeout(this._cacheTimer);
     }
-    this._events.dispose();
+    if (this._ownsEvents) {
+      this._events.dispose();
+    } else {
+      Signal.disconnectReceiver(this);
+    }
     Signal.clearData(this);
   }
 
@@ -372,6 +388,7 @@ export class MountsModel implements IDisposable {
 
   private _api: MountsApi;
   private _events: IMountEventSource;
+  private _ownsEvents: boolean;
   private _fallbackMs: number;
   private _mounts = new Map<string, IMount>();
   private _sorted: IMount[] | null = null;

@@ -4,7 +4,7 @@ import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { MimeData } from '@lumino/coreutils';
 import { Drag } from '@lumino/dragdrop';
 
-import { mountRoot, snippetForMount } from './snippet';
+import { identifier, mountRoot, snippetForMount } from './snippet';
 import { IMount } from './types';
 
 /**
@@ -140,10 +140,19 @@ export async function insertMountCode(options: {
   const { app, tracker, mount, mounts } = options;
   const current = tracker?.currentWidget;
   const notebookDir = current ? PathExt.dirname(current.context.path) : '';
+  const cells = current?.content.model?.cells;
+  const sources: string[] = [];
+  for (let i = 0; i < (cells?.length ?? 0); i++) {
+    sources.push(cells!.get(i).sharedModel.getSource());
+  }
   await insertIntoNotebook(
     app,
     tracker,
-    snippetForMount(mount, PageConfig.getOption('serverRoot'), notebookDir),
+    withFreshNames(
+      snippetForMount(mount, PageConfig.getOption('serverRoot'), notebookDir),
+      identifier(mount.did),
+      sources
+    ),
     { [CELL_METADATA_KEY]: options.cell },
     {
       cwd: notebookFolder(
@@ -153,6 +162,31 @@ export async function insertMountCode(options: {
       )
     }
   );
+}
+
+/**
+ * The snippet with its variables (`<prefix>_files`, `<prefix>_path`, ...)
+ * renamed `<prefix>2_…`, `<prefix>3_…` when the notebook already assigns
+ * them in another cell with other code, so a second insert (another mode,
+ * another mount of the same name) never overwrites the first one's data.
+ */
+export function withFreshNames(
+  snippet: string,
+  prefix: string,
+  cellSources: readonly string[]
+): string {
+  const assigns = (p: string) =>
+    new RegExp(`^${p}_(files|path|fileset|fileset_file)\\s*=`, 'm');
+  const taken = (p: string) =>
+    cellSources.some(source => source !== snippet && assigns(p).test(source));
+  if (!taken(prefix)) {
+    return snippet;
+  }
+  let n = 2;
+  while (taken(`${prefix}${n}`)) {
+    n++;
+  }
+  return snippet.replace(new RegExp(`\\b${prefix}_`, 'g'), `${prefix}${n}_`);
 }
 
 /**

@@ -12,8 +12,9 @@ import { PathExt } from '@jupyterlab/coreutils';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { INotebookTracker } from '@jupyterlab/notebook';
 
+import { mountNotice, NOTICE_ACTION_LABELS } from '../common/notify';
 import { describeError } from '../request';
-import { IAFLabSidebar, SectionRank } from '../tokens';
+import { IAFLabEvents, IAFLabSidebar, SectionRank } from '../tokens';
 import { allMountFiles, mountFileset } from './api';
 import { isActive, MountsModel } from './model';
 import { IMountActions } from './MountsPanel';
@@ -33,14 +34,15 @@ const plugin: JupyterFrontEndPlugin<IAFLabMounts> = {
   autoStart: true,
   provides: IAFLabMounts,
   requires: [IAFLabSidebar],
-  optional: [INotebookTracker, IDefaultFileBrowser],
+  optional: [INotebookTracker, IDefaultFileBrowser, IAFLabEvents],
   activate: (
     app: JupyterFrontEnd,
     sidebar: IAFLabSidebar,
     tracker: INotebookTracker | null,
-    fileBrowser: IDefaultFileBrowser | null
+    fileBrowser: IDefaultFileBrowser | null,
+    events: IAFLabEvents | null
   ): IAFLabMounts => {
-    const model = new MountsModel();
+    const model = new MountsModel({ events: events?.stream });
 
     const openInFileBrowser = async (mount: IMount): Promise<void> => {
       const path =
@@ -112,55 +114,35 @@ const plugin: JupyterFrontEndPlugin<IAFLabMounts> = {
       expanded: false
     });
 
-    // Tell the user when a mount they watched finishes, wherever they are.
+    // Toasts only for this session's mounts, each with its next step.
     const states = new Map<string, string>();
     model.changed.connect(() => {
       for (const mount of model.mounts) {
         const before = states.get(mount.id);
         states.set(mount.id, mount.state);
-        if (
-          !before ||
-          !['queued', 'fetching', 'replicating'].includes(before)
-        ) {
+        const notice = mountNotice(mount, before, model.own.has(mount.id));
+        if (!notice) {
           continue;
         }
-        if (mount.state === 'ready') {
-          Notification.success(`${mount.did} is mounted: ${mount.target}`, {
-            autoClose: 6000,
-            actions: [
-              {
-                label: 'Open folder',
-                callback: () =>
-                  void openInFileBrowser(mount).catch(reason =>
-                    Notification.error(describeError(reason))
-                  )
-              },
-              {
-                label: 'Insert code',
-                callback: () =>
-                  void insertCode(mount).catch(reason =>
-                    Notification.error(describeError(reason))
-                  )
-              }
-            ]
-          });
-        } else if (mount.state === 'failed') {
-          Notification.error(
-            `Mounting ${mount.did} failed: ${mount.message || 'see the Mounts section'}`,
-            {
-              autoClose: false,
-              actions: [
-                {
-                  label: 'Show',
-                  callback: () => {
-                    sidebar.activateSection(widget);
-                    widget.highlight(mount.id);
-                  }
-                }
-              ]
-            }
-          );
-        }
+        const run: Record<string, () => Promise<unknown> | void> = {
+          'open-folder': () => openInFileBrowser(mount),
+          'insert-code': () => insertCode(mount),
+          retry: () => model.retry(mount.id),
+          show: () => {
+            sidebar.activateSection(widget);
+            widget.highlight(mount.id);
+          }
+        };
+        Notification.emit(notice.message, notice.type, {
+          autoClose: notice.autoClose,
+          actions: notice.actions.map(action => ({
+            label: NOTICE_ACTION_LABELS[action],
+            callback: () =>
+              void Promise.resolve(run[action]?.()).catch(reason =>
+                Notification.error(describeError(reason))
+              )
+          }))
+        });
       }
     });
 

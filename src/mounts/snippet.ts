@@ -92,7 +92,7 @@ export function py(text: string): string {
 }
 
 /**
- * A Python identifier made from a DID name: `cms_opendata:ZZTo4mu` →
+ * A Python identifier made from a DID name: `myscope:ZZTo4mu` →
  * `zzto4mu`, `user.jdoe:2024-skim.v2` → `d2024_skim_v2`.
  */
 export function identifier(did: string): string {
@@ -144,7 +144,7 @@ export function mountSnippet(options: ISnippetOptions): string {
       `with open(${v}_fileset_file) as f:`,
       `    ${v}_fileset = ${yaml ? 'yaml.safe_load(f)' : 'json.load(f)'}`,
       `${v}_files = [url for dataset in ${v}_fileset.values() for url in dataset["files"]]`,
-      `print(f"${did}: {len(${v}_files)} files, e.g. {${v}_files[:1]}")`,
+      `print(f"${did}: {len(${v}_files)} file{'s' * (len(${v}_files) != 1)}, e.g. {${v}_files[:1]}")`,
       `# import uproot; events = uproot.open({${v}_files[0]: ${py(tree)}}).arrays()`
     );
     return lines.join('\n');
@@ -191,7 +191,7 @@ export function mountSnippet(options: ISnippetOptions): string {
     }
   }
   lines.push(
-    `print(f"${did}: {len(${v}_files)} files in {${v}_path}")`,
+    `print(f"${did}: {len(${v}_files)} file{'s' * (len(${v}_files) != 1)} in {${v}_path}")`,
     `# import uproot; events = uproot.open({${v}_files[0]: ${py(tree)}}).arrays()`
   );
   return lines.join('\n');

@@ -2,23 +2,18 @@ import { Clipboard } from '@jupyterlab/apputils';
 import {
   Button,
   closeIcon,
-  copyIcon,
   editIcon,
   refreshIcon,
   stopIcon
 } from '@jupyterlab/ui-components';
 import React, { useCallback, useEffect, useRef, useState } from 'react';
-
 import { ActionButton } from '../common/ActionButton';
 import { IStreamStatus } from '../common/eventStream';
 import { ErrorNotice, LoadingStatus, RefreshButton } from '../common/feedback';
-import { formatBytes, plural } from '../common/units';
-import { useBriefFlag } from '../common/useBriefFlag';
+import { formatTime, plural } from '../common/units';
 import { useRetryCountdown } from '../common/useRetryCountdown';
-import { AFLabRequestError, describeError } from '../request';
-import * as api from './api';
+import { describeError } from '../request';
 import {
-  formatTime,
   isActive,
   isEnded,
   jobProgress,
@@ -29,7 +24,10 @@ import {
 } from './format';
 import { publishIcon } from './icons';
 import { PublishJobsModel } from './model';
-import { IJobFile, IProvenance, IProvenanceAnswer, IPublishJob } from './types';
+import { IPublishJob } from './types';
+import { ShowInData, DoneDetails } from './JobDetails';
+
+export { CopyableDid, ProvenanceDetails } from './JobDetails';
 
 /**
  * Props of {@link PublishPanel}.
@@ -48,6 +46,10 @@ export interface IPublishPanelProps {
    * Copy text to the clipboard (default: JupyterLab's clipboard).
    */
   copy?: (text: string) => void;
+  /**
+   * Find a published DID in the Data section.
+   */
+  showInData?: (did: string) => void;
 }
 
 /**
@@ -72,70 +74,72 @@ export function PublishPanel(props: IPublishPanelProps): JSX.Element {
   const phase = loaded ? 'ready' : error ? 'error' : 'loading';
 
   return (
-    <div
-      className="jp-AFLab-panel jp-AFLab-PublishPanel"
-      data-phase={phase}
-      aria-busy={loading}
-    >
-      <div className="jp-AFLab-panel-header jp-AFLab-PublishPanel-header">
-        <Button
-          className="jp-AFLab-button jp-AFLab-PublishPanel-publish"
-          small
-          onClick={onPublish}
-          title="Publish the files or folders selected in the file browser to Rucio"
-        >
-          <publishIcon.react tag="span" className="jp-AFLab-button-icon" />
-          <span>Publish…</span>
-        </Button>
-        <StreamState
-          status={model.streamStatus}
-          onReconnect={() => model.reconnect()}
-        />
-        <RefreshButton
-          onClick={() => void model.refresh()}
-          loading={loading}
-          title="Read the list of publish jobs again"
-          ariaLabel="Refresh publish jobs"
-          label="Refresh"
-        />
-      </div>
-
-      {phase === 'loading' && (
-        <LoadingStatus className="jp-AFLab-PublishPanel-empty" role="status">
-          Loading your publish jobs…
-        </LoadingStatus>
-      )}
-
-      {error !== null && (
-        <ErrorNotice
-          title="Could not list your publish jobs"
-          message={describeError(error)}
-          facts={loaded ? ['The list below may be out of date.'] : []}
-        />
-      )}
-
-      {loaded && jobs.length === 0 && (
-        <div className="jp-AFLab-statusLine jp-AFLab-PublishPanel-empty">
-          Nothing published yet. Right-click a file or folder in the file
-          browser and choose “Publish to Rucio…”, or select it and click
-          Publish.
+    <ShowInData.Provider value={props.showInData ?? null}>
+      <div
+        className="jp-AFLab-panel jp-AFLab-PublishPanel"
+        data-phase={phase}
+        aria-busy={loading}
+      >
+        <div className="jp-AFLab-panel-header jp-AFLab-PublishPanel-header">
+          <Button
+            className="jp-AFLab-button jp-AFLab-PublishPanel-publish"
+            small
+            onClick={onPublish}
+            title="Publish the files or folders selected in the file browser to Rucio"
+          >
+            <publishIcon.react tag="span" className="jp-AFLab-button-icon" />
+            <span>Publish…</span>
+          </Button>
+          <StreamState
+            status={model.streamStatus}
+            onReconnect={() => model.reconnect()}
+          />
+          <RefreshButton
+            onClick={() => void model.refresh()}
+            loading={loading}
+            title="Read the list of publish jobs again"
+            ariaLabel="Refresh publish jobs"
+            label="Refresh"
+          />
         </div>
-      )}
 
-      {jobs.length > 0 && (
-        <ul className="jp-AFLab-PublishJobs" aria-label="Publish jobs">
-          {jobs.map(job => (
-            <JobCard
-              key={job.id}
-              job={job}
-              model={model}
-              copy={copy}
-              onPublishAgain={props.onPublishAgain}
-            />
-          ))}
-        </ul>
-      )}
-    </div>
+        {phase === 'loading' && (
+          <LoadingStatus className="jp-AFLab-PublishPanel-empty" role="status">
+            Loading your publish jobs…
+          </LoadingStatus>
+        )}
+
+        {error !== null && (
+          <ErrorNotice
+            title="Could not list your publish jobs"
+            message={describeError(error)}
+            facts={loaded ? ['The list below may be out of date.'] : []}
+          />
+        )}
+
+        {loaded && jobs.length === 0 && (
+          <div className="jp-AFLab-statusLine jp-AFLab-PublishPanel-empty">
+            Nothing published yet. Right-click a file or folder in the file
+            browser and choose “Publish to Rucio…”, or select it and click
+            Publish.
+          </div>
+        )}
+
+        {jobs.length > 0 && (
+          <ul className="jp-AFLab-PublishJobs" aria-label="Publish jobs">
+            {jobs.map(job => (
+              <JobCard
+                key={job.id}
+                job={job}
+                model={model}
+                copy={copy}
+                onPublishAgain={props.onPublishAgain}
+              />
+            ))}
+          </ul>
+        )}
+      </div>
+    </ShowInData.Provider>
   );
 }
 
@@ -408,7 +412,7 @@ export function JobCard(props: {
   );
 }
 
-function Warnings(props: { warnings: string[] }): JSX.Element {
+export function Warnings(props: { warnings: string[] }): JSX.Element {
   return (
     <>
       {props.warnings.map((w, i) => (
@@ -476,289 +480,4 @@ export function Progress(props: { job: IPublishJob }): JSX.Element {
       )}
     </div>
   );
-}
-
-/**
- * A DID with a Copy button.
- */
-export function CopyableDid(props: {
-  did: string;
-  label?: string;
-  copy: (text: string) => void;
-}): JSX.Element {
-  const { did, label, copy } = props;
-  const [copied, showCopied] = useBriefFlag(1500);
-  return (
-    <div className="jp-AFLab-PublishDid" data-did={did}>
-      {label && <span className="jp-AFLab-PublishDid-label">{label}</span>}
-      <code className="jp-AFLab-PublishDid-name" title={did}>
-        {did}
-      </code>
-      <Button
-        className="jp-AFLab-button"
-        small
-        minimal
-        title={`Copy ${did}`}
-        aria-label={`Copy ${did}`}
-        onClick={() => {
-          copy(did);
-          showCopied();
-        }}
-      >
-        <copyIcon.react tag="span" className="jp-AFLab-button-icon" />
-        <span>{copied ? 'Copied' : 'Copy'}</span>
-      </Button>
-    </div>
-  );
-}
-
-/**
- * What a finished job published: its DIDs (copyable), the rule, and the
- * provenance.
- */
-function DoneDetails(props: {
-  job: IPublishJob;
-  copy: (text: string) => void;
-}): JSX.Element {
-  const { job, copy } = props;
-  const [files, setFiles] = useState<IJobFile[] | null>(null);
-  const [filesError, setFilesError] = useState<unknown>(null);
-  const [filesOpen, setFilesOpen] = useState(false);
-
-  const loadFiles = useCallback(() => {
-    setFilesError(null);
-    api
-      .fetchJob(job.id, 0, 200)
-      .then(detail => setFiles(detail.files))
-      .catch(error => setFilesError(error));
-  }, [job.id]);
-
-  // A single loose file is its own DID; a few files in a dataset are listed
-  // at once; more behind a toggle.
-  const singleLooseFile = job.files_total === 1 && !job.dataset && !!job.did;
-  const inline = !singleLooseFile && job.files_total <= INLINE_FILES;
-  useEffect(() => {
-    if (inline && files === null) {
-      loadFiles();
-    }
-  }, [inline, files, loadFiles]);
-
-  const seen = new Set<string>();
-  const dids: { did: string; label: string }[] = [];
-  const add = (did: string | null | undefined, label: string) => {
-    if (did && !seen.has(did)) {
-      seen.add(did);
-      dids.push({ did, label });
-    }
-  };
-  add(job.container?.did, 'Container');
-  add(job.dataset?.did, 'Dataset');
-  add(job.did, job.dataset ? 'Dataset' : 'File');
-
-  const provenanceDid = job.did ?? job.dataset?.did ?? null;
-  const fileDids = (
-    <FileDids
-      job={job}
-      files={files}
-      error={filesError}
-      loading={files === null && filesError === null}
-      copy={copy}
-    />
-  );
-
-  return (
-    <div className="jp-AFLab-PublishDone">
-      <div className="jp-AFLab-PublishJob-message">{job.message}</div>
-      {job.noop && (
-        <div className="jp-AFLab-notice jp-mod-warning">
-          Nothing new was published: the same content already exists in Rucio
-          under {job.did ? <code>{job.did}</code> : 'these names'}.
-        </div>
-      )}
-      <div className="jp-AFLab-PublishDone-dids" aria-label="Published DIDs">
-        {dids.map(d => (
-          <CopyableDid key={d.did} did={d.did} label={d.label} copy={copy} />
-        ))}
-      </div>
-      {inline && fileDids}
-      {!inline && !singleLooseFile && (
-        <details
-          className="jp-AFLab-PublishJob-details"
-          onToggle={event => {
-            const open = (event.currentTarget as HTMLDetailsElement).open;
-            setFilesOpen(open);
-            if (open && files === null) {
-              loadFiles();
-            }
-          }}
-        >
-          <summary>{plural(job.files_total, 'file')}</summary>
-          {filesOpen && fileDids}
-        </details>
-      )}
-      <div className="jp-AFLab-PublishJob-meta">
-        {formatBytes(job.bytes_total)}
-        {job.expires_at
-          ? ` · rule on ${job.request?.rse ?? 'the RSE'} until ${new Date(job.expires_at).toLocaleDateString()}`
-          : ' · rule without expiry'}
-        {job.rule_state ? ` (${job.rule_state})` : ''}
-      </div>
-      {(job.warnings ?? []).length > 0 && (
-        <details className="jp-AFLab-PublishJob-details">
-          <summary>{plural((job.warnings ?? []).length, 'note')}</summary>
-          <Warnings warnings={job.warnings ?? []} />
-        </details>
-      )}
-      {provenanceDid && (
-        <ProvenanceDetails
-          did={provenanceDid}
-          instance={job.request?.instance}
-          fallback={job.provenance}
-        />
-      )}
-    </div>
-  );
-}
-
-/**
- * Jobs with at most this many files list their file DIDs at once.
- */
-const INLINE_FILES = 5;
-
-function FileDids(props: {
-  job: IPublishJob;
-  files: IJobFile[] | null;
-  error: unknown;
-  loading: boolean;
-  copy: (text: string) => void;
-}): JSX.Element {
-  const { job, files, error, loading, copy } = props;
-  return (
-    <div className="jp-AFLab-PublishDone-files" aria-label="Published files">
-      {loading && <div className="jp-AFLab-PublishForm-muted">Loading…</div>}
-      {error !== null && (
-        <div className="jp-AFLab-notice jp-mod-error" role="alert">
-          Could not list the files: {describeError(error)}
-        </div>
-      )}
-      {files?.map(f => (
-        <CopyableDid
-          key={f.did}
-          did={f.did}
-          label={job.files_total <= INLINE_FILES ? 'File' : undefined}
-          copy={copy}
-        />
-      ))}
-      {files && job.files_total > files.length && (
-        <div className="jp-AFLab-PublishForm-muted">
-          and {plural(job.files_total - files.length, 'more file')}
-        </div>
-      )}
-    </div>
-  );
-}
-
-const PROVENANCE_LABELS: Record<string, string> = {
-  notebook: 'Notebook',
-  git_commit: 'Git commit',
-  git_dirty: 'Uncommitted changes',
-  inputs: 'Input data',
-  cluster_profile: 'Cluster profile',
-  af_lab_version: 'af-lab version',
-  published_at: 'Published at',
-  published_by: 'Published by',
-  publish_job: 'Publish job',
-  source: 'Local path'
-};
-
-/**
- * The provenance of a published DID, read when opened
- * (`publish/provenance`).
- */
-export function ProvenanceDetails(props: {
-  did: string;
-  instance?: string;
-  fallback?: IProvenance;
-}): JSX.Element {
-  const { did, instance, fallback } = props;
-  const [answer, setAnswer] = useState<IProvenanceAnswer | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [loading, setLoading] = useState(false);
-
-  const load = () => {
-    setLoading(true);
-    setError(null);
-    api
-      .fetchProvenance(did, instance)
-      .then(a => setAnswer(a))
-      .catch(e => setError(e))
-      .finally(() => setLoading(false));
-  };
-
-  const provenance = answer?.provenance ?? (error ? fallback : undefined);
-  return (
-    <details
-      className="jp-AFLab-PublishJob-details jp-AFLab-Provenance"
-      onToggle={event => {
-        if (
-          (event.currentTarget as HTMLDetailsElement).open &&
-          answer === null &&
-          !loading
-        ) {
-          load();
-        }
-      }}
-    >
-      <summary>Provenance</summary>
-      {loading && <div className="jp-AFLab-PublishForm-muted">Loading…</div>}
-      {error !== null && (
-        <div className="jp-AFLab-notice jp-mod-warning">
-          Could not read the recorded provenance of {did}:{' '}
-          {describeError(error)}
-          {fallback && ' Shown below: what the job recorded.'}
-          {error instanceof AFLabRequestError && error.status !== 404 && (
-            <Button className="jp-AFLab-button" small onClick={load}>
-              Try again
-            </Button>
-          )}
-        </div>
-      )}
-      {answer && (
-        <div className="jp-AFLab-PublishForm-muted">
-          {answer.source === 'rucio'
-            ? `Stored in Rucio as metadata of ${answer.did}.`
-            : `Kept by af-lab (this Rucio server stores no custom metadata).`}
-        </div>
-      )}
-      {provenance && (
-        <dl className="jp-AFLab-Provenance-list">
-          {Object.entries(provenance)
-            .filter(([, v]) => v !== null && v !== undefined && v !== '')
-            .map(([key, value]) => (
-              <React.Fragment key={key}>
-                <dt>{PROVENANCE_LABELS[key] ?? key}</dt>
-                <dd>{formatValue(key, value)}</dd>
-              </React.Fragment>
-            ))}
-        </dl>
-      )}
-    </details>
-  );
-}
-
-function formatValue(key: string, value: unknown): string {
-  if (typeof value === 'boolean') {
-    return value ? 'yes' : 'no';
-  }
-  if (Array.isArray(value)) {
-    return value.length ? value.join(', ') : 'none';
-  }
-  if (key === 'published_at' && typeof value === 'string') {
-    const date = new Date(value);
-    return Number.isNaN(date.getTime()) ? value : date.toLocaleString();
-  }
-  if (typeof value === 'object') {
-    return JSON.stringify(value);
-  }
-  return String(value);
 }

@@ -113,23 +113,3 @@ export function jobTitle(job: IPublishJob): string {
     ? paths[0]
     : `${paths[0]} and ${paths.length - 1} more`;
 }
-
-/**
- * `created` (seconds since the epoch) as a local time, with the date when
- * it is not today.
- */
-export function formatTime(seconds: number, now = new Date()): string {
-  if (!Number.isFinite(seconds)) {
-    return '';
-  }
-  const date = new Date(seconds * 1000);
-  const sameDay = date.toDateString() === now.toDateString();
-  return sameDay
-    ? date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
-    : date.toLocaleString([], {
-        month: 'short',
-        day: 'numeric',
-        hour: '2-digit',
-        minute: '2-digit'
-      });
-}

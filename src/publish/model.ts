@@ -1,6 +1,7 @@
 import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
+import { OwnActions } from '../common/notify';
 import * as api from './api';
 import {
   EventStream,
@@ -18,6 +19,11 @@ import { IPublishJob } from './types';
  * `pollMs` while the stream is down and a job is still active.
  */
 export class PublishJobsModel implements IDisposable {
+  /**
+   * The jobs this browser session started or retried (their toasts).
+   */
+  readonly own = new OwnActions();
+
   constructor(options: PublishJobsModel.IOptions = {}) {
     this._stream = options.stream ?? null;
     this._pollMs = options.pollMs ?? 5000;
@@ -173,6 +179,7 @@ export class PublishJobsModel implements IDisposable {
    */
   async retry(id: string): Promise<IPublishJob> {
     const job = await api.retryJob(id);
+    this.own.add(job?.id);
     this.upsert(job);
     return job;
   }
@@ -248,8 +255,8 @@ export class PublishJobsModel implements IDisposable {
   }
 
   private _onEvent(_: unknown, event: IServerEvent): void {
-    // `publish/<job id>` (and plain `publish` from older servers).
-    if (event.topic !== 'publish' && !event.topic.startsWith('publish/')) {
+    // Every job's events are on `publish/<job id>`.
+    if (!event.topic.startsWith('publish/')) {
       return;
     }
     const job = event.data as IPublishJob;

@@ -14,14 +14,19 @@ import { Contents } from '@jupyterlab/services';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
 import { EventStream } from '../common/eventStream';
+import { NOTICE_ACTION_LABELS, publishNotice } from '../common/notify';
 import { describeError } from '../request';
-import { IAFLabSettings, IAFLabSidebar, SectionRank } from '../tokens';
+import {
+  IAFLabEvents,
+  IAFLabSettings,
+  IAFLabSidebar,
+  SectionRank
+} from '../tokens';
 import { showPublishDialog } from './dialog';
 import { jobTitle } from './format';
 import { publishIcon } from './icons';
 import { PublishJobsModel } from './model';
 import { IFormValues, IPublishTarget, valuesFromJob } from './PublishForm';
-import { IPublishJob } from './types';
 import { PublishSection } from './widget';
 
 /**
@@ -46,7 +51,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     IDefaultFileBrowser,
     IFileBrowserFactory,
     INotebookTracker,
-    ICommandPalette
+    ICommandPalette,
+    IAFLabEvents
   ],
   activate: (
     app: JupyterFrontEnd,
@@ -55,9 +61,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
     defaultBrowser: FileBrowser | null,
     factory: IFileBrowserFactory | null,
     notebooks: INotebookTracker | null,
-    palette: ICommandPalette | null
+    palette: ICommandPalette | null,
+    events: IAFLabEvents | null
   ): void => {
-    const stream = new EventStream({ topics: ['publish'] });
+    const stream = events?.stream ?? new EventStream({ topics: ['publish'] });
     const model = new PublishJobsModel({ stream });
     model.start();
 
@@ -69,7 +76,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
           paths: job.request?.paths ?? [],
           notebook: job.request?.notebook ?? null,
           initial: valuesFromJob(job) as ReadonlyPartialJSONObject
-        })
+        }),
+      showInData: did =>
+        void app.commands.execute('af-lab:data-show-did', { did })
     });
     sidebar.addSection(section, {
       rank: SectionRank.Publish,
@@ -77,7 +86,31 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
 
     const showJobs = () => sidebar.activateSection(section);
-    model.jobEnded.connect((_, job) => notifyEnded(job, showJobs));
+    model.jobEnded.connect((_, job) => {
+      const notice = publishNotice(job, jobTitle(job), model.own.has(job.id));
+      if (!notice) {
+        return;
+      }
+      const run: Record<string, () => Promise<unknown> | void> = {
+        retry: () => model.retry(job.id),
+        show: showJobs,
+        'show-in-data': () =>
+          app.commands.execute('af-lab:data-show-did', {
+            did: job.did ?? '',
+            instance: job.request?.instance ?? ''
+          })
+      };
+      Notification.emit(notice.message, notice.type, {
+        autoClose: notice.autoClose,
+        actions: notice.actions.map(action => ({
+          label: NOTICE_ACTION_LABELS[action],
+          callback: () =>
+            void Promise.resolve(run[action]?.()).catch(reason =>
+              Notification.error(describeError(reason))
+            )
+        }))
+      });
+    });
 
     const browser = (): FileBrowser | null =>
       factory?.tracker.currentWidget ?? defaultBrowser;
@@ -150,6 +183,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
             defaultInstance: settings.defaultInstance
           });
           if (job) {
+            model.own.add(job.id);
             model.upsert(job);
             showJobs();
           }
@@ -209,38 +243,4 @@ async function statPaths(
       };
     })
   );
-}
-
-/**
- * Tell the user when a job they saw running ends, wherever they are.
- */
-function notifyEnded(job: IPublishJob, showJobs: () => void): void {
-  const actions = [
-    { label: 'Show', callback: showJobs, displayType: 'link' as const }
-  ];
-  const title = jobTitle(job);
-  switch (job.state) {
-    case 'done':
-      Notification.success(
-        job.noop
-          ? `Already published: ${title} (nothing new to copy).`
-          : `Published ${title}.`,
-        { autoClose: 6000, actions }
-      );
-      break;
-    case 'failed':
-      Notification.error(
-        `Publishing ${title} failed: ${job.error?.message ?? job.message}`,
-        { autoClose: false, actions }
-      );
-      break;
-    case 'interrupted':
-      Notification.warning(
-        `Publishing ${title} was interrupted: ${job.error?.message ?? job.message} Resume it from the Publish section.`,
-        { autoClose: false, actions }
-      );
-      break;
-    default:
-      break;
-  }
 }

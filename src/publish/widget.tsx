@@ -25,6 +25,7 @@ export class PublishSection extends ReactWidget {
         model={this._options.model}
         onPublish={this._options.onPublish}
         onPublishAgain={this._options.onPublishAgain}
+        showInData={this._options.showInData}
       />
     );
   }
@@ -37,5 +38,6 @@ export namespace PublishSection {
     model: PublishJobsModel;
     onPublish: () => void;
     onPublishAgain?: (job: IPublishJob) => void;
+    showInData?: (did: string) => void;
   }
 }

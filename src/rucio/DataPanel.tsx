@@ -1,57 +1,17 @@
-import {
-  Button,
-  caretDownIcon,
-  caretRightIcon,
-  folderIcon,
-  refreshIcon,
-  searchIcon
-} from '@jupyterlab/ui-components';
-import React, { useCallback, useEffect, useRef, useState } from 'react';
-
+import { Button, searchIcon } from '@jupyterlab/ui-components';
+import React, { useEffect, useState } from 'react';
 import { ErrorBox, LoadingOrError, RefreshButton } from '../common/feedback';
 import { useSignal } from '../common/useSignal';
-import {
-  formatBytes,
-  formatCount,
-  formatExactBytes,
-  percent,
-  plural
-} from '../common/units';
-import { VirtualList } from '../common/VirtualList';
-import { IExplainedError } from '../mounts/errors';
-import { isActive, MountsModel } from '../mounts/model';
-import { IMount, MountMode } from '../mounts/types';
-import { AFLabRequestError, describeError } from '../request';
+import { formatCount, formatTime, plural } from '../common/units';
+import { MountsModel } from '../mounts/model';
 import { CredentialsForm } from './CredentialsForm';
-import { key as detailsKey } from './details';
-import { didIcon, mountIcon } from './icons';
 import { DataModel, DEFAULT_SEARCH_TYPE, SEARCH_TYPES } from './model';
-import { IListing, isCollection, ITreeNode, TreeRow } from './tree';
-import { IAvailability, IDIDItem, IReplica, SearchType } from './types';
+import { SearchType } from './types';
+import { DataTreeView } from './DataTree';
+import { IDataActions } from './rows';
 
-/**
- * What the Data view asks its host (the plugin) to do.
- */
-export interface IDataActions {
-  /**
-   * Mount a DID. Errors are reported by the host (see
-   * `DataModel.setMountNotice`), never thrown.
-   */
-  mount(item: IDIDItem, instance: string, mode: MountMode): void;
-  /**
-   * The primary action of a mounted DID: open its folder when ready, else
-   * show its progress.
-   */
-  openMount(mount: IMount): void;
-  /**
-   * Open the actions menu of a DID at a screen position.
-   */
-  openMenu(item: IDIDItem, instance: string, x: number, y: number): void;
-  /**
-   * Start dragging a DID (into a notebook).
-   */
-  startDrag(item: IDIDItem, instance: string, x: number, y: number): void;
-}
+export { IDataActions } from './rows';
+export { MiddleEllipsis, ReplicaBadges, tailLength } from './DIDParts';
 
 export interface IDataPanelProps {
   model: DataModel;
@@ -62,34 +22,6 @@ export interface IDataPanelProps {
    */
   active?: boolean;
 }
-
-/**
- * Row heights of the virtual list (px): every row of a kind is as tall.
- */
-export const ROW_HEIGHTS: Record<ViewRow['kind'], number> = {
-  did: 46,
-  availability: 44,
-  loading: 30,
-  more: 34,
-  error: 64,
-  empty: 28,
-  notice: 64
-};
-
-/**
- * A row of the view: a tree row, or a mount error under a DID.
- */
-export type ViewRow =
-  | TreeRow
-  | {
-      kind: 'notice';
-      key: string;
-      item: IDIDItem;
-      depth: number;
-      notice: IExplainedError;
-    };
-
-const INDENT = 14;
 
 /**
  * The "Data" section: find DIDs on a Rucio instance and mount them.
@@ -116,13 +48,34 @@ export function DataPanel(props: IDataPanelProps): JSX.Element {
     model.credentials !== null &&
     (login === 'logged_out' || (changingLogin && login === 'logged_in'));
 
+  const [needsScope, setNeedsScope] = useState<string | null>(null);
   const runSearch = (pattern = query, searchType = type, refresh = false) => {
     const text = pattern.trim();
     if (!text) {
       return;
     }
+    // Rucio needs a scope: suggest scope:*name* instead of sending a 400.
+    if (!text.includes(':') && !model.scopes.includes(text)) {
+      setNeedsScope(text);
+      return;
+    }
+    setNeedsScope(null);
     void model.search(text, searchType, refresh);
   };
+
+  // The example to browse: the user's own scope (user.<account>) if any.
+  const account = model.credentials?.account;
+  const firstScope =
+    model.scopes.find(scope => account && scope === `user.${account}`) ??
+    model.scopes[0];
+
+  // A search started elsewhere (e.g. "Show in Data") shows its pattern.
+  const searchedPattern = model.searched?.pattern;
+  useEffect(() => {
+    if (searchedPattern) {
+      setQuery(q => (q.trim() === searchedPattern ? q : searchedPattern));
+    }
+  }, [searchedPattern]);
 
   const phase = !instances
     ? model.instancesError
@@ -184,12 +137,18 @@ export function DataPanel(props: IDataPanelProps): JSX.Element {
               <div className="jp-AFLab-Data-searchRow">
                 <input
                   className="jp-mod-styled jp-AFLab-Data-query"
-                  type="search"
+                  type="text"
                   value={query}
                   onChange={e => setQuery(e.target.value)}
-                  placeholder="scope:name*, e.g. cms_opendata:*"
+                  onKeyDown={e => {
+                    if (e.key === 'Escape' && query) {
+                      e.preventDefault();
+                      setQuery('');
+                    }
+                  }}
+                  placeholder="scope:name* (a scope alone lists it)"
                   aria-label="Search DIDs (scope:name, * as wildcard)"
-                  title="scope:name with * as wildcard, e.g. cms_opendata:*Mu*. A scope alone lists all its DIDs."
+                  title="scope:name with * as wildcard, e.g. myscope:*Mu*. A scope alone lists all its DIDs; an exact scope:name also finds a file. Esc clears."
                   list={`af-lab-scopes-${model.instance}`}
                   spellCheck={false}
                   autoComplete="off"
@@ -221,6 +180,7 @@ export function DataPanel(props: IDataPanelProps): JSX.Element {
                     className="jp-mod-styled"
                     value={type}
                     aria-label="DID type"
+                    title="Containers & datasets: a pattern never lists thousands of files, while an exact scope:name (no *) finds a file too"
                     onChange={e => {
                       const next = e.target.value as SearchType;
                       setType(next);
@@ -271,6 +231,16 @@ export function DataPanel(props: IDataPanelProps): JSX.Element {
               </div>
             </form>
           </div>
+          {needsScope !== null && (
+            <ScopeHint
+              text={needsScope}
+              scopes={model.scopes}
+              onPick={pattern => {
+                setQuery(pattern);
+                runSearch(pattern);
+              }}
+            />
+          )}
           <ResultsHeader
             model={model}
             onRefresh={() =>
@@ -297,9 +267,7 @@ export function DataPanel(props: IDataPanelProps): JSX.Element {
                 type="button"
                 className="jp-AFLab-linkButton"
                 onClick={() => {
-                  const example = model.scopes[0]
-                    ? `${model.scopes.includes('cms_opendata') ? 'cms_opendata' : model.scopes[0]}:*`
-                    : '';
+                  const example = firstScope ? `${firstScope}:*` : '';
                   if (example) {
                     setQuery(example);
                     runSearch(example);
@@ -307,11 +275,7 @@ export function DataPanel(props: IDataPanelProps): JSX.Element {
                 }}
                 disabled={model.scopes.length === 0}
               >
-                {model.scopes.includes('cms_opendata')
-                  ? 'cms_opendata:*'
-                  : model.scopes[0]
-                    ? `${model.scopes[0]}:*`
-                    : 'scope:*'}
+                {firstScope ? `${firstScope}:*` : 'scope:*'}
               </button>
               . Expand a dataset to see its files and where their replicas are;{' '}
               <strong>Mount</strong> makes it a folder of local files; drag a
@@ -319,6 +283,45 @@ export function DataPanel(props: IDataPanelProps): JSX.Element {
             </div>
           )}
         </>
+      )}
+    </div>
+  );
+}
+
+/**
+ * A search without a scope: Rucio would refuse it, so offer the pattern in
+ * the user's scopes (the first few) instead.
+ */
+function ScopeHint(props: {
+  text: string;
+  scopes: string[];
+  onPick: (pattern: string) => void;
+}): JSX.Element {
+  const { text, scopes, onPick } = props;
+  const name = text.replace(/^\*+|\*+$/g, '');
+  const suggestions = scopes.slice(0, 3).map(scope => `${scope}:*${name}*`);
+  return (
+    <div className="jp-AFLab-placeholder jp-AFLab-Data-scopeHint" role="status">
+      Rucio searches need a scope (scope:name).{' '}
+      {suggestions.length > 0 ? (
+        <>
+          Did you mean{' '}
+          {suggestions.map((pattern, i) => (
+            <React.Fragment key={pattern}>
+              {i > 0 && ' or '}
+              <button
+                type="button"
+                className="jp-AFLab-linkButton"
+                onClick={() => onPick(pattern)}
+              >
+                {pattern}
+              </button>
+            </React.Fragment>
+          ))}
+          ?
+        </>
+      ) : (
+        'Your account has no scope yet: ask your facility for one.'
       )}
     </div>
   );
@@ -385,7 +388,7 @@ function LoginLine(props: {
             data-state="logged_in"
             title={
               status?.expires_at
-                ? `Token valid until ${new Date(status.expires_at * 1000).toLocaleString()}`
+                ? `Token valid until ${formatTime(status.expires_at)}`
                 : undefined
             }
           >
@@ -458,899 +461,6 @@ function ResultsHeader(props: {
         ariaLabel="Refresh the search results"
         label="Refresh"
       />
-    </div>
-  );
-}
-
-/**
- * The results as a virtualized, keyboard-navigable tree.
- */
-function DataTreeView(props: {
-  model: DataModel;
-  mounts: MountsModel;
-  actions: IDataActions;
-}): JSX.Element {
-  const { model, mounts, actions } = props;
-  const tree = model.tree;
-  const treeRows = tree.rows;
-  // Mount errors go right under their DID (cheap: one pass over the rows).
-  const rows: ViewRow[] = [];
-  for (const row of treeRows) {
-    rows.push(row);
-    if (row.kind === 'did') {
-      const notice = model.mountNotice(row.node.item.did);
-      if (notice) {
-        rows.push({
-          kind: 'notice',
-          key: `${row.key}#notice`,
-          item: row.node.item,
-          depth: row.depth,
-          notice
-        });
-      }
-    }
-  }
-
-  const [focus, setFocus] = useState(0);
-  const [scrollTo, setScrollTo] = useState<number | null>(null);
-  const container = useRef<HTMLDivElement>(null);
-  const focusIndex = Math.min(focus, Math.max(0, rows.length - 1));
-
-  // A new mount error is scrolled into view: it is never silent.
-  const notices = useRef(new Set<string>());
-  const latestRows = useRef(rows);
-  latestRows.current = rows;
-  const noticeVersion = model.noticeVersion;
-  useEffect(() => {
-    const keys = new Set<string>();
-    let fresh = -1;
-    latestRows.current.forEach((row, index) => {
-      if (row.kind === 'notice') {
-        keys.add(row.key);
-        if (fresh < 0 && !notices.current.has(row.key)) {
-          fresh = index;
-        }
-      }
-    });
-    notices.current = keys;
-    if (fresh >= 0) {
-      setScrollTo(fresh);
-    }
-  }, [noticeVersion]);
-
-  const moveFocus = useCallback((index: number) => {
-    setFocus(index);
-    setScrollTo(index);
-  }, []);
-
-  // Move DOM focus to the focused row after keyboard navigation (on every
-  // render: the row may appear only once the list has scrolled to it).
-  useEffect(() => {
-    const active = document.activeElement as HTMLElement | null;
-    if (
-      scrollTo === null ||
-      !active ||
-      !container.current?.contains(active) ||
-      !active.classList.contains('jp-AFLab-Data-row') ||
-      active.dataset.index === String(scrollTo)
-    ) {
-      return;
-    }
-    container.current
-      .querySelector<HTMLElement>(`[data-index="${scrollTo}"]`)
-      ?.focus({ preventScroll: true });
-  });
-
-  const onKeyDown = (event: React.KeyboardEvent<HTMLDivElement>) => {
-    if ((event.target as HTMLElement).closest('button, input, select')) {
-      return;
-    }
-    const row = rows[focusIndex];
-    switch (event.key) {
-      case 'ArrowDown':
-        moveFocus(Math.min(rows.length - 1, focusIndex + 1));
-        break;
-      case 'ArrowUp':
-        moveFocus(Math.max(0, focusIndex - 1));
-        break;
-      case 'Home':
-        moveFocus(0);
-        break;
-      case 'End':
-        moveFocus(rows.length - 1);
-        break;
-      case 'ArrowRight':
-        if (row?.kind === 'did' && isCollection(row.node.item)) {
-          if (!row.node.expanded) {
-            tree.expand(row.node);
-          } else {
-            moveFocus(Math.min(rows.length - 1, focusIndex + 1));
-          }
-        }
-        break;
-      case 'ArrowLeft':
-        if (row?.kind === 'did' && row.node.expanded) {
-          tree.collapse(row.node);
-        } else if (row && 'depth' in row && row.depth > 0) {
-          for (let i = focusIndex - 1; i >= 0; i--) {
-            const r = rows[i];
-            if (r.kind === 'did' && r.depth < row.depth) {
-              moveFocus(i);
-              break;
-            }
-          }
-        }
-        break;
-      case 'Enter':
-      case ' ':
-        if (row?.kind === 'did' && isCollection(row.node.item)) {
-          tree.toggle(row.node);
-        } else if (row?.kind === 'more') {
-          void tree.loadMore(row.listing);
-        }
-        break;
-      case 'ContextMenu':
-        if (row?.kind === 'did') {
-          const rect = (event.target as HTMLElement).getBoundingClientRect();
-          actions.openMenu(
-            row.node.item,
-            model.instance,
-            rect.left + 24,
-            rect.top + 20
-          );
-        }
-        break;
-      default:
-        return;
-    }
-    event.preventDefault();
-  };
-
-  const itemHeight = useCallback(
-    (row: ViewRow) => ROW_HEIGHTS[row.kind] ?? 30,
-    []
-  );
-
-  return (
-    <div className="jp-AFLab-Data-treeWrap" ref={container}>
-      <VirtualList
-        className="jp-AFLab-Data-tree"
-        items={rows}
-        itemHeight={itemHeight}
-        itemKey={row => row.key}
-        role="tree"
-        aria-label="DIDs"
-        aria-busy={tree.root?.loading}
-        scrollToIndex={scrollTo}
-        onKeyDown={onKeyDown}
-        renderItem={(row, index, style) => (
-          <RowView
-            row={row}
-            index={index}
-            style={style}
-            focused={index === focusIndex}
-            model={model}
-            mounts={mounts}
-            actions={actions}
-            onFocus={() => setFocus(index)}
-          />
-        )}
-      />
-    </div>
-  );
-}
-
-interface IRowProps {
-  row: ViewRow;
-  index: number;
-  style: React.CSSProperties;
-  focused: boolean;
-  model: DataModel;
-  mounts: MountsModel;
-  actions: IDataActions;
-  onFocus: () => void;
-}
-
-function RowView(props: IRowProps): JSX.Element {
-  const { row } = props;
-  switch (row.kind) {
-    case 'did':
-      return <DIDRow {...props} node={row.node} />;
-    case 'availability':
-      return <AvailabilityRow {...props} node={row.node} />;
-    case 'loading':
-      return (
-        <AuxRow {...props} className="jp-AFLab-Data-loadingRow">
-          <span className="jp-AFLab-spinner" aria-hidden="true" />
-          <span>{loadingText(row.listing)}</span>
-        </AuxRow>
-      );
-    case 'more':
-      return <MoreRow {...props} listing={row.listing} />;
-    case 'error':
-      return <ErrorRow {...props} listing={row.listing} />;
-    case 'empty':
-      return (
-        <AuxRow {...props} className="jp-AFLab-Data-emptyRow">
-          {row.listing.kind === 'search'
-            ? 'Nothing matches. Try another pattern or type (e.g. Everything).'
-            : row.listing.kind === 'content'
-              ? 'This container is empty.'
-              : 'This dataset has no files.'}
-        </AuxRow>
-      );
-    case 'notice':
-      return <NoticeRow {...props} notice={row.notice} item={row.item} />;
-  }
-}
-
-function loadingText(listing: IListing): string {
-  if (listing.started) {
-    return `Loading more (${formatCount(listing.items.length)} so far)…`;
-  }
-  return listing.kind === 'search'
-    ? 'Searching…'
-    : listing.kind === 'content'
-      ? 'Loading the datasets…'
-      : 'Loading the files and their replicas…';
-}
-
-/**
- * A row that is not a DID (loading, more, error, empty), indented like the
- * listing it belongs to.
- */
-function AuxRow(
-  props: IRowProps & { className: string; children: React.ReactNode }
-): JSX.Element {
-  const { row, index, style, focused, className, children, onFocus } = props;
-  const depth = 'depth' in row ? row.depth : 0;
-  return (
-    <div
-      className={`jp-AFLab-Data-row jp-AFLab-Data-auxRow ${className}`}
-      style={{ ...style, paddingLeft: 8 + depth * INDENT + 20 }}
-      role="treeitem"
-      aria-level={depth + 1}
-      data-index={index}
-      data-kind={row.kind}
-      tabIndex={focused ? 0 : -1}
-      onFocus={onFocus}
-    >
-      {children}
-    </div>
-  );
-}
-
-function MoreRow(props: IRowProps & { listing: IListing }): JSX.Element {
-  const { listing, model } = props;
-  // Infinite scroll: this row is rendered only near the viewport.
-  useEffect(() => {
-    const timer = window.setTimeout(
-      () => void model.tree.loadMore(listing),
-      100
-    );
-    return () => window.clearTimeout(timer);
-  }, [listing, listing.items.length, model.tree]);
-  const shown = listing.items.length;
-  return (
-    <AuxRow {...props} className="jp-AFLab-Data-moreRow">
-      <Button
-        className="jp-AFLab-button"
-        small
-        minimal
-        onClick={() => void model.tree.loadMore(listing)}
-        tabIndex={-1}
-      >
-        <span>
-          Load more ({formatCount(shown)}
-          {listing.total !== null
-            ? ` of ${formatCount(listing.total)}`
-            : ''}{' '}
-          shown)
-        </span>
-      </Button>
-    </AuxRow>
-  );
-}
-
-function ErrorRow(props: IRowProps & { listing: IListing }): JSX.Element {
-  const { listing, model } = props;
-  const error = listing.error;
-  const expired =
-    error instanceof AFLabRequestError &&
-    error.status === 409 &&
-    listing.started;
-  const message = describeError(error);
-  return (
-    <AuxRow {...props} className="jp-AFLab-Data-errorRow">
-      <div className="jp-AFLab-Data-errorBody" role="alert">
-        <div className="jp-AFLab-Data-errorText" title={message}>
-          {expired
-            ? 'This list expired on the server. Reload it to go on.'
-            : message}
-        </div>
-        <div className="jp-AFLab-Data-errorActions">
-          {error instanceof AFLabRequestError && error.status > 0 && (
-            <span className="jp-AFLab-Data-errorFacts">
-              HTTP {error.status} · {error.type}
-            </span>
-          )}
-          <Button
-            className="jp-AFLab-button"
-            small
-            tabIndex={-1}
-            onClick={() =>
-              expired
-                ? void model.tree.reload(listing, true)
-                : void model.tree.retry(listing)
-            }
-          >
-            <refreshIcon.react tag="span" className="jp-AFLab-button-icon" />
-            <span>{expired ? 'Reload' : 'Try again'}</span>
-          </Button>
-        </div>
-      </div>
-    </AuxRow>
-  );
-}
-
-function NoticeRow(
-  props: IRowProps & { notice: IExplainedError; item: IDIDItem }
-): JSX.Element {
-  const { notice, item, model } = props;
-  const full = [notice.message, ...notice.facts].join('\n');
-  return (
-    <AuxRow {...props} className="jp-AFLab-Data-noticeRow">
-      <div className="jp-AFLab-Data-errorBody" role="alert" title={full}>
-        <div className="jp-AFLab-Data-noticeTitle">
-          <strong>{notice.title}</strong>
-          {notice.summary ? `: ${notice.summary}` : ''}
-        </div>
-        <div className="jp-AFLab-Data-errorActions">
-          <span className="jp-AFLab-Data-noticeMessage">{notice.message}</span>
-          <Button
-            className="jp-AFLab-button"
-            small
-            minimal
-            tabIndex={-1}
-            onClick={() => model.setMountNotice(model.instance, item.did, null)}
-          >
-            Dismiss
-          </Button>
-        </div>
-      </div>
-    </AuxRow>
-  );
-}
-
-/**
- * One DID: twisty, type, full name (ellipsis, tooltip), size, replicas or
- * availability, mount state, and the Mount button with its menu.
- */
-function DIDRow(props: IRowProps & { node: ITreeNode }): JSX.Element {
-  const { node, index, style, focused, model, mounts, actions, onFocus } =
-    props;
-  const item = node.item;
-  const instance = model.instance;
-  const collection = isCollection(item);
-  const needsMeta =
-    (collection && (item.bytes === null || item.length === null)) ||
-    (item.type === 'file' && !item.replicas);
-  const k = detailsKey(instance, item.did);
-  useSignal(model.details.changed, changed => changed === k);
-  useEffect(() => {
-    if (!needsMeta) {
-      return;
-    }
-    const watch = model.details.watch(instance, item.did, 'meta');
-    return () => watch.dispose();
-  }, [instance, item.did, needsMeta, model.details]);
-  const entry = needsMeta ? model.details.get(instance, item.did) : undefined;
-  const bytes = item.bytes ?? entry?.details?.bytes ?? null;
-  const length = item.length ?? entry?.details?.length ?? null;
-  const replicas = item.replicas ?? entry?.details?.replicas;
-
-  const drag = useDragStart(event =>
-    actions.startDrag(item, instance, event.clientX, event.clientY)
-  );
-
-  // The scope is said once: by the parent, or by the search pattern.
-  const contextScope =
-    node.parent?.item.scope ?? model.searched?.pattern.split(':')[0];
-  const label = contextScope === item.scope ? item.name : item.did;
-  const mount = mounts.forDid(item.did, instance)[0];
-  const creating = mounts.isCreating(item.did, instance);
-
-  const metaParts: string[] = [];
-  if (collection && length !== null) {
-    metaParts.push(plural(length, 'file'));
-  }
-  metaParts.push(
-    bytes !== null ? formatBytes(bytes) : needsMeta && !entry?.error ? '…' : '–'
-  );
-
-  return (
-    <div
-      className="jp-AFLab-Data-row jp-AFLab-Data-didRow"
-      style={style}
-      role="treeitem"
-      aria-level={node.depth + 1}
-      aria-expanded={collection ? node.expanded : undefined}
-      aria-label={`${item.type} ${item.did}`}
-      data-index={index}
-      data-kind="did"
-      data-did={item.did}
-      data-type={item.type}
-      data-mount-state={mount?.state ?? (creating ? 'creating' : undefined)}
-      tabIndex={focused ? 0 : -1}
-      onFocus={onFocus}
-      onMouseDown={drag}
-      onDoubleClick={e => {
-        if (collection && !(e.target as HTMLElement).closest('button')) {
-          model.tree.toggle(node);
-        }
-      }}
-      onContextMenu={e => {
-        e.preventDefault();
-        e.stopPropagation();
-        actions.openMenu(item, instance, e.clientX, e.clientY);
-      }}
-      title={`${item.did}\nDrag into a notebook for the code that reads it.`}
-    >
-      <div
-        className="jp-AFLab-Data-line"
-        style={{ paddingLeft: 4 + node.depth * INDENT }}
-      >
-        {collection ? (
-          <button
-            type="button"
-            className="jp-AFLab-Data-twisty"
-            aria-label={`${node.expanded ? 'Collapse' : 'Expand'} ${item.did}`}
-            title={node.expanded ? 'Collapse' : 'Show what it contains'}
-            tabIndex={-1}
-            onClick={() => model.tree.toggle(node)}
-          >
-            {node.expanded ? (
-              <caretDownIcon.react tag="span" />
-            ) : (
-              <caretRightIcon.react tag="span" />
-            )}
-          </button>
-        ) : (
-          <span className="jp-AFLab-Data-twistySpacer" />
-        )}
-        {React.createElement(didIcon(item.type).react, {
-          tag: 'span',
-          className: 'jp-AFLab-Data-typeIcon'
-        })}
-        <MiddleEllipsis
-          className="jp-AFLab-Data-name"
-          text={label}
-          title={item.did}
-        />
-        <MountControl
-          item={item}
-          instance={instance}
-          mount={mount}
-          creating={creating}
-          actions={actions}
-        />
-      </div>
-      <div
-        className="jp-AFLab-Data-meta"
-        style={{ paddingLeft: 4 + node.depth * INDENT + 38 }}
-      >
-        <span className="jp-AFLab-Data-type">{item.type}</span>
-        <span title={formatExactBytes(bytes)}>{metaParts.join(' · ')}</span>
-        {mount && <MountBadge mount={mount} />}
-        {item.type === 'file' && (
-          <ReplicaBadges
-            replicas={replicas}
-            loading={!!entry?.loading}
-            error={entry?.error}
-          />
-        )}
-      </div>
-    </div>
-  );
-}
-
-/**
- * A name cut in the middle when it does not fit, so its end (file number,
- * extension, version) stays readable: `Run2012B_DoubleMu…_000.root`. The
- * whole text is in the tooltip and read by screen readers.
- */
-export function MiddleEllipsis(props: {
-  text: string;
-  title: string;
-  className?: string;
-}): JSX.Element {
-  const { text, title, className } = props;
-  const tail = text.length > 20 ? tailLength(text) : 0;
-  return (
-    <span
-      className={`jp-AFLab-middleEllipsis ${className ?? ''}`.trim()}
-      title={title}
-      aria-label={text}
-    >
-      <span className="jp-AFLab-middleEllipsis-head" aria-hidden="true">
-        {text.slice(0, text.length - tail)}
-      </span>
-      {tail > 0 && (
-        <span className="jp-AFLab-middleEllipsis-tail" aria-hidden="true">
-          {text.slice(text.length - tail)}
-        </span>
-      )}
-    </span>
-  );
-}
-
-/**
- * How much of a long name's end to keep visible: from its last `_`, `-` or
- * `.` separator (`_000.root`, `-v2.root`) if that is short; else nothing (the
- * name is cut at its end as usual).
- */
-export function tailLength(text: string): number {
-  const limit = Math.min(16, Math.floor(text.length / 2));
-  for (let i = text.length - 4; i >= text.length - limit; i--) {
-    if ('_-.'.includes(text[i]) && !'_-.'.includes(text[i - 1] ?? '')) {
-      const dot = text.lastIndexOf('.');
-      // Not just the extension: keep the part before it too.
-      if (i === dot) {
-        continue;
-      }
-      return text.length - i;
-    }
-  }
-  return 0;
-}
-
-/**
- * Start a drag after the mouse moved a few pixels with the button down
- * (clicks on buttons never start one).
- */
-function useDragStart(
-  start: (event: MouseEvent) => void
-): (event: React.MouseEvent) => void {
-  const startRef = useRef(start);
-  startRef.current = start;
-  return useCallback((event: React.MouseEvent) => {
-    if (
-      event.button !== 0 ||
-      (event.target as HTMLElement).closest('button, input, select, a')
-    ) {
-      return;
-    }
-    const x0 = event.clientX;
-    const y0 = event.clientY;
-    const move = (e: MouseEvent) => {
-      if (Math.abs(e.clientX - x0) + Math.abs(e.clientY - y0) > 5) {
-        cleanup();
-        startRef.current(e);
-      }
-    };
-    const cleanup = () => {
-      document.removeEventListener('mousemove', move, true);
-      document.removeEventListener('mouseup', cleanup, true);
-    };
-    document.addEventListener('mousemove', move, true);
-    document.addEventListener('mouseup', cleanup, true);
-  }, []);
-}
-
-const MOUNT_STATE_LABELS: Record<string, string> = {
-  queued: 'Queued',
-  fetching: 'Mounting',
-  replicating: 'Replicating',
-  ready: 'Mounted',
-  failed: 'Mount failed',
-  cancelled: 'Cancelled'
-};
-
-function MountBadge(props: { mount: IMount }): JSX.Element {
-  const { mount } = props;
-  const active = isActive(mount);
-  const pct =
-    mount.bytes.total > 0
-      ? percent(mount.bytes.done, mount.bytes.total)
-      : percent(mount.files.done, mount.files.total);
-  return (
-    <span
-      className="jp-AFLab-Data-mountBadge"
-      data-state={mount.state}
-      title={`${mount.mode} mount at ${mount.target}: ${mount.message || mount.state}`}
-    >
-      {MOUNT_STATE_LABELS[mount.state] ?? mount.state}
-      {active && mount.state !== 'queued' ? ` ${pct}%` : ''}
-    </span>
-  );
-}
-
-function MountControl(props: {
-  item: IDIDItem;
-  instance: string;
-  mount: IMount | undefined;
-  creating: boolean;
-  actions: IDataActions;
-}): JSX.Element {
-  const { item, instance, mount, creating, actions } = props;
-  let label: string;
-  let title: string;
-  let onClick: () => void;
-  if (creating && !mount) {
-    label = 'Mounting…';
-    title = `Asking the server to mount ${item.did}`;
-    onClick = () => undefined;
-  } else if (mount) {
-    if (mount.state === 'ready') {
-      label = 'Open';
-      title = `Show ${mount.target} in the file browser`;
-    } else if (isActive(mount)) {
-      label = 'Progress';
-      title = `Mounting ${item.did}: see its progress in Mounts`;
-    } else {
-      label = 'Details';
-      title = `${item.did}: ${mount.message || mount.state} (see Mounts)`;
-    }
-    onClick = () => actions.openMount(mount);
-  } else {
-    label = 'Mount';
-    title = `Mount ${item.did}: fetch its files once into the shared cache and link them into af-data/ (more modes in the menu)`;
-    onClick = () => actions.mount(item, instance, 'cache');
-  }
-  return (
-    <span className="jp-AFLab-Data-mountControl">
-      <Button
-        className="jp-AFLab-button jp-AFLab-Data-mountButton"
-        small
-        onClick={onClick}
-        disabled={creating && !mount}
-        title={title}
-        tabIndex={-1}
-        aria-label={`${label} ${item.did}`}
-      >
-        {creating && !mount ? (
-          <span className="jp-AFLab-spinner" aria-hidden="true" />
-        ) : mount?.state === 'ready' ? (
-          <folderIcon.react tag="span" className="jp-AFLab-button-icon" />
-        ) : (
-          !mount && (
-            <mountIcon.react tag="span" className="jp-AFLab-button-icon" />
-          )
-        )}
-        <span>{label}</span>
-      </Button>
-      <Button
-        className="jp-AFLab-button jp-AFLab-Data-menuButton"
-        small
-        minimal
-        title="More: mount modes, insert code into a notebook, copy the DID or path"
-        aria-label={`More actions for ${item.did}`}
-        aria-haspopup="menu"
-        tabIndex={-1}
-        onClick={e => {
-          const rect = (e.currentTarget as HTMLElement).getBoundingClientRect();
-          actions.openMenu(item, instance, rect.left, rect.bottom);
-        }}
-      >
-        <caretDownIcon.react tag="span" className="jp-AFLab-button-icon" />
-      </Button>
-    </span>
-  );
-}
-
-/**
- * A file's replicas: one badge per RSE, the state written out unless it is
- * AVAILABLE (a check mark, with the word for screen readers and tooltips).
- */
-export function ReplicaBadges(props: {
-  replicas: IReplica[] | undefined;
-  loading?: boolean;
-  error?: unknown;
-}): JSX.Element {
-  const { replicas, loading, error } = props;
-  if (!replicas) {
-    if (error) {
-      return (
-        <span className="jp-AFLab-Data-replicas" title={describeError(error)}>
-          replicas unknown
-        </span>
-      );
-    }
-    return (
-      <span className="jp-AFLab-Data-replicas">
-        {loading ? 'replicas…' : ''}
-      </span>
-    );
-  }
-  if (replicas.length === 0) {
-    return (
-      <span className="jp-AFLab-Data-replicas">
-        <span className="jp-AFLab-replica" data-state="NONE">
-          no replica
-        </span>
-      </span>
-    );
-  }
-  const summary = replicas
-    .map(r => `${r.rse}: ${r.state.toLowerCase()}`)
-    .join('\n');
-  return (
-    <span
-      className="jp-AFLab-Data-replicas"
-      title={`Replicas\n${summary}`}
-      aria-label={`Replicas: ${summary.replace(/\n/g, ', ')}`}
-    >
-      {replicas.map(r => (
-        <span
-          key={r.rse}
-          className="jp-AFLab-replica"
-          data-rse={r.rse}
-          data-state={r.state}
-        >
-          <span className="jp-AFLab-replica-rse">{r.rse}</span>
-          {r.state === 'AVAILABLE' ? (
-            <span className="jp-AFLab-replica-ok" aria-hidden="true">
-              ✓
-            </span>
-          ) : (
-            <span className="jp-AFLab-replica-state">
-              {r.state.toLowerCase().replace(/_/g, ' ')}
-            </span>
-          )}
-        </span>
-      ))}
-    </span>
-  );
-}
-
-/**
- * Where an expanded collection's files are, per RSE; counted by the server
- * and long-polled while the count goes on.
- */
-function AvailabilityRow(props: IRowProps & { node: ITreeNode }): JSX.Element {
-  const { node, index, style, focused, model, onFocus } = props;
-  const item = node.item;
-  const instance = model.instance;
-  const [full, setFull] = useState(false);
-  const k = detailsKey(instance, item.did);
-  useSignal(model.details.changed, changed => changed === k);
-  useEffect(() => {
-    const watch = model.details.watch(
-      instance,
-      item.did,
-      full ? 'full' : 'auto'
-    );
-    return () => watch.dispose();
-  }, [instance, item.did, full, model.details]);
-  const entry = model.details.get(instance, item.did);
-  const meaningful = entry?.level === 'auto' || entry?.level === 'full';
-  const availability: IAvailability | undefined = meaningful
-    ? entry?.details?.availability
-    : undefined;
-  const total = entry?.details?.length ?? item.length ?? null;
-
-  let body: React.ReactNode;
-  let state = 'loading';
-  if (entry?.error && !availability) {
-    state = 'error';
-    body = (
-      <>
-        <span
-          className="jp-AFLab-Data-availText"
-          title={describeError(entry.error)}
-        >
-          Availability unknown: {describeError(entry.error)}
-        </span>
-        <button
-          type="button"
-          className="jp-AFLab-linkButton"
-          onClick={() => model.details.refresh(instance, item.did)}
-        >
-          Try again
-        </button>
-      </>
-    );
-  } else if (!availability) {
-    body = (
-      <>
-        <span className="jp-AFLab-spinner" aria-hidden="true" />
-        <span className="jp-AFLab-Data-availText">Counting replicas…</span>
-      </>
-    );
-  } else if (availability.computed === false) {
-    state = 'not_counted';
-    body = (
-      <>
-        <span
-          className="jp-AFLab-Data-availText"
-          title={availability.message ?? ''}
-        >
-          {total !== null ? `${plural(total, 'file')}: ` : ''}replicas not
-          counted (big collection)
-        </span>
-        <button
-          type="button"
-          className="jp-AFLab-linkButton"
-          onClick={() => setFull(true)}
-          title="Count the replicas of every file per RSE (lists every replica; can take a while)"
-        >
-          Count now
-        </button>
-      </>
-    );
-  } else {
-    state = availability.complete ? 'complete' : 'counting';
-    const files = total ?? availability.files_scanned;
-    const rses = [...availability.rses].sort(
-      (a, b) => b.files_available - a.files_available
-    );
-    const everywhere = rses.filter(
-      r => files > 0 && r.files_available >= files
-    ).length;
-    const summary = !availability.complete
-      ? `Counting replicas… ${formatCount(availability.files_scanned)}${
-          total !== null ? ` of ${formatCount(total)}` : ''
-        } files`
-      : rses.length === 0
-        ? 'No replica on any RSE'
-        : everywhere > 0
-          ? `All ${plural(files, 'file')} on ${plural(everywhere, 'RSE')}`
-          : `Partly available: at most ${formatCount(
-              rses[0]?.files_available ?? 0
-            )} of ${plural(files, 'file')} on one RSE`;
-    const tooltip = rses
-      .map(
-        r =>
-          `${r.rse}: ${formatCount(r.files_available)} of ${formatCount(
-            files
-          )} files available (${formatBytes(r.bytes_available)})`
-      )
-      .join('\n');
-    body = (
-      <>
-        {!availability.complete && (
-          <span className="jp-AFLab-spinner" aria-hidden="true" />
-        )}
-        <span className="jp-AFLab-Data-availText" title={tooltip || summary}>
-          {summary}
-        </span>
-        <span className="jp-AFLab-Data-availRses" title={tooltip}>
-          {rses.map(r => (
-            <span
-              key={r.rse}
-              className="jp-AFLab-replica"
-              data-state={
-                files > 0 && r.files_available >= files
-                  ? 'AVAILABLE'
-                  : r.files_available > 0
-                    ? 'PARTIAL'
-                    : 'UNAVAILABLE'
-              }
-            >
-              <span className="jp-AFLab-replica-rse">{r.rse}</span>
-              <span className="jp-AFLab-replica-state">
-                {formatCount(r.files_available)}/{formatCount(files)}
-              </span>
-            </span>
-          ))}
-        </span>
-      </>
-    );
-  }
-  return (
-    <div
-      className="jp-AFLab-Data-row jp-AFLab-Data-availRow"
-      style={{ ...style, paddingLeft: 8 + node.depth * INDENT + 20 }}
-      role="treeitem"
-      aria-level={node.depth + 2}
-      data-index={index}
-      data-kind="availability"
-      data-state={state}
-      data-did={item.did}
-      tabIndex={focused ? 0 : -1}
-      onFocus={onFocus}
-    >
-      {body}
     </div>
   );
 }

@@ -35,7 +35,10 @@ export type RucioApi = Pick<
  * `collection`: containers and datasets, never thousands of files.
  */
 export const SEARCH_TYPES: { value: SearchType; label: string }[] = [
-  { value: 'collection', label: 'Containers & datasets' },
+  {
+    value: 'collection',
+    label: 'Containers & datasets'
+  },
   { value: 'container', label: 'Containers' },
   { value: 'dataset', label: 'Datasets' },
   { value: 'file', label: 'Files' },
@@ -45,14 +48,29 @@ export const SEARCH_TYPES: { value: SearchType; label: string }[] = [
 export const DEFAULT_SEARCH_TYPE: SearchType = 'collection';
 
 /**
+ * The type a search really uses: the default (`collection`) widens to every
+ * type for an exact `scope:name` (no wildcard), so a file found by its name
+ * (e.g. one just published) is there. The `%rucio search` magic does the same.
+ */
+export function effectiveSearchType(
+  pattern: string,
+  type: SearchType
+): SearchType {
+  const text = pattern.trim();
+  const colon = text.indexOf(':');
+  const exact = colon > 0 && colon < text.length - 1 && !text.includes('*');
+  return type === DEFAULT_SEARCH_TYPE && exact ? 'all' : type;
+}
+
+/**
  * Where the credentials check stands for the selected instance.
  */
 export type LoginState =
   'unknown' | 'checking' | 'logged_in' | 'logged_out' | 'error';
 
 /**
- * Turn what the user typed into a search pattern: `cms_opendata` (a known
- * scope) → `cms_opendata:*`; `scope:` → `scope:*`; anything else as typed.
+ * Turn what the user typed into a search pattern: `myscope` (a known
+ * scope) → `myscope:*`; `scope:` → `scope:*`; anything else as typed.
  */
 export function normalizePattern(text: string, scopes: string[]): string {
   const q = text.trim();
@@ -290,7 +308,10 @@ export class DataModel implements IDisposable {
       this.tree.clear();
       return Promise.resolve();
     }
-    this._searched = { pattern: normalized, type };
+    this._searched = {
+      pattern: normalized,
+      type: effectiveSearchType(normalized, type)
+    };
     return this.tree.search(refresh);
   }
 

@@ -2,7 +2,7 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { Clipboard, Notification } from '@jupyterlab/apputils';
+import { Clipboard, InputDialog, Notification } from '@jupyterlab/apputils';
 import { PageConfig } from '@jupyterlab/coreutils';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { INotebookTracker } from '@jupyterlab/notebook';
@@ -24,12 +24,13 @@ import {
   snippetForMount
 } from '../mounts/snippet';
 import { IAFLabMounts } from '../mounts/tokens';
-import { IMount, MountMode } from '../mounts/types';
+import { IMount, IMountRequest, MountMode } from '../mounts/types';
 import { describeError } from '../request';
 import { IAFLabSettings, IAFLabSidebar, SectionRank } from '../tokens';
 import { IDataActions } from './DataPanel';
 import { mountIcon } from './icons';
 import { DataModel } from './model';
+import { defaultTarget, mountMenu, replicaState } from './mountMenu';
 import { IDIDItem } from './types';
 import { DataWidget } from './widget';
 
@@ -43,13 +44,22 @@ export const CommandIDs = {
   copyDid: 'af-lab:data-copy-did',
   copyPath: 'af-lab:data-copy-path',
   openMount: 'af-lab:data-open-mount',
-  showMount: 'af-lab:data-show-mount'
+  showMount: 'af-lab:data-show-mount',
+  mountTo: 'af-lab:data-mount-to',
+  requestReplica: 'af-lab:data-request-replica',
+  showDid: 'af-lab:data-show-did'
 } as const;
 
 const MODE_LABELS: Record<MountMode, string> = {
-  cache: 'Mount: Local Cached Copies (default)',
-  stream: 'Mount as Stream Fileset (root:// through the site cache, no copy)',
-  replica: 'Mount Replicas in Place (RSEs mounted on this host)'
+  cache: 'Mount as Local Cached Copies',
+  stream: 'Mount as Stream Fileset (root://, no copy)',
+  replica: 'Mount Replicas in Place (RSEs on this host)'
+};
+
+const MODE_WORDS: Record<MountMode, string> = {
+  cache: 'cached copies',
+  stream: 'a stream fileset',
+  replica: 'replicas in place'
 };
 
 /**
@@ -72,6 +82,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     fileBrowser: IDefaultFileBrowser | null
   ): void => {
     const { commands } = app;
+    // eslint-disable-next-line prefer-const
+    let widget: DataWidget;
     const mounts = mountsService?.model ?? new MountsModel();
     const model = new DataModel({
       pageSize: () => settings.pageSize,
@@ -105,14 +117,26 @@ const plugin: JupyterFrontEndPlugin<void> = {
     /**
      * Mount; errors go under the DID's row (and 401 shows the login form).
      */
+    const replicasOf = (did: string, instance: string) => {
+      const details = model.details.get(instance, did)?.details;
+      return replicaState(details?.availability, details?.length ?? null);
+    };
+
     const mountDid = async (
       item: IDIDItem,
       instance: string,
-      mode: MountMode
+      mode: MountMode,
+      extra: Partial<IMountRequest> = {}
     ): Promise<IMount | null> => {
       model.setMountNotice(instance, item.did, null);
       try {
-        return await mounts.create({ did: item.did, mode, instance });
+        return await mounts.create({
+          did: item.did,
+          mode,
+          instance,
+          target: defaultTarget(item.did, mode, mounts.mounts),
+          ...extra
+        });
       } catch (error) {
         model.setMountNotice(instance, item.did, error);
         return null;
@@ -229,18 +253,89 @@ const plugin: JupyterFrontEndPlugin<void> = {
     commands.addCommand(CommandIDs.mount, {
       label: args =>
         MODE_LABELS[(args.mode as MountMode) ?? 'cache'] ?? 'Mount',
-      caption:
-        'Make the DID a folder of local files (or a fileset) in af-data/',
+      caption: args =>
+        typeof args.caption === 'string'
+          ? args.caption
+          : 'Make the DID a folder of local files (or a fileset)',
       icon: mountIcon,
+      isEnabled: args => args.enabled !== false,
       execute: args => {
         const item = itemFrom(args);
         if (item) {
           void mountDid(
             item,
             instanceFrom(args),
-            (args.mode as MountMode) ?? 'cache'
+            (args.mode as MountMode) ?? 'cache',
+            typeof args.target === 'string' ? { target: args.target } : {}
           );
         }
+      }
+    });
+    commands.addCommand(CommandIDs.mountTo, {
+      label: args =>
+        `Mount ${MODE_WORDS[(args.mode as MountMode) ?? 'cache']} to a Folder…`,
+      caption: 'Choose where in the workspace the mount appears',
+      isEnabled: args => args.enabled !== false,
+      execute: async args => {
+        const item = itemFrom(args);
+        if (!item) {
+          return;
+        }
+        const mode = (args.mode as MountMode) ?? 'cache';
+        const result = await InputDialog.getText({
+          title: `Mount ${item.did} as ${MODE_WORDS[mode]}`,
+          label: 'Folder in your workspace (created; must not exist yet):',
+          text: defaultTarget(item.did, mode, mounts.mounts),
+          okLabel: 'Mount'
+        });
+        const target = result.value?.trim();
+        if (result.button.accept && target) {
+          await mountDid(item, instanceFrom(args), mode, { target });
+        }
+      }
+    });
+    commands.addCommand(CommandIDs.requestReplica, {
+      label: 'Request a Replica…',
+      caption:
+        'Ask Rucio for a replication rule to an RSE mounted on this host; the mount fills in when the rule is done',
+      execute: async args => {
+        const item = itemFrom(args);
+        if (!item) {
+          return;
+        }
+        const result = await InputDialog.getNumber({
+          title: `Request a replica of ${item.did}`,
+          label:
+            'Rucio copies the files to an RSE on this host and keeps them for (days):',
+          value: 7,
+          okLabel: 'Request'
+        });
+        const days = result.value;
+        if (result.button.accept && days !== null && days > 0) {
+          await mountDid(item, instanceFrom(args), 'replica', {
+            request_rule: true,
+            lifetime_days: days
+          });
+        }
+      }
+    });
+    commands.addCommand(CommandIDs.showDid, {
+      label: 'Show in Data',
+      caption: 'Find the DID in the Data section',
+      execute: async args => {
+        const did = typeof args.did === 'string' ? args.did : '';
+        if (!did.includes(':')) {
+          return;
+        }
+        sidebar.activateSection(widget);
+        const instance = instanceFrom(args);
+        if (
+          instance !== model.instance &&
+          model.instances?.some(i => i.name === instance)
+        ) {
+          await model.selectInstance(instance);
+        }
+        await model.search(did, 'all');
       }
     });
     commands.addCommand(CommandIDs.insertCode, {
@@ -319,11 +414,33 @@ const plugin: JupyterFrontEndPlugin<void> = {
       const menu = new Menu({ commands });
       menu.addClass('jp-AFLab-Data-menu');
       const args = { did: item.did, type: item.type, instance };
-      const mounted = mounts.forDid(item.did, instance);
-      for (const mode of ['cache', 'stream', 'replica'] as MountMode[]) {
-        if (!mounted.some(m => m.mode === mode)) {
-          menu.addItem({ command: CommandIDs.mount, args: { ...args, mode } });
-        }
+      const state = mountMenu(
+        item.did,
+        instance,
+        mounts.mounts,
+        replicasOf(item.did, instance)
+      );
+      for (const choice of state.choices) {
+        menu.addItem({
+          command: CommandIDs.mount,
+          args: {
+            ...args,
+            mode: choice.mode,
+            target: choice.target,
+            enabled: choice.enabled,
+            caption: choice.caption
+          }
+        });
+      }
+      if (state.choices.length > 0) {
+        const first = state.choices[0];
+        menu.addItem({
+          command: CommandIDs.mountTo,
+          args: { ...args, mode: first.mode, enabled: first.enabled }
+        });
+      }
+      if (state.requestReplica) {
+        menu.addItem({ command: CommandIDs.requestReplica, args });
       }
       menu.addItem({ type: 'separator' });
       menu.addItem({ command: CommandIDs.insertCode, args });
@@ -339,13 +456,19 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     const actions: IDataActions = {
       mount: (item, instance, mode) => void mountDid(item, instance, mode),
+      requestReplica: (item, instance) =>
+        void commands.execute(CommandIDs.requestReplica, {
+          did: item.did,
+          type: item.type,
+          instance
+        }),
       openMount,
       openMenu,
       startDrag
     };
 
-    const widget = new DataWidget(model, mounts, actions);
-    sidebar.addSection(widget, { rank: SectionRank.Data });
+    widget = new DataWidget(model, mounts, actions);
+    sidebar.addSection(widget, { rank: SectionRank.Data, weight: 2 });
   }
 };
 

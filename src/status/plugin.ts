@@ -20,7 +20,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     settings: IAFLabSettings
   ): void => {
     sidebar.addSection(new StatusWidget(settings), {
-      rank: SectionRank.Status
+      rank: SectionRank.Status,
+      weight: 0.6
     });
   }
 };

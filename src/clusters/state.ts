@@ -1,0 +1,164 @@
+/**
+ * What the Clusters view keeps per cluster besides the cluster (operations,
+ * errors, job states, creations), its polling periods, and the form field a
+ * server error names.
+ */
+import {
+  ICluster,
+  ICreateClusterBody,
+  IJobsResponse,
+  IProfile,
+  LIVE_STATES
+} from './types';
+
+/**
+ * Polling periods (ms). The list is polled quickly only while something is
+ * changing; job states only for HTCondor clusters, quickly only while a job
+ * is not running. Nothing is polled while the view is hidden.
+ */
+export const POLL = {
+  /** Something is starting, stopping or scaling. */
+  busy: 2000,
+  /** Nothing is changing. */
+  idle: 15000,
+  /** HTCondor jobs while a job is idle or held or a worker is missing. */
+  jobsBusy: 5000,
+  /** HTCondor jobs while every job runs and every worker is connected. */
+  jobsIdle: 30000,
+  /** Longest wait after repeated failures. */
+  maxBackoff: 60000,
+  /** Shortest wait between two timer ticks. */
+  min: 1000
+} as const;
+
+/**
+ * An action running on one cluster; the card shows it with a spinner.
+ */
+export interface IOperation {
+  kind: 'scale' | 'adapt' | 'shutdown' | 'dismiss';
+  /**
+   * What the card says while it runs, e.g. "Asking for 2 workers…".
+   */
+  text: string;
+  startedAt: number;
+}
+
+/**
+ * A failed action on one cluster, shown on its card until dismissed.
+ */
+export interface IOperationError {
+  /**
+   * e.g. "Scaling to 2 workers failed".
+   */
+  title: string;
+  error: unknown;
+  at: number;
+}
+
+/**
+ * The HTCondor jobs of a cluster, as last fetched.
+ */
+export interface IJobsState {
+  data: IJobsResponse | null;
+  error: unknown;
+  loading: boolean;
+  /**
+   * When the last attempt ended (ms), 0 before.
+   */
+  at: number;
+}
+
+/**
+ * A cluster being created (POST in flight) or whose creation failed.
+ */
+export interface ICreation {
+  key: number;
+  profile: IProfile | null;
+  profileName: string;
+  /**
+   * The requested name, or the server's once the cluster appears in the list.
+   */
+  name: string;
+  body: ICreateClusterBody;
+  startedAt: number;
+  state: 'creating' | 'failed';
+  error: unknown;
+  /**
+   * The cluster ids that existed before this creation started.
+   */
+  knownIds: Set<string>;
+}
+
+/**
+ * What the view asks the sidebar to show (from a command).
+ */
+export type UIRequest =
+  { kind: 'create'; profile?: string } | { kind: 'scale'; id: string };
+
+/**
+ * The form field a server error names (`error.field`), if any.
+ */
+export function fieldOf(error: unknown): string | null {
+  if (
+    typeof error === 'object' &&
+    error !== null &&
+    'details' in error &&
+    'status' in error &&
+    (error as { status: number }).status === 400
+  ) {
+    const field = (error as { details: Record<string, unknown> }).details.field;
+    return typeof field === 'string' && field ? field : null;
+  }
+  return null;
+}
+
+/**
+ * How often to read an HTCondor cluster's job states (ms), or null: never
+ * (other backends, or a stopped cluster already read once). Quickly while
+ * jobs or workers are settling.
+ */
+export function jobsPollPeriod(
+  cluster: ICluster,
+  state: IJobsState | undefined
+): number | null {
+  if (cluster.backend !== 'htcondor') {
+    return null;
+  }
+  if (!LIVE_STATES.includes(cluster.state)) {
+    // Once for a stopped cluster: what happened to its jobs.
+    return state?.at ? null : 0;
+  }
+  if (state?.error) {
+    return POLL.jobsIdle;
+  }
+  const counts = state?.data?.counts;
+  const settling =
+    cluster.state === 'starting' ||
+    cluster.workers < cluster.requested_workers ||
+    cluster.pending !== null ||
+    !counts ||
+    counts.idle > 0 ||
+    counts.held > 0 ||
+    counts.running < counts.submitted - counts.done;
+  return settling ? POLL.jobsBusy : POLL.jobsIdle;
+}
+
+/**
+ * Whether something is changing (then the list is polled quickly).
+ */
+export function isBusy(
+  clusters: readonly ICluster[] | null,
+  creations: readonly ICreation[],
+  pending: boolean
+): boolean {
+  if (pending || creations.some(c => c.state === 'creating')) {
+    return true;
+  }
+  return (clusters ?? []).some(
+    c =>
+      c.state === 'starting' ||
+      c.state === 'stopping' ||
+      (c.state === 'running' &&
+        (c.workers !== c.requested_workers || c.pending !== null))
+  );
+}
