@@ -45,11 +45,13 @@ class StatusService:
 
     async def _timed(self, probe):
         t0 = time.monotonic()
+        # Rucio's probe may also ask Vault for the stored login (bounded on its own): two budgets.
+        budget = self.config.status_timeout * (2 if probe.__name__ == "rucio" else 1) + 1
         try:
-            result = await asyncio.wait_for(probe(), self.config.status_timeout + 1)
+            result = await asyncio.wait_for(probe(), budget)
         except TimeoutError:
             name = probe.__name__
-            return ServiceStatus(name, name.capitalize(), "unreachable", f"no answer within {self.config.status_timeout:.0f} s")
+            return ServiceStatus(name, name.capitalize(), "unreachable", f"no answer within {budget:.0f} s")
         elapsed = (time.monotonic() - t0) * 1000
         for s in result if isinstance(result, list) else [result]:
             if s.latency_ms is None and s.state == "connected":
@@ -78,8 +80,15 @@ class StatusService:
         message = f"Rucio {version} at {inst['rucio_host']}"
         if self.rucio_auth is not None:
             # Whether the user is logged in (tries the stored credentials once if no token is held).
-            login = await self.rucio_auth.status_one(inst["name"])
-            details.update({k: login.get(k) for k in ("logged_in", "auth_type", "account", "expires_at")})
+            try:
+                login = await asyncio.wait_for(self.rucio_auth.status_one(inst["name"]), self.config.status_timeout)
+            except TimeoutError:
+                # Rucio answered; what did not is where the login is kept. Say so, not "Rucio unreachable".
+                login = {"logged_in": False, "vault_reachable": False,
+                         "message": f"Vault at {self.config.vault_address} did not answer within "
+                                    f"{self.config.status_timeout:.0f} s, so the stored login cannot be read"}
+            details.update({k: login.get(k) for k in ("logged_in", "auth_type", "account", "expires_at",
+                                                      "vault_reachable")})
             message += f"; {login['message']}" if login["logged_in"] else f"; not logged in: {login['message']}"
         return ServiceStatus(sid, name, "connected", message, details)
 
