@@ -23,15 +23,13 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-import requests
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from af_facility.lab import aflab_config
 from af_lab.app import route_table
 from af_lab.handlers import AFLabHandler
 from af_lab.validation import BODY_SCHEMAS
-from bench._server import JupyterServer
+from tests import server_process
 
 pytestmark = pytest.mark.facility
 
@@ -135,13 +133,7 @@ WRITABLE = {"ws", "cache", "state", "runtime", "data", "etc"}
 @pytest.fixture(scope="module")
 def fuzz_server(facility, tmp_path_factory):
     home = tmp_path_factory.mktemp("fuzz")
-    settings_ = {**aflab_config(facility.state)["AFLab"], "cache_dir": str(home / "cache"), "state_dir": str(home / "state")}
-    server = JupyterServer(home, {"ServerApp": {"jpserver_extensions": {"af_lab": True}}, "AFLab": settings_},
-                           root_dir=home / "ws")  # fmt: skip
-    session = requests.Session()
-    session.trust_env = False
-    session.headers.update(server.headers)
-    server.session = session
+    server = server_process.start(facility, home)
     server.before = (_snapshot(home, WRITABLE | {"server.log"}), _snapshot(facility.state.rse_root, set()))
     yield server
     server.stop()
