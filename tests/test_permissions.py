@@ -73,7 +73,7 @@ def used_server(facility):
 def _everything(*roots: Path) -> list[str]:
     found = []
     for root in roots:
-        for dirpath, dirnames, filenames in os.walk(root):
+        for dirpath, _dirnames, filenames in os.walk(root):
             found.append(dirpath)
             found += [os.path.join(dirpath, f) for f in filenames if not os.path.islink(os.path.join(dirpath, f))]
     return found
