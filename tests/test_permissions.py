@@ -117,3 +117,32 @@ def test_the_probe_does_read_what_is_open_to_all(used_server):
     probe = subprocess.run([*NOBODY, SYSTEM_PYTHON, "-c", PROBE], input=json.dumps([str(public), str(home)]),
                            capture_output=True, text=True, timeout=60, cwd="/")  # fmt: skip
     assert json.loads(probe.stdout) == [str(public), str(home)]
+
+
+def test_a_replaced_password_leaves_no_older_version_in_vault(used_server, facility):
+    """KV v2 keeps history by default: af-lab keeps one version of each secret it writes."""
+    import hvac
+
+    server, _home, _mount = used_server
+    rucio, bao = facility.state.services["rucio"], facility.state.services["openbao"]
+    body = {"auth_type": "userpass", "username": "jdoe", "password": rucio["accounts"]["jdoe"]["password"]}
+    for _ in range(3):
+        code, answer = api(server, "PUT", "credentials/demo", body)
+        assert code == 200 and answer["logged_in"], answer
+    root = hvac.Client(url=bao["addr"], token=bao["root_token"])
+    checked = 0
+    for name in ("rucio/demo", "tokens/rucio/demo"):
+        path = f"{bao['user_prefix']}/jdoe/{name}"
+        try:
+            meta = root.secrets.kv.v2.read_secret_metadata(path=path, mount_point=bao["kv_mount"])["data"]
+        except hvac.exceptions.InvalidPath:
+            continue  # this secret is not kept in this version of af-lab
+        versions = {int(v): info for v, info in meta["versions"].items()}
+        live = [v for v, info in versions.items() if not info.get("destroyed") and not info.get("deletion_time")]
+        assert live == [meta["current_version"]], (path, meta["versions"])
+        older = meta["current_version"] - 1
+        with pytest.raises(hvac.exceptions.InvalidPath):
+            root.secrets.kv.v2.read_secret_version(path=path, version=older, mount_point=bao["kv_mount"],
+                                                   raise_on_deleted_version=True)  # fmt: skip
+        checked += 1
+    assert checked >= 1
