@@ -50,7 +50,7 @@ def refused_url() -> str:
 
 
 def status_of(server) -> dict[str, dict]:
-    code, body = api(server, "GET", "status", timeout=60)
+    code, body = api(server, "GET", "status?refresh=1", timeout=60)
     assert code == 200, body
     return {s["id"]: s for s in body["services"]}
 

@@ -32,15 +32,32 @@ class ServiceStatus:
     latency_ms: float | None = None
 
 
+# Many open sidebars (or a busy facility) asking at once share one round of probes, and
+# a round is reused this long: the services are not probed per request.
+REUSE_S = 2.0
+
+
 class StatusService:
     def __init__(self, config: AFLab, credentials=None, rucio_auth=None):
         self.config = config
         self.credentials = credentials
         self.rucio_auth = rucio_auth
+        self._round: asyncio.Future | None = None
+        self._round_done = 0.0
 
-    async def all(self) -> list[dict[str, Any]]:
+    async def all(self, refresh: bool = False) -> list[dict[str, Any]]:
+        """Every service's state; ``refresh`` starts a new round unless one is under way."""
+        fresh = self._round is not None and self._round.done() and not self._round.exception()
+        if fresh and not refresh and time.monotonic() - self._round_done < REUSE_S:
+            return self._round.result()
+        if self._round is None or self._round.done():
+            self._round = asyncio.ensure_future(self._probe_all())
+        return await asyncio.shield(self._round)
+
+    async def _probe_all(self) -> list[dict[str, Any]]:
         probes = [self._timed(p) for p in (self.rucio, self.vault, self.cache, self.xcache, self.dask)]
         results = await asyncio.gather(*probes)
+        self._round_done = time.monotonic()
         return [asdict(s) for group in results for s in (group if isinstance(group, list) else [group])]
 
     async def _timed(self, probe):
