@@ -119,3 +119,25 @@ def test_ctrl_c_during_up_stops_what_it_started_without_a_traceback():
     finally:
         _cleanup(clone)
         shutil.rmtree(parent, ignore_errors=True)
+
+
+def test_a_failed_service_is_named_with_its_log_and_the_rest_comes_up(monkeypatch):
+    from af_facility.facility import Facility
+    from af_facility.procs import ServiceError
+
+    root = Path(tempfile.mkdtemp(prefix="af-lab-partial-"))
+    root.chmod(0o755)
+    monkeypatch.setenv("AF_RUCIO_SERVER_VENV", str(root / "no-such-venv"))
+    fac = Facility(root)
+    lines: list[str] = []
+    try:
+        with pytest.raises(ServiceError) as err:
+            fac.up(["rucio", "openbao", "demo"], log=lines.append)
+        assert "rucio" in err.value.service and "demo" in err.value.service
+        assert "no-such-venv" in str(err.value) and "needs rucio" in str(err.value)
+        assert any(line.split()[:2] == ["openbao", "up"] for line in lines), lines
+        assert fac.service("openbao").running(), "the service that could start is running"
+        assert not fac.service("rucio").running()
+    finally:
+        fac.down(log=lambda *_: None)
+        shutil.rmtree(root, ignore_errors=True)
