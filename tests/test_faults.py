@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.server_process import api, start
+from tests.server_process import api, remove_tree, start
 
 pytestmark = pytest.mark.facility
 
@@ -29,9 +29,7 @@ pytestmark = pytest.mark.facility
 def home():
     path = Path(tempfile.mkdtemp(prefix="af-lab-faults-"))
     yield path
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)
+    remove_tree(path)
 
 
 @contextlib.contextmanager

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server_process import api, start, wait_mount
+from tests.server_process import api, remove_tree, start, wait_mount
 
 pytestmark = [
     pytest.mark.facility,
@@ -67,7 +67,7 @@ def used_server(facility):
         api(server, "DELETE", f"clusters/{cluster['id']}")
     finally:
         server.stop()
-        shutil.rmtree(home, ignore_errors=True)
+        remove_tree(home)
 
 
 def _everything(*roots: Path) -> list[str]:
