@@ -43,7 +43,7 @@ def check_path_text(value: object, field: str) -> str:
             raise BadRequest(f"a name in '{field}' is longer than {MAX_SEGMENT_BYTES} bytes", field=field,
                              rule=f"each name at most {MAX_SEGMENT_BYTES} bytes")
     if ".." in parts:
-        raise BadRequest(f"{text!r} is outside the workspace: '..' is not allowed in '{field}'", field=field, rule="no '..'")
+        raise BadRequest(f"{text!r} is not inside the workspace: '..' is not allowed in '{field}'", field=field, rule="no '..'")
     return text
 
 
@@ -63,7 +63,8 @@ def resolve_inside(
     pure = PurePosixPath(text)
     if pure.is_absolute():
         if not allow_absolute:
-            raise BadRequest(f"{text!r} must be relative to the workspace", field=field, rule="relative path")
+            raise BadRequest(f"{text!r} is not inside the workspace: '{field}' must be relative to it", field=field,
+                             rule="relative path")
         try:
             pure = pure.relative_to(base.as_posix())
         except ValueError:

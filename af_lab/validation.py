@@ -29,6 +29,7 @@ _COUNT = {"type": "integer", "minimum": 0, "maximum": 100_000}
 _BYTES = {"anyOf": [{"type": "string", "maxLength": 64}, {"type": "integer", "minimum": 0, "maximum": 2**62}]}
 _DAYS = {"type": "number", "exclusiveMinimum": 0, "maximum": 36_500}
 _ADAPT = {
+    "x-message": 'adapt must be {"minimum": a, "maximum": b} (whole numbers) or null',
     "type": ["object", "null"],
     "properties": {"minimum": _COUNT, "maximum": _COUNT},
     "additionalProperties": False,
@@ -62,7 +63,8 @@ PUBLISH = {
         "instance": _OPT_SHORT,
         "scope": _OPT_SHORT,
         "rse": _OPT_SHORT,
-        "lifetime_days": {"anyOf": [_DAYS, {"type": "null"}]},
+        "lifetime_days": {"anyOf": [_DAYS, {"type": "null"}],
+                          "x-message": "lifetime_days must be a positive number of days (or null for no lifetime)"},
         "dataset": _OPT_NAME,
         "container": _OPT_NAME,
         "name": _OPT_NAME,
@@ -81,13 +83,14 @@ CLUSTER_CREATE = {
         "profile": _OPT_SHORT,
         "name": _OPT_SHORT,
         "environment": _OPT_NAME,
-        "cores": {"anyOf": [_COUNT, {"type": "number", "minimum": 0, "maximum": 100_000}, {"type": "null"}]},
-        "memory": {"anyOf": [_BYTES, {"type": "null"}]},
-        "disk": {"anyOf": [_BYTES, {"type": "null"}]},
-        "gpus": {"anyOf": [_COUNT, {"type": "null"}]},
+        "cores": {"anyOf": [_COUNT, {"type": "number", "minimum": 0, "maximum": 100_000}, {"type": "null"}],
+                  "x-message": "cores must be a whole number"},
+        "memory": {"anyOf": [_BYTES, {"type": "null"}], "x-message": 'memory must be an amount of bytes like "4 GiB"'},
+        "disk": {"anyOf": [_BYTES, {"type": "null"}], "x-message": 'disk must be an amount of bytes like "10 GiB"'},
+        "gpus": {"anyOf": [_COUNT, {"type": "null"}], "x-message": "gpus must be a whole number"},
         "image": _OPT_NAME,
         "universe": _OPT_SHORT,
-        "workers": {"anyOf": [_COUNT, {"type": "null"}]},
+        "workers": {"anyOf": [_COUNT, {"type": "null"}], "x-message": "workers must be a whole number"},
         "adapt": _ADAPT,
     },
     # Profiles may define more options (and the clusters service names unknown ones): bounded, not listed.
@@ -97,8 +100,9 @@ CLUSTER_CREATE = {
 CLUSTER_PATCH = {
     "type": "object",
     "properties": {
-        "workers": _COUNT,
-        "wait": {"type": ["number", "null"], "minimum": 0, "maximum": 3600},
+        "workers": {**_COUNT, "x-message": "workers must be a whole number"},
+        "wait": {"type": ["number", "null"], "minimum": 0, "maximum": 3600,
+                 "x-message": "wait must be a number of seconds (at most 3600)"},
         "adapt": _ADAPT,
     },
     "additionalProperties": False,
@@ -190,8 +194,16 @@ def parse_body(raw: bytes, key: str) -> dict[str, Any]:
         if errors:
             error = errors[0]
             field, rule = _field(error), _RULES.get(error.validator, lambda e: str(e.validator))(error)
-            raise BadRequest(f"'{field}': {rule}", field=field, rule=rule)
+            raise BadRequest(_message(BODY_SCHEMAS[key], error, field, rule), field=field, rule=rule)
     return body
+
+
+def _message(schema: dict, error, field: str, rule: str) -> str:
+    """The property's own wording for a value of the wrong kind (``x-message``), else field: rule."""
+    prop = schema.get("properties", {}).get(error.absolute_path[0]) if error.absolute_path else None
+    if prop and "x-message" in prop and error.validator in ("type", "anyOf"):
+        return f"{prop['x-message']} ({field}: {rule})"
+    return f"'{field}': {rule}"
 
 
 def _too_deep():
