@@ -41,18 +41,34 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown service(s): {', '.join(unknown)}")
         print(f"af-lab demo facility in {facility.root}")
         t0 = time.monotonic()
+        signal.signal(signal.SIGINT, _interrupt_once)
+        signal.signal(signal.SIGTERM, _interrupt_once)
+        failure: ServiceError | None = None
         try:
             facility.up(names)
         except ServiceError as err:
+            failure = err
             print(f"\nFAILED: {err}", file=sys.stderr)
-            return 1
-        print(f"ready in {time.monotonic() - t0:.1f} s")
+        except KeyboardInterrupt:
+            # Facility.up has stopped what it started; a second Ctrl-C is ignored meanwhile.
+            print("\ninterrupted: the services this run started are stopped", file=sys.stderr)
+            return 130
+        running = [name for name, alive in facility.status().items() if alive]
+        if failure is not None:
+            if not running or not args.wait:
+                if running:
+                    print(f"still running: {', '.join(running)} (python -m af_facility --dir {args.dir} down "
+                          "stops them)", file=sys.stderr)
+                return 1
+            print(f"the rest runs: {', '.join(running)}", file=sys.stderr)
+        else:
+            print(f"ready in {time.monotonic() - t0:.1f} s")
         lab = facility.state.services.get("lab")
-        if lab:
+        if lab and lab.get("available"):
             print(f"\n  Open JupyterLab: {lab['url']}\n")
         if args.wait:
             _wait_then_stop(facility)
-        return 0
+        return 1 if failure is not None else 0
     if args.command == "down":
         facility.down(args.only.split(",") if args.only else None)
         print("stopped")
@@ -68,6 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+def _interrupt_once(*_):
+    """Ctrl-C (or SIGTERM) during ``up``: interrupt once, then let the clean-up finish."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def _wait_then_stop(facility: Facility) -> None:
     stop = False
 
@@ -80,6 +103,7 @@ def _wait_then_stop(facility: Facility) -> None:
     print("Press Ctrl-C to stop the facility.")
     while not stop:
         time.sleep(0.5)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # stopping is not interrupted by another Ctrl-C
     print("\nstopping…")
     facility.down()
 

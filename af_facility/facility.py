@@ -22,6 +22,8 @@ SERVICES: dict[str, str] = {
     "lab": "af_facility.lab:JupyterLab",
 }
 DEFAULT_SERVICES = ("rucio", "openbao", "xrootd", "demo", "slurm", "dask")
+# What a service cannot start without (its up() reads their published state).
+NEEDS: dict[str, tuple[str, ...]] = {"demo": ("rucio",), "lab": ("rucio", "openbao")}
 
 
 def service_class(name: str) -> type[Service]:
@@ -41,10 +43,22 @@ class Facility:
         return service_class(name)(self.state)
 
     def up(self, names: Iterable[str] = DEFAULT_SERVICES, log=print) -> dict[str, Any]:
-        """Start the services in order. On a failure, stop what this call started and raise."""
+        """Start the services in order; reuse what runs.
+
+        A service that fails is reported (with its log) and the others still come up,
+        except those that need it (``NEEDS``); at the end one :class:`ServiceError`
+        names every failure, and what came up keeps running (``down`` stops it). An
+        interruption (Ctrl-C) stops what this call started and re-raises.
+        """
         started: list[Service] = []
         report: dict[str, Any] = {}
+        failed: dict[str, ServiceError] = {}
         for name in names:
+            missing = [n for n in NEEDS.get(name, ()) if n in failed]
+            if missing:
+                failed[name] = ServiceError(name, f"not started: it needs {', '.join(missing)}, which failed")
+                log(f"  {name:8s} skipped: needs {', '.join(missing)}")
+                continue
             svc = self.service(name)
             was_running = svc.running()
             t0 = time.monotonic()
@@ -52,14 +66,21 @@ class Facility:
                 info = svc.up()
             except Unavailable as why:
                 if not svc.optional:
-                    self._rollback(started)
-                    raise ServiceError(name, str(why)) from why
+                    failed[name] = ServiceError(name, str(why))
+                    log(f"  {name:8s} FAILED: {why}")
+                    continue
                 self.state.services[name] = {"available": False, "reason": str(why)}
                 self.state.save()
                 report[name] = {"available": False, "reason": str(why)}
                 log(f"  {name:8s} not available: {why}")
                 continue
-            except BaseException:
+            except ServiceError as err:
+                failed[name] = err
+                self.state.services[name] = {"available": False, "reason": str(err)}
+                self.state.save()
+                log(f"  {name:8s} FAILED: {err}")
+                continue
+            except BaseException:  # Ctrl-C or a bug: leave nothing of this call behind
                 self._rollback([*started, svc])
                 raise
             if not was_running:
@@ -69,6 +90,10 @@ class Facility:
             report[name] = info
             how = "reused" if was_running else f"up in {time.monotonic() - t0:.1f} s"
             log(f"  {name:8s} {how}")
+        if failed:
+            if len(failed) == 1:
+                raise next(iter(failed.values()))
+            raise ServiceError(", ".join(failed), "\n".join(f"  {err}" for err in failed.values()))
         return report
 
     def _rollback(self, started: list[Service]) -> None:

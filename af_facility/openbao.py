@@ -69,7 +69,10 @@ path "{kv_mount}/data/{prefix}/{me}/*" {{
   capabilities = ["create", "read", "update", "patch", "delete"]
 }}
 path "{kv_mount}/metadata/{prefix}/{me}/*" {{
-  capabilities = ["read", "list", "delete"]
+  capabilities = ["create", "update", "read", "list", "delete"]
+}}
+path "{kv_mount}/destroy/{prefix}/{me}/*" {{
+  capabilities = ["update"]
 }}
 path "{kv_mount}/metadata/{prefix}/{me}" {{
   capabilities = ["list"]

@@ -93,31 +93,6 @@ def wanted_database() -> str:
     return kind
 
 
-def traversable_by(user: str, path: Path) -> bool:
-    """Whether ``user`` may reach ``path`` (execute permission on it and every parent that exists)."""
-    import pwd
-
-    try:
-        entry = pwd.getpwnam(user)
-    except KeyError:
-        return True  # no such user: the caller's own checks report what is missing
-    groups = set(os.getgrouplist(user, entry.pw_gid))
-    existing = Path(path).resolve()
-    while not existing.exists():
-        existing = existing.parent
-    for directory in (existing, *existing.parents):
-        st = directory.stat()
-        if st.st_uid == entry.pw_uid:
-            bit = 0o100
-        elif st.st_gid in groups:
-            bit = 0o010
-        else:
-            bit = 0o001
-        if not st.st_mode & bit:
-            return False
-    return True
-
-
 class RucioServer(Service):
     name = "rucio"
 
@@ -126,7 +101,7 @@ class RucioServer(Service):
         self.home = state.root / "rucio"
         self.etc = self.home / "etc"
         self.logs = self.home / "logs"
-        self.rse_root = state.root / "rse"
+        self.rse_root = state.rse_root
         self.venv = server_venv()
         self.pg_data = self.pg_root / "data"
         run = state.root / "run"
@@ -165,12 +140,20 @@ class RucioServer(Service):
 
     @property
     def pg_root(self) -> Path:
-        """PostgreSQL's cluster and socket, where the postgres user can reach them: under the
-        state directory, or, when one of its parents is private to root (a 0700 home or mktemp
-        directory), in a per-state directory in /tmp."""
-        if os.geteuid() != 0 or traversable_by(PG_USER, self.state.root):
-            return self.home / "pg"
-        return Path("/tmp") / f"af-rucio-pg-{hashlib.sha1(str(self.state.root).encode()).hexdigest()[:12]}"
+        """PostgreSQL's cluster (and, outside the state dir, its socket): where the postgres
+        user can reach it. Decided once and recorded in the facility state; a cluster made by
+        an older version (under the state dir or in /tmp) stays where it is."""
+        at_home = self.home / "pg"
+        digest = hashlib.sha1(str(self.state.root).encode()).hexdigest()[:12]
+        legacy_tmp = Path("/tmp") / f"af-rucio-pg-{digest}"
+
+        def choose() -> Path:
+            for existing in (at_home, legacy_tmp):
+                if (existing / "data" / "PG_VERSION").exists():
+                    return existing
+            return at_home if self.state.shared == self.state.root else self.state.shared / "pg"
+
+        return self.state.placed("postgres", choose)
 
     @property
     def pg_socket_dir(self) -> Path:
@@ -298,6 +281,7 @@ class RucioServer(Service):
         self.home.chmod(0o755)
         self.etc.chmod(0o700)  # passwords in plain text
         self.socket_dir.mkdir(parents=True, exist_ok=True)
+        self.state.shared_dir()
         for rse in RSES:
             self.rse_path(rse).mkdir(parents=True, exist_ok=True)
             self.rse_path(rse).chmod(0o755)
@@ -383,6 +367,7 @@ class RucioServer(Service):
             raise ServiceError(self.name, f"psycopg missing: {self.venv}/bin/pip install 'psycopg[binary]'")
         as_pg_user: list[str] = []
         sock = self.pg_socket_dir
+        self.state.shared_dir()
         for d in (self.pg_data.parent, sock):
             d.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
@@ -392,6 +377,9 @@ class RucioServer(Service):
                 shutil.chown(d, PG_USER, PG_USER)
         log = self.postgres.log_file
         if not (self.pg_data / "PG_VERSION").exists():
+            # A new, empty cluster: whatever the markers say was done in another database.
+            for marker in (self.home / "bootstrapped", self.home / "provisioned", self.pg_data.parent / "database-created"):
+                marker.unlink(missing_ok=True)
             self._run_logged(
                 [*as_pg_user, str(PG_BIN / "initdb"), "-D", str(self.pg_data), "-U", "postgres",
                  "--auth=trust", "-E", "UTF8", "--no-sync"], log, "initdb",

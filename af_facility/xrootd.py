@@ -51,7 +51,12 @@ class XRootD(Service):
 
     def __init__(self, state: FacilityState):
         super().__init__(state)
-        self.home = state.root / "xrootd"
+        # Configs, logs, admin dirs and the cache's data: all read or written by the xrootd user,
+        # so they live in the facility's shared root (the state dir when xrootd can reach it).
+        legacy = state.root / "xrootd"
+        self.home = state.placed("xrootd", lambda: legacy if legacy.exists() or state.shared == state.root
+                                 else state.shared / "xrootd")
+        self.data_dir = state.rse_root
         self.logs = self.home / "logs"
         self.cache_data = self.home / "cache" / "data"
         self.origin = self._server("origin")
@@ -140,7 +145,8 @@ class XRootD(Service):
             raise ServiceError(
                 self.name,
                 f"user {RUN_AS_USER!r} cannot read {data_dir} or write {self.logs}: "
-                f"{self.state.root} and all its parents must be traversable by others (chmod o+x)",
+                f"{data_dir.parent} and all its parents must be traversable by others (a facility "
+                f"started first with an older version keeps its layout: start it afresh with another --dir)",
             )
 
     # -- starting ---------------------------------------------------------------
@@ -160,7 +166,8 @@ class XRootD(Service):
         return None
 
     def _start(self) -> dict[str, Any]:
-        data_dir = self.state.root / EXPORT.lstrip("/")
+        self.state.shared_dir()
+        data_dir = self.data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         for d in (self.logs, self.home / "origin" / "admin", self.home / "cache" / "admin", self.cache_data):
             d.mkdir(parents=True, exist_ok=True)
@@ -259,7 +266,7 @@ class XRootD(Service):
             "xrd.allow host localhost",
             # Read-only: the Rucio service writes the RSE directories on disk directly.
             f"all.export {EXPORT} r/o",
-            f"oss.localroot {self.state.root}",
+            f"oss.localroot {self.data_dir.parent}",
             f"all.adminpath {admin}",
             f"all.pidpath {admin}",
         ]
@@ -319,7 +326,7 @@ class XRootD(Service):
             "cache_url": f"root://{LOOPBACK}:{cache_port}",
             "cache_port": cache_port,
             "export": EXPORT,
-            "data_dir": str(self.state.root / EXPORT.lstrip("/")),
+            "data_dir": str(self.data_dir),
             "cache_dir": str(self.cache_data),
             "origin_log": str(self.origin.log_file),
             "cache_log": str(self.cache.log_file),

@@ -12,6 +12,7 @@ import tornado.web
 from jupyter_server.base.handlers import APIHandler
 
 from .errors import AFLabError, BadRequest
+from .validation import parse_body
 
 
 class AFLabHandler(APIHandler):
@@ -32,15 +33,22 @@ class AFLabHandler(APIHandler):
             raise tornado.web.HTTPError(403)
 
     def json_body(self) -> dict[str, Any]:
+        """The request's JSON object, checked against this route's schema (:mod:`af_lab.validation`)."""
         if not self.request.body:
             return {}
-        try:
-            body = json.loads(self.request.body)
-        except ValueError as exc:
-            raise BadRequest(f"request body is not valid JSON: {exc}") from exc
-        if not isinstance(body, dict):
-            raise BadRequest("request body must be a JSON object")
-        return body
+        key = f"{type(self).__module__}.{type(self).__name__}.{self.request.method.lower()}"
+        return parse_body(self.request.body, key)
+
+    def query_int(self, name: str, default: int, minimum: int = 0, maximum: int = 1_000_000_000) -> int:
+        """An integer query argument within [minimum, maximum], else a 400 naming it."""
+        value = self.get_query_argument(name, None)
+        if value is None or value == "":
+            return default
+        text = value.strip()
+        if not (text.isascii() and text.lstrip("-").isdigit() and len(text) <= 12) or not minimum <= int(text) <= maximum:
+            raise BadRequest(f"{name} must be a whole number between {minimum} and {maximum}", field=name,
+                             rule=f"integer in [{minimum}, {maximum}]")
+        return int(text)
 
     def write_json(self, data: Any, status: int = 200) -> None:
         self.set_status(status)

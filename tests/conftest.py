@@ -132,6 +132,18 @@ def pytest_runtest_protocol(item, nextitem):
     _SERVICE_USE.current = None
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _removable_tmp(tmp_path_factory):
+    """Mount views are immutable (chattr +i) when the server runs as root: make this session's
+    temporary directories removable again, as pytest removes old ones at a later start."""
+    yield
+    if shutil.which("chattr"):
+        import subprocess
+
+        subprocess.run(["chattr", "-R", "-f", "-i", str(tmp_path_factory.getbasetemp())], capture_output=True,
+                       timeout=300)  # fmt: skip
+
+
 def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_line(f"tests that talked to each real service: {_SERVICE_USE.summary()}")
 
@@ -156,7 +168,9 @@ def facility():
     finally:
         fac.down()
         if not os.environ.get("AF_LAB_KEEP_FACILITY"):
-            shutil.rmtree(root, ignore_errors=True)
+            from tests.server_process import remove_tree
+
+            remove_tree(root)  # mount views in its cache are immutable when root ran the server
 
 
 @pytest.fixture

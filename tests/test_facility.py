@@ -86,8 +86,8 @@ def test_demo_lab_comes_up_with_every_service_connected(facility):
 def test_postgres_lives_where_its_user_can_reach_it():
     """A repo cloned under a private directory (a 0700 home, a mktemp dir): postgres runs as
     its own user and could not reach a cluster under the state dir (initdb: Permission denied)."""
-    from af_facility.base import FacilityState
-    from af_facility.rucio_server import RucioServer, traversable_by
+    from af_facility.base import FacilityState, traversable_by
+    from af_facility.rucio_server import RucioServer
 
     root = Path(tempfile.mkdtemp(prefix="af-lab-pgpath-"))  # pytest's tmp_path is itself private
     root.chmod(0o755)

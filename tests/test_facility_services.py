@@ -503,13 +503,23 @@ def test_cache_survives_origin_stop_and_down_is_clean() -> None:
 
 @needs_xrootd
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root hands the servers to another user")
-def test_unreachable_state_dir_is_a_clear_error() -> None:
+def test_a_private_state_dir_keeps_what_xrootd_reads_outside_it() -> None:
+    """A state dir user xrootd cannot enter (a clone under a 0700 home): the servers' files and the
+    RSE data go to the facility's shared root instead, the state dir stays private, and it serves."""
     root = Path(tempfile.mkdtemp(prefix="af-facility-test-"))  # 0700: user xrootd cannot enter
-    service = XRootD(FacilityState.load(root))
+    state = FacilityState.load(root)
+    service = XRootD(state)
     try:
-        with pytest.raises(ServiceError, match="traversable"):
-            service.up()
-        assert not service.origin.is_running() and not service.cache.is_running()
+        info = service.up()
+        assert service.running()
+        assert stat.S_IMODE(root.stat().st_mode) == 0o700
+        assert not Path(info["data_dir"]).is_relative_to(root) and not service.home.is_relative_to(root)
+        assert FacilityState.load(root).placement["xrootd"] == str(service.home)  # recorded for every later up
+        (Path(info["data_dir"]) / "probe.txt").write_text("served")
+        (Path(info["data_dir"]) / "probe.txt").chmod(0o644)
+        assert read_root(info["origin_url"], "/rse/probe.txt") == b"served"
     finally:
         service.down()
         shutil.rmtree(root, ignore_errors=True)
+        if state.placement.get("shared") and not Path(state.placement["shared"]).is_relative_to(root):
+            shutil.rmtree(state.placement["shared"], ignore_errors=True)

@@ -185,7 +185,7 @@ class Profile:
             return None
         try:
             n = parse_bytes(value) if not isinstance(value, bool) else None
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OverflowError):  # OverflowError: thousands of digits
             n = None
         if n is None or n <= 0:
             raise BadRequest(f"{key} {value!r} is not an amount of bytes like \"4 GiB\"", field=key)

@@ -22,6 +22,8 @@ to, so a live mount never loses a file.
 
 from __future__ import annotations
 
+import array
+import fcntl
 import hashlib
 import os
 import secrets
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..paths import private_dir
 from .fetch import normalize_adler32
 from .store import Store
 
@@ -63,8 +66,9 @@ class Cache:
         self.incoming = root / "incoming"
         self.views = root / "views"
         self._objects = str(self.objects)
+        private_dir(root)  # cached data is the user's alone, like the files it came from
         for d in (self.objects, self.incoming, self.views):
-            d.mkdir(parents=True, exist_ok=True)
+            private_dir(d)
         self.store = store
         # Partial downloads of a dead process are garbage (jobs restart a file from 0); another
         # live server sharing this cache directory keeps its own.
@@ -110,7 +114,7 @@ class Cache:
         path = self.views / digest[:2] / digest
         if path.is_dir():
             return path
-        path.parent.mkdir(exist_ok=True)
+        path.parent.mkdir(exist_ok=True, mode=0o700)
         staging = self.views / f".staging-{os.getpid()}-{secrets.token_hex(4)}"
         try:
             staging.mkdir()
@@ -129,6 +133,9 @@ class Cache:
                 if not path.is_dir():  # another server built the same view meanwhile: use theirs
                     raise
                 _remove_tree(staging)
+            else:
+                for dirpath, _dirs, _files in os.walk(path):
+                    _immutable(dirpath, True)
         except BaseException:
             _remove_tree(staging)
             raise
@@ -233,12 +240,12 @@ class Cache:
         """Move a verified download into place (atomic rename on the same filesystem)."""
         final = self.path(scope, name, adler32)
         if final.parent.name not in self._made_dirs:  # 256 fan-out dirs: mkdir once each, not per file
-            final.parent.mkdir(exist_ok=True)
+            final.parent.mkdir(exist_ok=True, mode=0o700)
             self._made_dirs.add(final.parent.name)
         try:
             os.replace(tmp, final)
         except FileNotFoundError:  # the fan-out dir was removed behind our back
-            final.parent.mkdir(exist_ok=True)
+            final.parent.mkdir(exist_ok=True, mode=0o700)
             os.replace(tmp, final)
         self.store.add_cache_entry(scope, name, adler32, nbytes)
         old = self._index.get((scope, name))
@@ -300,8 +307,10 @@ def _remove_tree(path: Path) -> None:
     """Remove a view or staging tree: symlinks and the folders they leave empty, nothing else."""
     if not path.exists() and not path.is_symlink():
         return
+    for dirpath, _dirs, _files in os.walk(path):  # parents first: a folder is emptied once it is mutable
+        _immutable(dirpath, False)
     for dirpath, dirnames, filenames in os.walk(path, topdown=False):
-        os.chmod(dirpath, 0o755)
+        os.chmod(dirpath, 0o700)
         for name in filenames + dirnames:
             p = os.path.join(dirpath, name)
             if os.path.islink(p):
@@ -310,3 +319,31 @@ def _remove_tree(path: Path) -> None:
             os.rmdir(dirpath)
         except OSError:
             pass  # something that is not ours is in there: leave it
+
+
+# Linux's immutable attribute (``chattr +i``): 0555 stops the user, but a server running as
+# root ignores modes; an immutable folder refuses new, renamed or removed entries even to
+# root. Setting it needs CAP_LINUX_IMMUTABLE and a filesystem that has it (ext4, xfs, btrfs);
+# elsewhere the view is read-only by its mode only.
+_FS_IOC_GETFLAGS, _FS_IOC_SETFLAGS, _FS_IMMUTABLE_FL = 0x80086601, 0x40086602, 0x00000010
+
+
+def _immutable(path: str | os.PathLike, on: bool) -> bool:
+    if on and os.geteuid() != 0:
+        return False  # only root both needs it and may set it
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        flags = array.array("l", [0])
+        fcntl.ioctl(fd, _FS_IOC_GETFLAGS, flags, True)
+        if bool(flags[0] & _FS_IMMUTABLE_FL) == on:
+            return on
+        flags[0] = flags[0] | _FS_IMMUTABLE_FL if on else flags[0] & ~_FS_IMMUTABLE_FL
+        fcntl.ioctl(fd, _FS_IOC_SETFLAGS, flags)
+        return on
+    except OSError:  # EPERM without the capability, ENOTTY/EOPNOTSUPP on tmpfs, overlayfs, NFS
+        return False
+    finally:
+        os.close(fd)

@@ -120,7 +120,7 @@ def _copy_posix(src: str, dest: Path, expected: int, progress, cancel: threading
     except PermissionError:
         raise FetchError(f"replica file {src} is not readable", kind="denied") from None
     try:
-        fout = os.open(dest, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        fout = os.open(dest, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             size = os.fstat(fin).st_size
             if size != expected:  # do not copy a gigabyte to learn what stat already says
@@ -208,7 +208,7 @@ def _copy_xrootd(url: str, dest: Path, expected: int, progress, cancel: threadin
             inflight.append((done, box))
             next_offset += READ_CHUNK
 
-        fout = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fout = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             checksum = 1
             while next_offset < expected and len(inflight) < READ_DEPTH:

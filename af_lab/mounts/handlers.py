@@ -121,13 +121,8 @@ class MountHandler(_Base):
 class MountFilesHandler(_Base):
     @tornado.web.authenticated
     async def get(self, mount_id: str):
-        try:
-            offset = int(self.get_argument("offset", "0"))
-            limit = int(self.get_argument("limit", "500"))
-        except ValueError:
-            raise BadRequest("offset and limit must be integers") from None
-        if offset < 0 or not 0 < limit <= 5000:
-            raise BadRequest("offset must be >= 0 and limit between 1 and 5000")
+        offset = self.query_int("offset", 0)
+        limit = self.query_int("limit", 500, minimum=1, maximum=5000)
         state = self.get_argument("state", None)
         if state not in (None, "done", "pending", "failed"):
             raise BadRequest("state must be done, pending or failed", field="state")

@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..paths import private_sqlite
+
 SCHEMA_VERSION = 1
 
 SCHEMA = """
@@ -74,7 +76,7 @@ CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value INTEGER NOT NUL
 
 class Store:
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite(path)  # 0600 before SQLite makes its -wal/-shm with the same mode
         self.path = path
         # isolation_level=None: we open transactions explicitly (``with self.tx()``).
         self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)

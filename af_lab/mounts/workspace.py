@@ -16,38 +16,23 @@ import os
 import secrets
 import shutil
 from collections.abc import Callable
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-from ..errors import BadRequest, Conflict
+from ..errors import Conflict
+from ..paths import resolve_inside
 
 STAGING_MARK = ".af-mount-staging-"
 
 
 def resolve_target(root_dir: str | os.PathLike, target: str) -> tuple[str, Path]:
-    """(workspace-relative posix path, absolute path) of a mount target, or BadRequest."""
-    if not isinstance(target, str) or not target.strip():
-        raise BadRequest("'target' must be a non-empty path inside your workspace", field="target")
-    if "\x00" in target or any(ord(c) < 32 for c in target):
-        raise BadRequest("'target' contains control characters", field="target")
+    """(workspace-relative posix path, absolute path) of a mount target, or BadRequest.
+
+    Length, depth, characters and every link on the way are checked by
+    :func:`af_lab.paths.resolve_inside` before anything is created.
+    """
+    absolute = resolve_inside(root_dir, target, "target", allow_absolute=True, follow_last=False)
     root = Path(root_dir).resolve()
-    raw = PurePosixPath(target)
-    if raw.is_absolute():
-        try:
-            raw = PurePosixPath(Path(target).resolve().relative_to(root).as_posix())
-        except ValueError:
-            raise BadRequest(f"{target!r} is outside your workspace ({root})", field="target") from None
-    parts = [p for p in raw.parts if p not in ("", ".")]
-    if not parts or ".." in parts:
-        raise BadRequest(f"{target!r} is outside your workspace: '..' is not allowed in a mount target", field="target")
-    rel = "/".join(parts)
-    absolute = root.joinpath(*parts)
-    # The deepest existing parent, with symlinks followed, must still be in the workspace.
-    parent = absolute.parent
-    while not parent.exists() and parent != root:
-        parent = parent.parent
-    if not parent.resolve().is_relative_to(root):
-        raise BadRequest(f"{target!r} leads outside your workspace through a symbolic link", field="target")
-    return rel, absolute
+    return absolute.relative_to(root).as_posix(), absolute
 
 
 def check_free(absolute: Path, rel: str) -> None:

@@ -68,8 +68,8 @@ def is_auth(exc: BaseException) -> bool:
     return isinstance(exc, AUTH)
 
 
-def translate(exc: BaseException, what: str) -> AFLabError:
-    """A typed af-lab error for a Rucio failure while doing ``what``."""
+def translate(exc: BaseException, what: str, instance: str | None = None) -> AFLabError:
+    """A typed af-lab error for a Rucio failure while doing ``what`` (on ``instance``, named in faults)."""
     detail = _reason(exc)
     if isinstance(exc, AFLabError):
         return exc
@@ -78,7 +78,9 @@ def translate(exc: BaseException, what: str) -> AFLabError:
             f"Rucio did not accept your credentials while {what}: {detail}. Check them in the af-lab credentials panel."
         )
     if is_transient(exc):
-        return ServiceUnavailable(f"Rucio could not be reached while {what} ({detail}).")
+        where = f" '{instance}'" if instance else ""
+        return ServiceUnavailable(f"Rucio{where} could not be reached while {what} ({detail}).",
+                                  **({"instance": instance, "service": "rucio"} if instance else {}))
     if isinstance(exc, (rx.AccessDenied, rx.ScopeAccessDenied, rx.RSEAccessDenied)):
         return Forbidden(f"Rucio refused {what}: {detail}")
     if isinstance(exc, (rx.InsufficientAccountLimit, rx.RSEOverQuota, rx.FullStorage)):

@@ -100,11 +100,8 @@ class JobsHandler(AFLabHandler):
 class JobHandler(AFLabHandler):
     @tornado.web.authenticated
     async def get(self, job_id: str):
-        try:
-            offset = int(self.get_argument("offset", "0"))
-            limit = int(self.get_argument("limit", "200"))
-        except ValueError:
-            raise BadRequest("offset and limit must be integers.") from None
+        offset = self.query_int("offset", 0)
+        limit = self.query_int("limit", 200, minimum=1, maximum=5000)
         self.write_json(await self.services.publish.job(job_id, offset, limit))
 
     @tornado.web.authenticated

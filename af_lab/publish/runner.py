@@ -92,11 +92,11 @@ class JobRunner:
                     refreshed = refresh_now = self._count_refresh(job)
                     continue
                 if is_auth(exc):
-                    raise Interrupted(translate(exc, what)) from None
+                    raise Interrupted(translate(exc, what, instance)) from None
                 if not is_transient(exc):
-                    raise translate(exc, what) from None
+                    raise translate(exc, what, instance) from None
                 if time.monotonic() >= deadline:
-                    raise Interrupted(translate(exc, what)) from None
+                    raise Interrupted(translate(exc, what, instance)) from None
             self._set(job, message=f"Rucio is unreachable while {what}; retrying in {delay:.0f} s.")
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)

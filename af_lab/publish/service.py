@@ -412,7 +412,7 @@ class PublishService(JobRunner):
                 except Exception as exc:
                     if is_auth(exc) and attempt == 0:
                         continue
-                    raise translate(exc, what) from None
+                    raise translate(exc, what, instance) from None
 
     # ================================================================== starting jobs
 

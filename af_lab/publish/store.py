@@ -17,6 +17,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..paths import private_sqlite
+
 SCHEMA_VERSION = 1
 FILE_FIELDS = ("rel", "name", "bytes", "mtime_ns", "adler32", "md5", "state", "pfn", "error", "taken")
 
@@ -51,7 +53,7 @@ CREATE INDEX IF NOT EXISTS files_name ON files (name);
 class JobStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite(self.path)  # 0600 before SQLite makes its -wal/-shm with the same mode
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row

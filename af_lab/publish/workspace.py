@@ -15,9 +15,10 @@ import shutil
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from ..errors import BadRequest, NotFound
+from ..paths import resolve_inside
 
 CHUNK = 4 * 1024 * 1024
 # Not data: editor and Jupyter droppings that a folder publish would otherwise sweep up.
@@ -38,19 +39,9 @@ def _inside(root: Path, path: Path) -> bool:
 
 
 def resolve(root: str | os.PathLike, rel: object, field: str = "paths") -> Path:
-    """The absolute path of a workspace-relative ``rel``; refuses anything that leaves the workspace."""
-    if not isinstance(rel, str) or not rel.strip():
-        raise BadRequest("Each path must be a non-empty string relative to the workspace.", field=field)
-    pure = PurePosixPath(rel.strip())
-    if pure.is_absolute() or ".." in pure.parts or "\x00" in rel:
-        raise BadRequest(
-            f"{rel!r} is not a path inside the workspace (absolute paths and '..' are refused).", field=field
-        )
-    base = Path(root).resolve()
-    target = (base / pure).resolve()  # follows symlinks: a link out of the workspace is refused too
-    if not _inside(base, target):
-        raise BadRequest(f"{rel!r} points outside the workspace.", field=field)
-    return target
+    """The absolute path of a workspace-relative ``rel``; refuses anything that leaves the workspace
+    (also through a link), and links that dangle or loop (:func:`af_lab.paths.resolve_inside`)."""
+    return resolve_inside(root, rel, field)
 
 
 def collect(root: str | os.PathLike, rels: Iterable[str], max_files: int) -> tuple[list[LocalFile], list[str]]:
@@ -85,7 +76,11 @@ def collect(root: str | os.PathLike, rels: Iterable[str], max_files: int) -> tup
                     if fname.startswith(".") or fname in SKIPPED_NAMES:
                         skipped.append(_rel(base, fpath))
                         continue
-                    real = fpath.resolve()
+                    try:
+                        real = fpath.resolve()
+                    except (OSError, RuntimeError):  # a link that loops
+                        skipped.append(_rel(base, fpath))
+                        continue
                     if not _inside(base, real):
                         raise BadRequest(
                             f"{_rel(base, fpath)} is a link to a file outside the workspace; "

@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..paths import private_sqlite
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS listings (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -66,7 +68,7 @@ class ListingCache:
         self.path = Path(path)
         self.ttl = ttl
         self._local = threading.local()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite(self.path)  # 0600 before SQLite makes its -wal/-shm with the same mode
         conn = self._conn()
         # WAL is a property of the file: set once here, where no other connection
         # of ours exists yet (switching it needs the database to itself).

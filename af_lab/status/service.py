@@ -32,24 +32,43 @@ class ServiceStatus:
     latency_ms: float | None = None
 
 
+# Many open sidebars (or a busy facility) asking at once share one round of probes, and
+# a round is reused this long: the services are not probed per request.
+REUSE_S = 2.0
+
+
 class StatusService:
     def __init__(self, config: AFLab, credentials=None, rucio_auth=None):
         self.config = config
         self.credentials = credentials
         self.rucio_auth = rucio_auth
+        self._round: asyncio.Future | None = None
+        self._round_done = 0.0
 
-    async def all(self) -> list[dict[str, Any]]:
+    async def all(self, refresh: bool = False) -> list[dict[str, Any]]:
+        """Every service's state; ``refresh`` starts a new round unless one is under way."""
+        fresh = self._round is not None and self._round.done() and not self._round.exception()
+        if fresh and not refresh and time.monotonic() - self._round_done < REUSE_S:
+            return self._round.result()
+        if self._round is None or self._round.done():
+            self._round = asyncio.ensure_future(self._probe_all())
+        return await asyncio.shield(self._round)
+
+    async def _probe_all(self) -> list[dict[str, Any]]:
         probes = [self._timed(p) for p in (self.rucio, self.vault, self.cache, self.xcache, self.dask)]
         results = await asyncio.gather(*probes)
+        self._round_done = time.monotonic()
         return [asdict(s) for group in results for s in (group if isinstance(group, list) else [group])]
 
     async def _timed(self, probe):
         t0 = time.monotonic()
+        # Rucio's probe may also ask Vault for the stored login (bounded on its own): two budgets.
+        budget = self.config.status_timeout * (2 if probe.__name__ == "rucio" else 1) + 1
         try:
-            result = await asyncio.wait_for(probe(), self.config.status_timeout + 1)
+            result = await asyncio.wait_for(probe(), budget)
         except TimeoutError:
             name = probe.__name__
-            return ServiceStatus(name, name.capitalize(), "unreachable", f"no answer within {self.config.status_timeout:.0f} s")
+            return ServiceStatus(name, name.capitalize(), "unreachable", f"no answer within {budget:.0f} s")
         elapsed = (time.monotonic() - t0) * 1000
         for s in result if isinstance(result, list) else [result]:
             if s.latency_ms is None and s.state == "connected":
@@ -78,8 +97,15 @@ class StatusService:
         message = f"Rucio {version} at {inst['rucio_host']}"
         if self.rucio_auth is not None:
             # Whether the user is logged in (tries the stored credentials once if no token is held).
-            login = await self.rucio_auth.status_one(inst["name"])
-            details.update({k: login.get(k) for k in ("logged_in", "auth_type", "account", "expires_at")})
+            try:
+                login = await asyncio.wait_for(self.rucio_auth.status_one(inst["name"]), self.config.status_timeout)
+            except TimeoutError:
+                # Rucio answered; what did not is where the login is kept. Say so, not "Rucio unreachable".
+                login = {"logged_in": False, "vault_reachable": False,
+                         "message": f"Vault at {self.config.vault_address} did not answer within "
+                                    f"{self.config.status_timeout:.0f} s, so the stored login cannot be read"}
+            details.update({k: login.get(k) for k in ("logged_in", "auth_type", "account", "expires_at",
+                                                      "vault_reachable")})
             message += f"; {login['message']}" if login["logged_in"] else f"; not logged in: {login['message']}"
         return ServiceStatus(sid, name, "connected", message, details)
 

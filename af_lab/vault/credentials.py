@@ -39,6 +39,7 @@ class CredentialService:
         self._renewable = False
         self._lock = asyncio.Lock()
         self._cache: dict[str, tuple[float, dict | None]] = {}
+        self._single_version: set[str] = set()  # paths whose KV metadata says max_versions = 1
         self._user: str | None = None
         self.files = PrivateFiles(Path(config.state_dir) / "run")
 
@@ -202,10 +203,26 @@ class CredentialService:
         return value
 
     async def write_secret(self, name: str, data: dict) -> None:
+        """Write ``data`` as the only version: a replaced password or token is destroyed, not kept as history."""
+
         def write(client: hvac.Client):
-            client.secrets.kv.v2.create_or_update_secret(
-                path=self._path(name), secret=data, mount_point=self.config.vault_kv_mount
-            )
+            path, mount = self._path(name), self.config.vault_kv_mount
+            if path not in self._single_version:
+                try:  # KV v2 then deletes older versions permanently on every write
+                    client.secrets.kv.v2.update_metadata(path=path, max_versions=1, mount_point=mount)
+                    self._single_version.add(path)
+                except hvac.exceptions.Forbidden:
+                    pass  # the site's policy does not allow it: old versions are destroyed below instead
+            resp = client.secrets.kv.v2.create_or_update_secret(path=path, secret=data, mount_point=mount)
+            version = ((resp or {}).get("data") or {}).get("version") or 1
+            if version > 1 and path not in self._single_version:
+                try:
+                    client.secrets.kv.v2.destroy_secret_versions(
+                        path=path, versions=list(range(max(1, version - 20), version)), mount_point=mount
+                    )
+                except hvac.exceptions.Forbidden:
+                    self.log.warning("af-lab: Vault keeps older versions of %s (the policy allows neither "
+                                     "max_versions nor destroy on it)", name)
 
         await self._call(write)
         self._cache[name] = (time.monotonic() + self.config.secret_cache_ttl, dict(data))

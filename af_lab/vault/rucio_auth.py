@@ -420,6 +420,8 @@ class RucioAuth:
         if self.credentials is None:
             raise ServiceUnavailable("No Vault is configured, so af-lab cannot keep your Rucio credentials "
                                      "(c.AFLab.vault_address).", instance=name, service="vault")
+        for key in ("username", "password", "account", "token"):
+            _check_header_safe(body.get(key), key, name)
         if auth_type == "userpass":
             password = body.get("password")
             username = body.get("username") or inst.get("username")
@@ -527,6 +529,30 @@ class RucioAuth:
         for s in self._http.values():
             s.close()
         self._http.clear()
+
+
+# Rucio takes credentials in HTTP headers: latin-1 only, no line breaks, and servers refuse
+# headers of several KiB (431). Checked here so the user hears which field breaks which rule.
+_MAX_CREDENTIAL_CHARS = {"username": 256, "password": 1024, "account": 256, "token": 16_384}
+
+
+def _check_header_safe(value: Any, field: str, instance: str) -> None:
+    if value is None or value == "":
+        return
+    if not isinstance(value, str):
+        raise BadRequest(f"'{field}' must be a string.", field=field, rule="string", instance=instance)
+    limit = _MAX_CREDENTIAL_CHARS[field]
+    if len(value) > limit:
+        raise BadRequest(f"'{field}' is longer than {limit} characters.", field=field,
+                         rule=f"at most {limit} characters", instance=instance)
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise BadRequest(f"'{field}' contains a line break or another control character, which Rucio cannot "
+                         "receive.", field=field, rule="no control characters", instance=instance)
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise BadRequest(f"'{field}' contains characters outside Latin-1 (e.g. '€'), which Rucio's login "
+                         "cannot receive.", field=field, rule="Latin-1 characters only", instance=instance) from None
 
 
 def _http_date(value: str | None) -> float | None:

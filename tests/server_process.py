@@ -1,0 +1,52 @@
+"""A Jupyter server with af-lab as a subprocess against the test facility (for tests that kill,
+freeze or read it as another user); the benchmarks' :class:`JupyterServer` underneath."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import requests
+
+from af_facility.lab import aflab_config
+from bench._server import JupyterServer
+
+
+def start(facility, home: Path, **overrides) -> JupyterServer:
+    """af-lab against ``facility`` with its workspace, cache and state under ``home``."""
+    settings = {**aflab_config(facility.state)["AFLab"], "cache_dir": str(home / "cache"),
+                "state_dir": str(home / "state"), **overrides}  # fmt: skip
+    server = JupyterServer(home, {"ServerApp": {"jpserver_extensions": {"af_lab": True}}, "AFLab": settings},
+                           root_dir=home / "ws")  # fmt: skip
+    session = requests.Session()
+    session.trust_env = False
+    session.headers.update(server.headers)
+    server.session = session
+    return server
+
+
+def api(server: JupyterServer, method: str, path: str, body=None, timeout: float = 120) -> tuple[int, dict]:
+    resp = server.session.request(method, server.url(f"/af-lab/{path}"), json=body, timeout=timeout)
+    try:
+        return resp.status_code, resp.json()
+    except ValueError:
+        return resp.status_code, {"text": resp.text}
+
+
+def wait_mount(server: JupyterServer, mount_id: str, seconds: float = 120) -> dict:
+    deadline = time.monotonic() + seconds
+    while True:
+        mount = api(server, "GET", f"mounts/{mount_id}")[1]["mount"]
+        if mount["state"] in ("ready", "failed", "cancelled") or time.monotonic() > deadline:
+            return mount
+        time.sleep(0.2)
+
+
+def remove_tree(path: Path) -> None:
+    """rmtree for a tree that may hold mount views (immutable when the server ran as root)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("chattr") and Path(path).exists():
+        subprocess.run(["chattr", "-R", "-f", "-i", str(path)], capture_output=True, timeout=300)
+    shutil.rmtree(path, ignore_errors=True)
