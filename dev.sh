@@ -29,7 +29,7 @@ hash_of() { cat "$@" | sha256sum | cut -c1-16; }
 pip_q() { "$@" 2>&1 | grep -v -E "^WARNING: Location .* is ignored" || [ "${PIPESTATUS[0]}" -eq 0 ]; }
 
 apt_packages() {
-  local want=(chromium memcached postgresql xrootd-server xrootd-client) missing=()
+  local want=(chromium memcached postgresql xrootd-server xrootd-client slurm-wlm munge) missing=()
   for p in "${want[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   [ ${#missing[@]} -eq 0 ] && return 0
   step "apt-get install ${missing[*]}"

@@ -17,10 +17,11 @@ SERVICES: dict[str, str] = {
     "openbao": "af_facility.openbao:OpenBao",
     "xrootd": "af_facility.xrootd:XRootD",
     "demo": "af_facility.demo_data:DemoData",
+    "slurm": "af_facility.slurm:Slurm",
     "dask": "af_facility.dask_cluster:DaskCluster",
     "lab": "af_facility.lab:JupyterLab",
 }
-DEFAULT_SERVICES = ("rucio", "openbao", "xrootd", "demo", "dask")
+DEFAULT_SERVICES = ("rucio", "openbao", "xrootd", "demo", "slurm", "dask")
 
 
 def service_class(name: str) -> type[Service]:

@@ -18,6 +18,7 @@ from typing import Any
 from .base import FacilityState, Service
 from .procs import LOOPBACK, ManagedProcess, free_port, port_is_free
 
+REPO = Path(__file__).resolve().parent.parent
 DEMO_USER = "jdoe"
 DEMO_INSTANCE = "demo"
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -67,7 +68,51 @@ def aflab_config(state: FacilityState, user: str = DEMO_USER) -> dict[str, Any]:
     dask = s.get("dask")
     if dask and dask.get("available", True) and dask.get("address"):
         cfg["dask_scheduler_address"] = dask["address"]
+    cfg["cluster_profiles"] = demo_cluster_profiles(state)
+    cfg["default_cluster_profile"] = "local"
+    analysis = REPO / ".venv-analysis" / "bin" / "python"
+    if analysis.exists():  # the analysis stack (dask-awkward, coffea, ROOT), see requirements-analysis.txt
+        cfg["cluster_environments"] = {"analysis": {"python": str(analysis), "display_name": "AF analysis"}}
     return {"AFLab": cfg}
+
+
+def demo_cluster_profiles(state: FacilityState) -> dict[str, Any]:
+    """``local`` (workers next to the server) and, when the facility runs SLURM, an HPC-style ``slurm``.
+
+    The ``slurm`` profile is also the example of choosing capacity (seed 004 R11): its form offers
+    GPUs per worker (limit ``max_gpus``). This facility's node has none, so a GPU request is refused
+    by SLURM at submit time ("Requested node configuration is not available") instead of pending forever.
+    """
+    profiles: dict[str, Any] = {
+        "local": {
+            "backend": "local",
+            "display_name": "Local (this server)",
+            "description": "Dask workers as processes next to your notebook server.",
+            "defaults": {"cores": 1, "memory": "1 GiB", "workers": 0},
+            "limits": {"max_workers": 4, "max_cores": 2, "max_memory": "4 GiB", "max_clusters": 2},
+        }
+    }
+    if (REPO / ".venv-analysis" / "bin" / "python").exists():
+        profiles["local"]["environments"] = ["analysis", "server"]
+    slurm = state.services.get("slurm")
+    if slurm and slurm.get("available", True) and slurm.get("conf"):
+        profiles["slurm"] = {
+            "backend": "slurm",
+            "display_name": "SLURM batch (HPC)",
+            "description": "Workers are SLURM jobs on the batch nodes: they see only what the cluster ships "
+                           "and data reachable by URL (root:// through the XCache).",
+            "slurm_conf": slurm["conf"],
+            "partition": slurm.get("partition", "batch"),
+            "walltime": "02:00:00",
+            "worker_launcher": slurm["worker_python"],  # the facility's isolating wrapper around the env's python
+            "death_timeout": 30,
+            "worker_start_timeout": 300,
+            "defaults": {"cores": 1, "memory": "1 GiB", "gpus": 0, "workers": 0},
+            "limits": {"max_workers": 8, "max_cores": 2, "max_memory": "4 GiB", "max_gpus": 1, "max_clusters": 2},
+        }
+        if "environments" in profiles["local"]:
+            profiles["slurm"]["environments"] = ["analysis", "server"]
+    return profiles
 
 
 def seed_rucio_password(state: FacilityState, user: str = DEMO_USER) -> None:
@@ -118,6 +163,8 @@ class JupyterLab(Service):
             "DASK_CONFIG": str(d / "dask-config"),
             "JUPYTER_TOKEN": token,
         }
+        slurm = self.state.services.get("slurm") or {}
+        env.update(slurm.get("env") or {})  # squeue/sbatch in the lab's terminals reach the facility's SLURM
         proc.start(
             [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--ip={LOOPBACK}", f"--port={port}",
              "--ServerApp.port_retries=0", f"--ServerApp.root_dir={workspace}", f"--config={config}",

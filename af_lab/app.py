@@ -20,7 +20,7 @@ CAPABILITIES = ("status", "events", "vault", "rucio", "mounts", "clusters", "pub
 
 
 def route_table() -> list[tuple[str, type]]:
-    """Every af-lab route as (path below /af-lab/, handler)."""
+    """Every af-lab route as (path below /af-lab/, or below the base URL when it starts with "/", handler)."""
     table = []
     for cap in CAPABILITIES:
         try:
@@ -46,7 +46,10 @@ class AFLabApp(ExtensionApp):
         self.log.info("af-lab: %d Rucio instance(s), Vault %s", len(config.rucio_instances), config.vault_address or "off")
 
     def initialize_handlers(self):
-        self.handlers.extend((f"af-lab/{path}", handler) for path, handler in route_table())
+        # A path starting with "/" is below the base URL itself (dask-labextension's routes, see clusters).
+        self.handlers.extend(
+            (path[1:] if path.startswith("/") else f"af-lab/{path}", handler) for path, handler in route_table()
+        )
 
     async def stop_extension(self):
         await self.services.close()

@@ -99,6 +99,12 @@ class AFLab(Configurable):
         "job_extra_directives": {...}}. A 'local' profile exists if none is given.""",
     ).tag(config=True)
     default_cluster_profile = Unicode("local").tag(config=True)
+    cluster_environments = Dict(
+        help="""Software environments clusters may run in (scheduler and workers use its Python):
+        {"analysis": {"python": "/abs/venv/bin/python", "display_name": "AF analysis"}}. A profile lists
+        the allowed ones (``environments``) and may name a ``default_environment``; without one, a
+        cluster runs in the environment of the kernel that asks (if listed), else the server's.""",
+    ).tag(config=True)
     dask_scheduler_address = Unicode(
         "", help="A Dask scheduler the session uses by default (shown in the status panel)."
     ).tag(config=True)
@@ -107,9 +113,8 @@ class AFLab(Configurable):
     )
     cluster_survive_restart = Bool(
         True,
-        help="Leave HTCondor clusters (their scheduler process and jobs) running when the server stops, so "
-        "the next server start reattaches to them; they still end after cluster_idle_timeout. Local "
-        "clusters always stop with the server.",
+        help="Leave clusters (their scheduler process and workers or batch jobs) running when the server "
+        "stops, so the next server start reattaches to them; they still end after cluster_idle_timeout.",
     ).tag(config=True)
     cluster_worker_start_timeout = Float(
         600.0,

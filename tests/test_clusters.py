@@ -11,7 +11,7 @@ import os
 
 import psutil
 import pytest
-from condor_standin.profiles import call, poll, server_config, settings
+from condor_standin.profiles import call, cluster_security, poll, server_config, settings
 from distributed import Client
 
 # dask-labextension and jupyter-server-proxy register handlers jupyter_server warns about; not ours.
@@ -72,7 +72,8 @@ async def test_without_profiles_a_local_profile_sized_to_the_machine_exists(jp_f
     (local,) = data["profiles"]
     assert data["default"] == "local" and local["backend"] == "local"
     assert local["limits"]["max_workers"] == os.cpu_count()
-    assert set(local["schema"]["properties"]) == {"cores", "memory", "workers", "adapt"}
+    assert set(local["schema"]["properties"]) == {"cores", "memory", "workers", "adapt", "environment"}
+    assert local["schema"]["properties"]["environment"]["enum"] == ["server"]  # no environments configured
 
 
 @pytest.mark.parametrize(
@@ -95,19 +96,22 @@ async def test_broken_profiles_are_reported_not_fatal(jp_fetch):
 
 
 # ---------------------------------------------------------------------------- local lifecycle
-async def test_local_cluster_create_scale_adapt_shutdown(jp_fetch, jp_serverapp, jp_base_url):
+async def test_local_cluster_create_scale_adapt_shutdown(jp_fetch, jp_serverapp, jp_base_url, tmp_path):
     code, cluster = await call(jp_fetch, "POST", "af-lab", "clusters",
                                body={"profile": "local", "name": "dev", "workers": 1, "cores": 1}, expect=201)
     cid = cluster["id"]
     assert cluster["state"] == "running" and cluster["name"] == "dev"
     assert cluster["workers"] == 1 and cluster["cores"] == 1
-    assert cluster["scheduler_address"].startswith("tcp://127.0.0.1:")
+    assert cluster["scheduler_address"].startswith("tls://127.0.0.1:")
+    scheduler_pid = service(jp_serverapp)._clusters[cid].scheduler_info["pid"]
+    assert scheduler_pid != os.getpid() and psutil.pid_exists(scheduler_pid)  # its own process
     assert cluster["dashboard_link"].startswith("http://127.0.0.1:")
     # The link a browser opens goes through the Jupyter server, under its base URL.
     assert cluster["dashboard_url"] == f"{jp_base_url}dask/dashboard/{cid}/status"
     assert cluster["token"] is None  # no credential service configured
 
-    async with Client(cluster["scheduler_address"], asynchronous=True) as client:
+    security = await cluster_security(jp_fetch, cid, tmp_path)
+    async with Client(cluster["scheduler_address"], security=security, asynchronous=True) as client:
         assert await client.submit(sum, [1, 2, 3]) == 6
 
     _, cluster = await call(jp_fetch, "PATCH", "af-lab", "clusters", cid, body={"workers": 2}, expect=200)
@@ -124,8 +128,10 @@ async def test_local_cluster_create_scale_adapt_shutdown(jp_fetch, jp_serverapp,
 
     _, listed = await call(jp_fetch, "GET", "af-lab", "clusters", expect=200)
     assert [c["id"] for c in listed["clusters"]] == [cid]
+    # Local workers are jobs too: process groups found by the cluster's tag.
     _, jobs = await call(jp_fetch, "GET", "af-lab", "clusters", cid, "jobs", expect=200)
-    assert jobs["counts"] is None and jobs["jobs"] == []
+    running = [j for j in jobs["jobs"] if j["status"] == "running"]
+    assert jobs["counts"]["running"] == 1 and len(running) == 1 and running[0]["connected"]
 
     pids = worker_pids(cluster["scheduler_address"])
     assert pids, "the local workers should be connected to their scheduler"
@@ -136,8 +142,9 @@ async def test_local_cluster_create_scale_adapt_shutdown(jp_fetch, jp_serverapp,
     await call(jp_fetch, "GET", "af-lab", "clusters", cid, expect=404)
     _, listed = await call(jp_fetch, "GET", "af-lab", "clusters", expect=200)
     assert listed["clusters"] == []
-    gone = psutil.wait_procs([psutil.Process(p) for p in pids if psutil.pid_exists(p)], timeout=15)[1]
-    assert not gone, f"worker processes left behind: {gone}"
+    gone = psutil.wait_procs([psutil.Process(p) for p in [*pids, scheduler_pid] if psutil.pid_exists(p)],
+                             timeout=15)[1]
+    assert not gone, f"worker or scheduler processes left behind: {gone}"
 
 
 # ---------------------------------------------------------------------------- dask-labextension

@@ -14,7 +14,7 @@ import signal
 import condor_standin
 import psutil
 import pytest
-from condor_standin.profiles import call, poll, server_config, settings
+from condor_standin.profiles import call, cluster_security, poll, server_config, settings
 from distributed import Client
 
 pytestmark = pytest.mark.filterwarnings("ignore::jupyter_server.utils.JupyterServerAuthWarning")
@@ -73,11 +73,11 @@ async def get(jp_fetch, cid):
 
 
 # ---------------------------------------------------------------------------- happy path
-async def test_scale_compute_and_scale_to_zero(jp_fetch, condor_dir, aflab_settings):
+async def test_scale_compute_and_scale_to_zero(jp_fetch, condor_dir, aflab_settings, tmp_path):
     _, cluster = await call(jp_fetch, "POST", "af-lab", "clusters", body={"profile": "htcondor"}, expect=201)
     cid = cluster["id"]
     assert cluster["backend"] == "htcondor" and cluster["workers"] == 0
-    assert cluster["scheduler_address"].startswith("tcp://127.0.0.1:")
+    assert cluster["scheduler_address"].startswith("tls://127.0.0.1:")
     assert cluster["dashboard_link"].startswith("http://127.0.0.1:")
 
     _, cluster = await call(jp_fetch, "PATCH", "af-lab", "clusters", cid, body={"workers": 2, "wait": 120}, expect=200)
@@ -87,7 +87,8 @@ async def test_scale_compute_and_scale_to_zero(jp_fetch, condor_dir, aflab_setti
     # Scheduler, its dashboard, nannies and workers all listen on loopback only.
     procs = condor_standin.job_processes(condor_dir) + condor_standin.processes_mentioning(aflab_settings["state_dir"])
     assert listening_ips(procs) == {"127.0.0.1"}
-    async with Client(cluster["scheduler_address"], asynchronous=True) as client:
+    security = await cluster_security(jp_fetch, cid, tmp_path / "runtime")
+    async with Client(cluster["scheduler_address"], security=security, asynchronous=True) as client:
         results = await client.gather(client.map(lambda x: x * x, range(20)))
         assert results == [x * x for x in range(20)]
         worker_pids = await client.run(os.getpid)
@@ -104,6 +105,10 @@ async def test_scale_compute_and_scale_to_zero(jp_fetch, condor_dir, aflab_setti
         assert job["exprs"]["AFLabClusterId"] == f'"{cid}"'
         assert job["ad"]["RequestCpus"] == 1 and job["ad"]["RequestMemory"] == 256
         assert "--host 127.0.0.1" in job["arguments"][1]
+        # The worker's TLS files travel with the job, encrypted; only their paths are in the job.
+        shipped = {os.path.basename(f) for f in job["transfer_input_files"]}
+        assert {"ca.pem", "worker.pem", "worker-key.pem"} <= shipped
+        assert "BEGIN" not in job["arguments"][1]
 
     _, cluster = await call(jp_fetch, "PATCH", "af-lab", "clusters", cid, body={"workers": 0}, expect=200)
     assert cluster["requested_workers"] == 0

@@ -149,63 +149,79 @@ def scheduler_pid(lab, cluster_id: str) -> int:
     return record["scheduler"]["pid"]
 
 
-def local_worker_pids(server: LabServer) -> list[int]:
-    """The server's LocalCluster worker processes (multiprocessing children, not the batch scheduler)."""
-    return [p.pid for p in psutil.Process(server.proc.pid).children(recursive=True)
-            if any("multiprocessing" in arg for arg in p.cmdline())]
+def tls_client(server: LabServer, cluster: dict, runtime: Path) -> Client:
+    """A Client as a kernel makes one: the cluster's certificate comes from af-lab's REST API."""
+    from af_lab.kernel.cluster_tls import client_security
+
+    data = server.api("GET", f"clusters/{cluster['id']}/client", expect=200)
+    return Client(data["address"], security=client_security(cluster["id"], data, str(runtime)), timeout=30)
 
 
-def test_restart_reattaches_to_the_running_scheduler(lab):
+def job_pids(server: LabServer, cluster: dict) -> list[int]:
+    """A local cluster's workers: process groups found by the cluster's tag (job id = pid)."""
+    jobs = server.api("GET", f"clusters/{cluster['id']}/jobs", expect=200)["jobs"]
+    return [int(j["job_id"]) for j in jobs if j["status"] == "running"]
+
+
+def test_restart_reattaches_to_the_running_scheduler(lab, tmp_path):
     a = lab("server-a")
     htc = a.api("POST", "clusters", {"profile": "htcondor"}, expect=201)
     a.api("PATCH", f"clusters/{htc['id']}", {"workers": 2, "wait": 120}, expect=200)
-    with Client(htc["scheduler_address"], timeout=30) as client:
+    with tls_client(a, htc, tmp_path / "rt") as client:
         client.publish_dataset(answer=client.scatter(42))  # state on the scheduler that must survive
-    a.api("POST", "clusters", {"profile": "local", "workers": 1}, expect=201)
-    local_pids = local_worker_pids(a)
-    assert local_pids
+    local = a.api("POST", "clusters", {"profile": "local", "workers": 1}, expect=201)
+    local_pids = job_pids(a, local)
+    assert len(local_pids) == 1
 
-    # 1. The hub stops the server (SIGTERM): the HTCondor cluster stays, the local one stops with it.
+    # 1. The hub stops the server (SIGTERM): both clusters stay (schedulers and workers are their own processes).
     a.stop(signal.SIGTERM)
-    assert psutil.pid_exists(scheduler_pid(lab, htc["id"]))
+    assert psutil.pid_exists(scheduler_pid(lab, htc["id"])) and psutil.pid_exists(scheduler_pid(lab, local["id"]))
     assert len(condor_q(lab)) == 2
-    assert not condor_standin.wait_until_gone([psutil.Process(p) for p in local_pids if psutil.pid_exists(p)])
+    assert all(psutil.pid_exists(p) for p in local_pids)
 
     b = lab("server-b")
     listed = {c["id"]: c for c in b.api("GET", "clusters", expect=200)["clusters"]}
-    assert set(listed) == {htc["id"]}  # the local cluster was shut down cleanly, nothing to report
+    assert set(listed) == {htc["id"], local["id"]}
     cluster = listed[htc["id"]]
     assert cluster["state"] == "running"
     assert cluster["message"] == "Reattached after a server restart (2 running job(s) kept)."
     assert cluster["scheduler_address"] == htc["scheduler_address"]
+    assert listed[local["id"]]["message"] == "Reattached after a server restart (1 running job(s) kept)."
     wait_for(lambda: b.api("GET", f"clusters/{htc['id']}")["workers"] == 2, what="2 workers after reattach")
-    with Client(htc["scheduler_address"], timeout=30) as client:
+    with tls_client(b, htc, tmp_path / "rt") as client:
         assert client.get_dataset("answer").result() == 42
         assert client.submit(sum, [1, 2]).result() == 3
+    with tls_client(b, local, tmp_path / "rt") as client:
+        assert client.submit(sum, [1, 2, 3]).result() == 6
     jobs = b.api("GET", f"clusters/{htc['id']}/jobs", expect=200)
     assert jobs["counts"] == {"submitted": 2, "idle": 0, "running": 2, "held": 0, "done": 0}
-    # dask-labextension lists the reattached cluster too.
+    # dask-labextension lists the reattached clusters too.
     resp = requests.get(f"{b.url}/dask/clusters", headers=b.headers, timeout=30)
-    assert [c["id"] for c in resp.json()] == [htc["id"]]
-    local_b = b.api("POST", "clusters", {"profile": "local", "workers": 1}, expect=201)
-    local_pids = local_worker_pids(b)
+    assert {c["id"] for c in resp.json()} == {htc["id"], local["id"]}
 
-    # 2. The server crashes (SIGKILL): nothing is closed, the next server still reattaches.
+    # 2. The server crashes (SIGKILL) right after a condor_submit returned: that job's id never reached
+    #    the record. The next server reattaches, finds the untracked job by its tag and removes it.
     b.stop(signal.SIGKILL)
-    assert not condor_standin.wait_until_gone([psutil.Process(p) for p in local_pids if psutil.pid_exists(p)]), \
-        "local workers must die with their server"
+    record_file = lab.state_dir / "clusters" / f"{htc['id']}.json"
+    record = json.loads(record_file.read_text())
+    dropped = sorted(record["jobs"])[-1]
+    del record["jobs"][dropped]
+    record_file.write_text(json.dumps(record))
     c = lab("server-c")
     listed = {x["id"]: x for x in c.api("GET", "clusters", expect=200)["clusters"]}
-    assert listed[htc["id"]]["state"] == "running"
-    assert listed[local_b["id"]]["state"] == "stopped"
-    assert "ended when the Jupyter server stopped" in listed[local_b["id"]]["message"]
+    assert listed[htc["id"]]["state"] == "running" and listed[local["id"]]["state"] == "running"
+    assert listed[htc["id"]]["message"] == "Reattached after a server restart (1 running job(s) kept)."
+    assert dropped not in condor_q(lab)
+    # It asked for 2 workers: the reattached cluster submits a replacement for the removed job.
+    wait_for(lambda: len(condor_q(lab)) == 2, what="a replacement job")
 
     # Scaling after the reattach reaches the adopted jobs.
     c.api("PATCH", f"clusters/{htc['id']}", {"workers": 1}, expect=200)
     assert len(condor_q(lab)) == 1
     c.api("DELETE", f"clusters/{htc['id']}", expect=204)
-    c.api("DELETE", f"clusters/{local_b['id']}", expect=204)
+    c.api("DELETE", f"clusters/{local['id']}", expect=204)
     assert condor_q(lab) == []
+    assert not condor_standin.wait_until_gone([psutil.Process(p) for p in local_pids if psutil.pid_exists(p)])
     assert not condor_standin.wait_until_gone(condor_standin.job_processes(lab.queue))
     assert not condor_standin.wait_until_gone(condor_standin.processes_mentioning(str(lab.state_dir)))
 

@@ -1,4 +1,7 @@
-"""The user's bearer token reaches the workers, is refreshed on them, and is never exposed on the way.
+"""The user's data-access token reaches the workers, is refreshed on them, and is never exposed on the way.
+
+Only the data-access token stored in Vault ever reaches workers: without one, they get none (the model
+says so) — never the hub JWT the server logs in to Vault with.
 
 Against the real facility (OpenBao; the credential service logs in with the
 hub-issued JWT) with real Dask workers as HTCondor stand-in jobs.
@@ -16,7 +19,7 @@ import cloudpickle
 import condor_standin
 import psutil
 import pytest
-from condor_standin.profiles import call, poll, server_config, settings
+from condor_standin.profiles import call, cluster_security, poll, server_config, settings
 from distributed import Client
 
 from af_facility import hub
@@ -90,25 +93,27 @@ def file_texts(root: Path, skip_name: str = "bearer_token") -> dict[str, str]:
 
 
 async def test_token_reaches_htcondor_workers_and_is_refreshed(
-    jp_fetch, jp_serverapp, facility, condor_dir, state_dir, caplog
+    jp_fetch, jp_serverapp, facility, condor_dir, state_dir, caplog, tmp_path
 ):
     credentials = jp_serverapp.web_app.settings["af_lab"].credentials
+    await credentials.set_bearer_token(hub.mint_jwt(facility.root, "jdoe", ttl_s=1200))  # the site's refresher
     try:
-        await _token_round_trip(jp_fetch, credentials, facility, condor_dir, state_dir, caplog)
+        await _token_round_trip(jp_fetch, credentials, facility, condor_dir, state_dir, caplog, tmp_path)
     finally:
         # Other tests share this Vault: leave the user's bearer token as it was (none: the hub JWT).
         await credentials.delete_secret(credentials.BEARER_SECRET)
 
 
-async def _token_round_trip(jp_fetch, credentials, facility, condor_dir, state_dir, caplog):
-    first, first_exp = await credentials.bearer_token()
+async def _token_round_trip(jp_fetch, credentials, facility, condor_dir, state_dir, caplog, tmp_path):
+    first, first_exp = await credentials.bearer_token(hub_fallback=False)
 
     _, cluster = await call(jp_fetch, "POST", "af-lab", "clusters", body={"profile": "htcondor"}, expect=201)
     cid = cluster["id"]
     assert cluster["token"]["state"] == "ok" and cluster["token"]["expires_at"] == first_exp
     _, cluster = await call(jp_fetch, "PATCH", "af-lab", "clusters", cid, body={"workers": 2, "wait": 120}, expect=200)
 
-    async with Client(cluster["scheduler_address"], asynchronous=True) as client:
+    security = await cluster_security(jp_fetch, cid, tmp_path / "runtime")
+    async with Client(cluster["scheduler_address"], security=security, asynchronous=True) as client:
         seen = await worker_tokens(client)
         assert len(seen) == 2
         for info in seen.values():
@@ -153,27 +158,54 @@ async def _token_round_trip(jp_fetch, credentials, facility, condor_dir, state_d
     assert not condor_standin.wait_until_gone(condor_standin.processes_mentioning(str(state_dir)))
 
 
-async def test_token_reaches_local_workers(jp_fetch, jp_serverapp):
+async def test_token_reaches_local_workers(jp_fetch, jp_serverapp, facility, tmp_path):
     credentials = jp_serverapp.web_app.settings["af_lab"].credentials
-    token, _ = await credentials.bearer_token()
+    token = hub.mint_jwt(facility.root, "jdoe", ttl_s=1200)
+    await credentials.set_bearer_token(token)
     _, cluster = await call(jp_fetch, "POST", "af-lab", "clusters", body={"workers": 1}, expect=201)
     try:
-        async with Client(cluster["scheduler_address"], asynchronous=True) as client:
+        security = await cluster_security(jp_fetch, cluster["id"], tmp_path)
+        async with Client(cluster["scheduler_address"], security=security, asynchronous=True) as client:
             (info,) = (await worker_tokens(client)).values()
         assert info["token"] == token and info["mode"] == 0o600
     finally:
         await call(jp_fetch, "DELETE", "af-lab", "clusters", cluster["id"], expect=204)
+        await credentials.delete_secret(credentials.BEARER_SECRET)
 
 
-async def test_htcondor_cluster_without_a_usable_token_is_refused(jp_fetch, jp_serverapp, facility):
+def token_env() -> str | None:
+    """Runs on a worker."""
+    return os.environ.get("BEARER_TOKEN_FILE")
+
+
+async def test_without_a_data_token_workers_get_none_never_the_hub_jwt(
+    jp_fetch, jp_serverapp, facility, condor_dir, state_dir, tmp_path
+):
     credentials = jp_serverapp.web_app.settings["af_lab"].credentials
+    config = jp_serverapp.web_app.settings["af_lab"].config
+    hub_jwt = Path(config.vault_jwt_file).read_text().strip() if config.vault_jwt_file else \
+        os.environ[config.vault_jwt_env].strip()
+    assert hub_jwt, "the server logs in to Vault with the hub JWT"
+    # An expired data token counts as none.
     stale = hub.mint_jwt(facility.root, "jdoe", ttl_s=60, extra_claims={"exp": int(time.time()) - 10})
     await credentials.set_bearer_token(stale)
     try:
-        code, err = await call(jp_fetch, "POST", "af-lab", "clusters", body={"profile": "htcondor", "workers": 1})
-        assert code == 401 and err["error"]["type"] == "credentials"
-        assert "expired" in err["error"]["message"]
-        _, listed = await call(jp_fetch, "GET", "af-lab", "clusters", expect=200)
-        assert listed["clusters"] == []
+        _, cluster = await call(jp_fetch, "POST", "af-lab", "clusters", body={"profile": "htcondor", "workers": 1},
+                                expect=201)
+        cid = cluster["id"]
+        assert cluster["token"]["state"] == "none" and "expired" in cluster["token"]["message"]
+        _, cluster = await call(jp_fetch, "PATCH", "af-lab", "clusters", cid, body={"workers": 1, "wait": 120},
+                                expect=200)
+        security = await cluster_security(jp_fetch, cid, tmp_path / "runtime")
+        async with Client(cluster["scheduler_address"], security=security, asynchronous=True) as client:
+            assert list((await client.run(token_env)).values()) == [None]
+        assert not list(condor_dir.glob("execute/*/bearer_token"))
+        places = {}
+        places.update(process_texts(condor_standin.job_processes(condor_dir)))
+        places.update(process_texts(condor_standin.processes_mentioning(str(state_dir))))
+        places.update(file_texts(condor_dir, skip_name="\0"))
+        places.update(file_texts(state_dir, skip_name="\0"))
+        assert_not_exposed([hub_jwt], places)
+        await call(jp_fetch, "DELETE", "af-lab", "clusters", cid, expect=204)
     finally:
         await credentials.delete_secret(credentials.BEARER_SECRET)

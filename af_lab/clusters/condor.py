@@ -17,10 +17,9 @@ against a real pool and against the test stand-in.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict, dataclass
-from typing import Any
 
 from ..errors import AFLabError
+from .backend import JobState
 
 CLUSTER_ATTR = "AFLabClusterId"
 STATUS_NAMES = {
@@ -47,17 +46,6 @@ class CondorCommandFailed(AFLabError):
         super().__init__(f"{command} failed: {text}", command=command, exit_code=exit_code, stderr=stderr.strip())
 
 
-@dataclass
-class QueuedJob:
-    job_id: str
-    status: str
-    since: float | None
-    hold_reason: str | None
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 def constraint_for(cluster_id: str) -> str:
     return f'{CLUSTER_ATTR} == "{cluster_id}"'
 
@@ -78,7 +66,7 @@ async def run(argv: list[str], timeout: float = COMMAND_TIMEOUT_S) -> tuple[int,
     return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
 
 
-async def query(cluster_id: str, extra: list[str] | None = None) -> dict[str, QueuedJob]:
+async def query(cluster_id: str, extra: list[str] | None = None) -> dict[str, JobState]:
     """The cluster's jobs still in the queue, by job id."""
     argv = ["condor_q", *(extra or []), "-constraint", constraint_for(cluster_id), "-af:t", *AF_ATTRS]
     code, out, err = await run(argv)
@@ -93,7 +81,7 @@ async def query(cluster_id: str, extra: list[str] | None = None) -> dict[str, Qu
         status = STATUS_NAMES.get(int(cols[2]) if cols[2].isdigit() else 0, "unknown")
         since = float(cols[3]) if cols[3].replace(".", "", 1).isdigit() else None
         reason = "\t".join(cols[4:]).strip() or None
-        jobs[job_id] = QueuedJob(job_id, status, since, None if reason in (None, "undefined") else reason)
+        jobs[job_id] = JobState(job_id, status, since, None if reason in (None, "undefined") else reason)
     return jobs
 
 
@@ -105,16 +93,7 @@ async def remove_all(cluster_id: str, extra: list[str] | None = None) -> None:
         raise CondorCommandFailed("condor_rm", code, err)
 
 
-def summarize(jobs: dict[str, QueuedJob]) -> str:
-    """'2 idle, 1 held (reason)' for messages."""
-    counts: dict[str, int] = {}
-    reasons = []
-    for job in jobs.values():
-        counts[job.status] = counts.get(job.status, 0) + 1
-        if job.hold_reason:
-            reasons.append(job.hold_reason)
-    parts = [f"{n} {state}" for state, n in sorted(counts.items())]
-    text = ", ".join(parts) or "no job in the queue"
-    if reasons:
-        text += f" (hold reason: {reasons[0]})"
-    return text
+async def remove_one(job_id: str, extra: list[str] | None = None) -> None:
+    code, _out, err = await run(["condor_rm", *(extra or []), job_id])
+    if code != 0 and "Couldn't find" not in err:
+        raise CondorCommandFailed("condor_rm", code, err)

@@ -1,18 +1,20 @@
 """REST for Dask clusters, under ``<base_url>/af-lab/clusters``. Thin: parse, call the service, write JSON.
 
 The same clusters appear in dask-labextension's list (``/dask/clusters``) and
-its dashboard panes work for them; see :mod:`af_lab.clusters.labextension`.
+its dashboard panes work for them: af-lab serves those routes too (the end of this module).
 
 REST contract
 =============
 
 Errors (any route): ``{"error": {"type", "message", ...details}}`` with
     400 bad_request   malformed body or option (``field`` names it)
+    400 environment   the environment is not offered, broken, or its distributed version differs from the
+                      client's (``client``, ``cluster`` name both versions); nothing was started
     400 over_limit    an option over the profile's limit (``field``, ``limit``, ``value``, ``maximum`` | ``allowed``)
-    401 credentials   no bearer token for the workers (htcondor profiles ship one)
     404 not_found     unknown cluster id (``cluster``) or profile (``profile``)
     409 conflict      the cluster is stopped/failed and cannot be changed (``state``)
     502 condor        a condor_* command failed (``command``, ``exit_code``, ``stderr`` as printed)
+    502 slurm         sbatch/squeue/scancel failed (same fields); 503 slurm when slurmctld cannot be reached
     503 unavailable   the scheduler or local workers could not start; DELETE: the cluster stopped but
                       condor_rm failed (it stays listed as failed and af-lab keeps retrying)
     504 timeout       ``wait`` ran out (``workers``, ``requested``, ``jobs`` for htcondor)
@@ -34,9 +36,19 @@ Errors (any route): ``{"error": {"type", "message", ...details}}`` with
 ``POST /af-lab/clusters`` -> 201 Cluster
     body: {"profile": "htcondor" (default: the default profile), "name": "my analysis" (optional),
            "cores": 2, "memory": "4 GiB", "disk": "10 GiB", "gpus": 0, "image": "...", "universe": "...",
-           "workers": 2, "adapt": {"minimum": 0, "maximum": 10} | null}
+           "workers": 2, "adapt": {"minimum": 0, "maximum": 10} | null,
+           "environment": "analysis" | "<a kernel's sys.prefix>" (default: the profile's, else the server's),
+           "client_distributed": "2025.3.0" (the kernel's distributed version: refused with 400 environment
+                                 when the environment's differs)}
     Omitted options take the profile's defaults. All or nothing: if the first workers cannot be requested
     (e.g. condor_submit fails) the cluster is removed again and the error returned.
+
+``GET /af-lab/clusters/<id>/client[?distributed=<the kernel's version>]`` -> 200 (never cached)
+    {"address": "tls://127.0.0.1:40123", "ca": PEM, "cert": PEM, "key": PEM,
+     "environment": {"name", "display_name", "distributed", "python"},
+     "snippet": "Python code that writes these into a 0700 directory of the user's and returns a Client"}
+    The cluster's client certificate: every scheduler and worker requires TLS with this cluster's CA,
+    so this is the only way to connect. 400 environment when ``distributed`` differs from the cluster's.
 
 ``GET /af-lab/clusters/<id>`` -> 200 Cluster
 
@@ -57,7 +69,8 @@ Errors (any route): ``{"error": {"type", "message", ...details}}`` with
                          gone from it: "removed" (af-lab removed it) | "done" (it ended),
                "since": epoch | null, "hold_reason": "..." | null}],
      "message": "1 held, 1 idle, 1 running (hold reason: ...)"}
-    For a local cluster: {"counts": null, "jobs": [], "message": "..."}.
+    Jobs are found by the cluster's tag (also ones af-lab never recorded); each row also has "reason" (hold or
+    pending reason) and "exit_code". A local cluster's jobs are its worker process groups (job id = pid).
 
 Cluster:
     {"id": "<uuid>", "name": "HTCondor pool 1", "profile": "htcondor", "backend": "htcondor",
@@ -65,7 +78,7 @@ Cluster:
      "message": "why it is stopped/failed, or that it was reattached after a restart",
      "options": {"cores": 1, "memory": "2.00 GiB", "disk": "4.00 GiB", "gpus": 0, "image": null,
                  "universe": null, "workers": 2, "adapt": null},
-     "scheduler_address": "tcp://127.0.0.1:40123",
+     "scheduler_address": "tls://127.0.0.1:40123"  (TLS with the cluster's own CA: see .../client),
      "dashboard_link": "http://127.0.0.1:8787/status"  (the scheduler's own, loopback only),
      "dashboard_url": "<base_url>dask/dashboard/<id>/status"  (open this: proxied by the Jupyter server;
                       the direct link when dask-labextension's server extension is not enabled),
@@ -73,17 +86,22 @@ Cluster:
      "adapt": {"minimum": 0, "maximum": 10} | null,
      "pending": {"workers": 1, "since": epoch} | null,
      "warnings": ["1 of 2 requested workers have not connected after 600 s; the cluster's jobs: 1 held (...)"],
-     "token": {"state": "ok" | "expiring" | "unavailable", "expires_at": epoch | null, "refreshed_at": epoch,
+     "token": {"state": "ok" | "expiring" | "unavailable" | "none" (no data-access token: the workers have none),
+               "expires_at": epoch | null, "refreshed_at": epoch,
                "message": ""} | null  (null: no credential service, no token shipped),
      "created": epoch}
 """
 
 from __future__ import annotations
 
+import json
+from urllib import parse
+
 import tornado.web
 from jupyter_server.utils import url_path_join
+from tornado import web
 
-from ..errors import BadRequest
+from ..errors import AFLabError, BadRequest
 from ..handlers import AFLabHandler
 
 ID = r"(?P<cluster_id>[^/]+)"  # the service answers 404 for ids it does not know
@@ -120,7 +138,10 @@ class ClustersHandler(ClusterBase):
         body = self.json_body()
         profile = body.pop("profile", None)
         name = body.pop("name", None)
-        model = await self.clusters.create(profile, body, name=name)
+        environment = body.pop("environment", None)
+        client_distributed = body.pop("client_distributed", None)
+        model = await self.clusters.create(profile, body, name=name, environment=environment,
+                                           client_distributed=client_distributed)
         self.write_json(self.with_urls(model), status=201)
 
 
@@ -153,8 +174,162 @@ class JobsHandler(ClusterBase):
         self.write_json(await self.clusters.jobs(cluster_id))
 
 
+class ClientHandler(ClusterBase):
+    @tornado.web.authenticated
+    async def get(self, cluster_id: str):
+        self.set_header("Cache-Control", "no-store")  # it carries the client key
+        self.write_json(await self.clusters.client_credentials(cluster_id, self.get_query_argument("distributed", None)))
+
+
+# ====================================================================== dask-labextension
+# dask-labextension's panes on af-lab's clusters: af-lab serves the routes its frontend calls.
+#
+# dask-labextension's frontend (cluster list, scale dialog, dashboard panes)
+# talks to four routes under the server's base URL. af-lab answers them itself
+# from :class:`~af_lab.clusters.manager.ClusterService`, so there is exactly one
+# owner of every cluster and its rules (profile limits, persistence, TLS, idle
+# shutdown) hold whichever UI is used — without touching dask-labextension's
+# Python modules (its module-level ``manager`` is gone on its main branch):
+#
+# ``GET/PUT /dask/clusters`` and ``GET/PATCH/DELETE /dask/clusters/<id>``
+#     dask-labextension's cluster model (``id, name, scheduler_address,
+#     dashboard_link, workers, memory, cores, adapt``); errors are 500 with the
+#     message, as its own handler answers.
+# ``/dask/dashboard/<id>/<path>``
+#     the scheduler's loopback dashboard through jupyter-server-proxy's public
+#     ``ProxyHandler`` (http and websocket), authenticated like every route.
+#
+# af-lab's handlers are registered before dask-labextension's (extensions load
+# in name order), so they take these routes when both are enabled; the check
+# route ``/dask/dashboard-check/…`` stays dask-labextension's.
+
+UUID = r"(?P<cluster_id>\w+-\w+-\w+-\w+-\w+)"
+
+
+class DaskClustersHandler(AFLabHandler):
+    """dask-labextension's ``/dask/clusters`` API, answered by af-lab's cluster service."""
+
+    @property
+    def clusters(self):
+        return self.services.clusters
+
+    def _finish(self, model) -> None:
+        self.set_status(200)
+        self.finish(json.dumps(model))
+
+    def _fail(self, exc: AFLabError) -> None:
+        raise web.HTTPError(500, exc.message)  # dask-labextension's frontend shows the reason of a 500
+
+    @web.authenticated
+    async def get(self, cluster_id: str = "") -> None:
+        await self.clusters.ready()
+        if not cluster_id:
+            return self._finish(self.clusters.labextension_models())
+        model = self.clusters.labextension_model(cluster_id)
+        if model is None:
+            raise web.HTTPError(404, f"Dask cluster {cluster_id} not found")
+        self._finish(model)
+
+    @web.authenticated
+    async def put(self, cluster_id: str = "") -> None:
+        """Its NEW button: an af-lab cluster of the default profile."""
+        try:
+            model = await self.clusters.create(None, {})
+        except AFLabError as exc:
+            self._fail(exc)
+        self._finish(self.clusters.labextension_model(model["id"]))
+
+    @web.authenticated
+    async def patch(self, cluster_id: str = "") -> None:
+        if self.clusters.labextension_model(cluster_id) is None:
+            raise web.HTTPError(404, f"Dask cluster {cluster_id} not found")
+        try:
+            body = json.loads(self.request.body or b"{}")
+            if body.get("adapt") is not None:
+                await self.clusters.adapt(cluster_id, body["adapt"])
+            else:
+                await self.clusters.scale(cluster_id, body.get("workers"))
+        except AFLabError as exc:
+            self._fail(exc)
+        except ValueError as exc:
+            raise web.HTTPError(400, f"request body is not valid JSON: {exc}") from None
+        self._finish(self.clusters.labextension_model(cluster_id))
+
+    @web.authenticated
+    async def delete(self, cluster_id: str = "") -> None:
+        if self.clusters.labextension_model(cluster_id) is None:
+            raise web.HTTPError(404, f"Dask cluster {cluster_id} not found")
+        try:
+            await self.clusters.delete(cluster_id)
+        except AFLabError as exc:
+            self._fail(exc)
+        self.set_status(204)
+        self.finish()
+
+
+def _dashboard_handler():
+    try:
+        from jupyter_server_proxy.handlers import ProxyHandler
+    except ImportError:  # no proxy: the model's dashboard_url is the direct (loopback) link
+        return None
+
+    class DaskDashboardProxy(ProxyHandler):
+        """A cluster's dashboard (loopback only) through the Jupyter server, found by cluster id."""
+
+        def _target(self, cluster_id: str) -> tuple[str, int]:
+            model = self.settings["af_lab"].clusters.labextension_model(cluster_id)
+            if not model or not model.get("dashboard_link"):
+                raise web.HTTPError(404, f"Dask cluster {cluster_id} not found")
+            parsed = parse.urlparse(model["dashboard_link"])
+            return parsed.hostname, parsed.port
+
+        async def http_get(self, cluster_id, proxied_path):
+            return await self.proxy(cluster_id, proxied_path)
+
+        async def open(self, cluster_id, proxied_path):
+            host, port = self._target(cluster_id)
+            return await super().proxy_open(host, port, proxied_path)
+
+        def post(self, cluster_id, proxied_path):
+            return self.proxy(cluster_id, proxied_path)
+
+        def put(self, cluster_id, proxied_path):
+            return self.proxy(cluster_id, proxied_path)
+
+        def delete(self, cluster_id, proxied_path):
+            return self.proxy(cluster_id, proxied_path)
+
+        def head(self, cluster_id, proxied_path):
+            return self.proxy(cluster_id, proxied_path)
+
+        def patch(self, cluster_id, proxied_path):
+            return self.proxy(cluster_id, proxied_path)
+
+        def options(self, cluster_id, proxied_path):
+            return self.proxy(cluster_id, proxied_path)
+
+        def proxy(self, cluster_id, proxied_path):
+            host, port = self._target(cluster_id)
+            return super().proxy(host, port, proxied_path)
+
+    return DaskDashboardProxy
+
+
+DashboardProxy = _dashboard_handler()
+
+# Paths starting with "/" are below the server's base URL (not /af-lab/).
+LABEXTENSION_ROUTES = [
+    (f"/dask/clusters/{UUID}", DaskClustersHandler),
+    ("/dask/clusters/?", DaskClustersHandler),
+]
+if DashboardProxy is not None:
+    LABEXTENSION_ROUTES.append((f"/dask/dashboard/{UUID}(?P<proxied_path>.+)", DashboardProxy))
+
+
 handlers = [
+    *LABEXTENSION_ROUTES,
     ("clusters/profiles", ProfilesHandler),
+    (f"clusters/{ID}/client", ClientHandler),
     ("clusters/?", ClustersHandler),
     (f"clusters/{ID}/jobs", JobsHandler),
     (f"clusters/{ID}", ClusterHandler),

@@ -8,12 +8,12 @@ JSON shapes derived from it all: the REST model and the on-disk record.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from dask.utils import format_bytes
-from distributed.core import Status
 from distributed.deploy.cluster import Cluster
 
 from . import worker_token
@@ -35,6 +35,9 @@ class ManagedCluster:
         self.dask_name = f"af-{cluster_id[:8]}"
         self.created = time.time()
         self.cluster: Cluster | None = None
+        self.ctx = None  # the backend context it was built with
+        self.python = sys.executable  # the software environment's interpreter
+        self.adaptive = None  # dask's Adaptive while adapting
         self.state = "starting"
         self.message = ""
         self.requested = 0
@@ -56,6 +59,17 @@ class ManagedCluster:
     @property
     def backend(self) -> str:
         return self.profile.backend
+
+    @property
+    def has_batch_jobs(self) -> bool:
+        return self.backend != "local"
+
+    def stop_adapting(self, keep_bounds: bool = False) -> None:
+        if self.adaptive is not None:
+            self.adaptive.stop()
+            self.adaptive = None
+        if not keep_bounds:
+            self.adapt = None
 
     @property
     def token_file(self) -> Path:
@@ -102,10 +116,7 @@ class ManagedCluster:
     def scheduler_alive(self) -> bool:
         if self.cluster is None:
             return False
-        scheduler = self.cluster.scheduler
-        if hasattr(scheduler, "alive"):  # SchedulerProcess
-            return scheduler.alive()
-        return scheduler is not None and scheduler.status not in (Status.closing, Status.closed, Status.failed)
+        return self.cluster.scheduler.alive()  # SchedulerProcess, for every backend
 
     @property
     def scheduler_address(self) -> str:
@@ -125,6 +136,7 @@ class ManagedCluster:
             "profile": {"name": p.name, "backend": p.backend, "display_name": p.display_name,
                         "defaults": p.defaults, "limits": p.limits, "settings": p.settings},
             "options": self.options.to_json(),
+            "environment": {"name": self.options.environment, "python": self.python},
             "created": self.created,
             "state": self.state,
             "message": self.message,

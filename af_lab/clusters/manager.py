@@ -1,10 +1,13 @@
 """The cluster service: af-lab's one owner of the user's Dask clusters.
 
-It creates clusters from profiles (:mod:`.profiles`), scales and adapts them,
-reports HTCondor job states (:mod:`.condor`), ships and refreshes the bearer
-token on workers (:mod:`.worker_token`), persists every cluster
-(:mod:`.store`) and, after a server restart, reattaches to a live scheduler or
-removes the cluster's jobs. A background check every
+It creates clusters from profiles (:mod:`.profiles`) in a software environment
+(:mod:`.environments`) through a backend (:mod:`.backends`: the scheduler is
+always its own process, workers are jobs), with TLS (:mod:`.tls`), scales and
+adapts them, reports job states, ships and refreshes the data-access token on
+workers (:mod:`.tokens`), persists every cluster (:mod:`.store`) and, after a
+server restart, reattaches to a live scheduler and its jobs (found by tag) or
+removes them. It never unpickles anything: users' graphs only ever reach the
+scheduler process. A background check every
 ``cluster_monitor_interval`` seconds notices a dead or idle-closed scheduler,
 workers that do not connect, and fresher tokens.
 
@@ -16,39 +19,37 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
+import dataclasses
 import logging
 import os
-import signal
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import cloudpickle
 from distributed.core import Status
-from distributed.deploy.cluster import Cluster
 
 from ..config import AFLab
 from ..errors import AFLabError, BadRequest, Conflict, NotFound, ServiceUnavailable
-from . import condor, idle, labextension, worker_token
-from .backends import adopt_jobs, htcondor_cluster, start_local
-from .condor import CondorCommandFailed
+from . import idle, restart, tls, worker_token
+from .backend import BackendContext, JobState, jobs_model
+from .backends import BACKENDS
+from .environments import Environment, Environments, process_env
 from .managed import LIVE, ManagedCluster
-from .profiles import ClusterOptions, OverLimit, Profile, adapt_json, check_name, load_profiles, pick
-from .scheduler_process import proc_start_ticks, same_process_alive
+from .profiles import OverLimit, Profile, adapt_json, check_name, load_profiles, pick
+from .restart import read_tail, reason_of
+from .scheduler_process import proc_start_ticks
 from .store import ClusterStore
+from .tokens import TokenShipper
 
 # Schedulers and workers unpickle af-lab's plugins without af-lab installed.
 cloudpickle.register_pickle_by_value(worker_token)
 cloudpickle.register_pickle_by_value(idle)
 
 CLOSE_TIMEOUT_S = 60.0
-LOCAL_START_TIMEOUT_S = 60.0
+LOCAL_START_TIMEOUT_S = 90.0
 WAIT_POLL_S = 0.02  # in-memory check; keeps "scale and wait" within a frame of the real time
 MAX_ADAPT_SUBMIT_FAILURES = 3
-# Environment variables that carry the session's own credentials: the scheduler process does not inherit them.
-ALWAYS_SECRET_ENV = ("JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN", "JUPYTER_TOKEN")
 
 
 class WorkersDidNotConnect(AFLabError):
@@ -57,11 +58,19 @@ class WorkersDidNotConnect(AFLabError):
 
 
 class ClusterService:
-    def __init__(self, config: AFLab, log: logging.Logger | None = None, credentials=None):
+    def __init__(self, config: AFLab, log: logging.Logger | None = None, credentials=None, backends=None):
         self.config = config
         self.log = log or logging.getLogger("af_lab")
-        self.credentials = credentials
-        self.profiles, self.profile_errors = load_profiles(config.cluster_profiles)
+        self.backends = backends or BACKENDS
+        self.tokens = TokenShipper(credentials, config.cluster_token_refresh_margin, self.log)
+        self.environments = Environments(config.cluster_environments)
+        self.profiles, self.profile_errors = load_profiles(config.cluster_profiles, tuple(self.backends))
+        self.profile_errors += self.environments.errors
+        for profile in self.profiles.values():
+            missing = [n for n in profile.settings.get("environments") or [] if n not in self.environments.envs]
+            if missing:
+                self.profile_errors.append(f"cluster profile {profile.name!r} lists unknown environment(s) "
+                                           f"{', '.join(missing)} (c.AFLab.cluster_environments)")
         for problem in self.profile_errors:
             self.log.error("af-lab: %s", problem)
         self.default_profile = (
@@ -75,7 +84,6 @@ class ClusterService:
         self._closed = False
         self._counter = 0
         self.owner = {"pid": os.getpid(), "start_ticks": proc_start_ticks(os.getpid()), "instance": uuid.uuid4().hex}
-        self._bridge = labextension.install(self)
 
     # ================================================================== lifecycle
     async def ready(self) -> None:
@@ -85,15 +93,14 @@ class ClusterService:
 
     async def _start(self) -> None:
         try:
-            await self._restore()
+            await restart.restore(self)
         except Exception:
             self.log.exception("af-lab: restoring clusters failed")
         self._monitor = asyncio.ensure_future(self._monitor_loop())
 
     async def close(self) -> None:
-        """Server shutdown: local clusters stop; HTCondor ones stay for the next server unless configured not to."""
+        """Server shutdown: clusters stay for the next server unless configured not to."""
         self._closed = True
-        labextension.uninstall(self._bridge)
         if self._monitor:
             self._monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -101,7 +108,7 @@ class ClusterService:
         if self._started and not self._started.done():
             self._started.cancel()
         for mc in list(self._clusters.values()):
-            keep = self.config.cluster_survive_restart and mc.backend == "htcondor" and mc.state in LIVE
+            keep = self.config.cluster_survive_restart and mc.state in LIVE
             try:
                 if keep:
                     await self._detach(mc)
@@ -120,9 +127,24 @@ class ClusterService:
     def profiles_json(self) -> dict[str, Any]:
         return {
             "default": self.default_profile,
-            "profiles": [p.form() for p in self.profiles.values()],
+            "profiles": [self._form(p) for p in self.profiles.values()],
             "errors": list(self.profile_errors),
         }
+
+    def _form(self, profile: Profile) -> dict[str, Any]:
+        """The profile's form, with the software environments it offers."""
+        form = profile.form()
+        offered = self.environments.for_profile(profile.settings.get("environments"))
+        default = profile.settings.get("default_environment") or offered[0].name
+        form["environments"] = [{"name": e.name, "display_name": e.display_name, "prefix": e.prefix}
+                                for e in offered]
+        form["schema"]["properties"]["environment"] = {
+            "type": "string", "title": "Software environment", "enum": [e.name for e in offered],
+            "x-enum-titles": [e.display_name for e in offered], "default": default,
+            "description": "Python environment of the scheduler and workers (your kernel needs the same "
+                           "distributed version)",
+        }
+        return form
 
     async def list(self) -> list[dict[str, Any]]:
         await self.ready()
@@ -159,13 +181,23 @@ class ClusterService:
         return model
 
     # ================================================================== create
-    async def create(self, profile_name: str | None, form: dict[str, Any], name: str | None = None) -> dict[str, Any]:
+    async def create(
+        self, profile_name: str | None, form: dict[str, Any], name: str | None = None,
+        environment: str | None = None, client_distributed: str | None = None,
+    ) -> dict[str, Any]:
         await self.ready()
         if self._closed:
             raise ServiceUnavailable("the server is shutting down")
         profile = pick(self.profiles, profile_name, self.default_profile)
         name = check_name(name)
         options = profile.validate(dict(form))
+        for value, field in ((environment, "environment"), (client_distributed, "client_distributed")):
+            if value is not None and not isinstance(value, str):
+                raise BadRequest(f"{field} must be a string", field=field)
+        env = self.environments.choose(environment, profile.settings.get("environments"),
+                                       profile.settings.get("default_environment"))
+        await self.environments.check(env, client_distributed)  # before anything starts
+        options = dataclasses.replace(options, environment=env.name)
         cap = profile.limits.get("max_clusters")
         live = [c for c in self._clusters.values() if c.profile.name == profile.name and c.state in LIVE]
         if cap is not None and len(live) >= cap:
@@ -178,6 +210,7 @@ class ClusterService:
         self._counter += 1
         mc = ManagedCluster(cluster_id, name or f"{profile.display_name} {self._counter}", profile, options,
                             self.store.run_dir(cluster_id))
+        mc.python = env.python
         mc.on_change = lambda: self._save(mc)
         self._clusters[cluster_id] = mc
         self._save(mc)  # before any process starts: a crash from here on leaves a record to clean up
@@ -204,47 +237,45 @@ class ClusterService:
                 self._clusters.pop(cluster_id, None)
                 self.store.delete(cluster_id)
             if isinstance(exc, RuntimeError):
-                raise ServiceUnavailable(f"the cluster could not start: {_reason(exc)}") from None
+                raise ServiceUnavailable(f"the cluster could not start: {reason_of(exc)}") from None
             raise
         self.log.info("af-lab: cluster %s (%s, profile %s) started at %s", mc.name, cluster_id, profile.name,
                       mc.scheduler_address)
         return mc.model()
 
     async def _start_backend(self, mc: ManagedCluster, adopt: dict[str, Any] | None = None) -> None:
-        if mc.backend == "local":
-            mc.cluster = await start_local(mc.dask_name, mc.options)
-            mc.scheduler_info = {"address": mc.cluster.scheduler.address, "dashboard_link": mc.cluster.dashboard_link}
-        else:
-            token_file = None
-            if self._ships_token(mc):
-                token, exp = await self.credentials.bearer_token()  # Unauthorized: no workers without a token
-                worker_token.write_private(str(mc.token_file), token)
-                token_file = mc.token_file
-            cluster = htcondor_cluster(
-                cluster_id=mc.id, dask_name=mc.dask_name, profile=mc.profile, options=mc.options,
-                run_dir=mc.run_dir, scheduler_env=self._scheduler_env(),
-                token_file=token_file, on_submitted=mc.job_submitted, on_removed=mc.job_removed,
-                on_failed=mc.job_failed, adopt=adopt,
-            )
-            mc.cluster = cluster
-            await cluster
-            scheduler = cluster.scheduler
-            mc.scheduler_info = {**scheduler.info, "dashboard_link": scheduler.dashboard_link}
+        env = Environment(mc.options.environment or "server", mc.python, "")
+        token_file = mc.token_file if self.tokens.ships(mc) and await self.tokens.prepare(mc) else None
+        mc.ctx = BackendContext(
+            cluster_id=mc.id, dask_name=mc.dask_name, profile=mc.profile, options=mc.options, run_dir=mc.run_dir,
+            python=mc.python, env=process_env(env), tls=tls.create(mc.run_dir / "tls", mc.id),
+            token_file=token_file, on_submitted=mc.job_submitted, on_removed=mc.job_removed,
+            on_failed=mc.job_failed, adopt=adopt,
+        )
+        mc.cluster = self.backends[mc.backend].build(mc.ctx)
+        await mc.cluster
+        scheduler = mc.cluster.scheduler
+        mc.scheduler_info = {**scheduler.info, "dashboard_link": scheduler.dashboard_link}
         if self.config.cluster_idle_timeout:
             # Idempotent: an adopted scheduler already has it, with the timeout it was created with.
             plugin = cloudpickle.dumps(idle.IdleShutdown(self.config.cluster_idle_timeout))
             await mc.cluster.scheduler_comm.register_scheduler_plugin(
                 plugin=plugin, name=idle.PLUGIN_NAME, idempotent=True
             )
-        if self._ships_token(mc):
-            await self._refresh_token(mc, force=True)
+        if token_file is not None:
+            await self.tokens.refresh(mc, force=True)
 
-    def _ships_token(self, mc: ManagedCluster) -> bool:
-        return self.credentials is not None and mc.profile.settings.get("ship_token", True)
-
-    def _scheduler_env(self) -> dict[str, str]:
-        secret = {*ALWAYS_SECRET_ENV, self.config.vault_jwt_env, self.config.vault_token_env}
-        return {k: v for k, v in os.environ.items() if k not in secret}
+    async def client_credentials(self, cluster_id: str, client_distributed: str | None = None) -> dict[str, Any]:
+        """What a kernel needs to connect: the address, the cluster's CA and client certificate, a snippet."""
+        await self.ready()
+        mc = self._get_live(cluster_id)
+        env = Environment(mc.options.environment or "server", mc.python, "")
+        found = await self.environments.check(env, client_distributed)
+        return {
+            "cluster": mc.id, "address": mc.scheduler_address, **tls.client_bundle(tls.TLSFiles(mc.run_dir / "tls")),
+            "environment": {"name": env.name, "python": found["python"], "distributed": found["distributed"]},
+            "snippet": client_snippet(mc.id),
+        }
 
     # ================================================================== scale / adapt
     async def scale(self, cluster_id: str, workers: Any, wait: Any = None) -> dict[str, Any]:
@@ -260,16 +291,14 @@ class ClusterService:
     async def _scale(self, mc: ManagedCluster, n: int) -> None:
         cluster = mc.cluster
         self._touch(mc)
-        if cluster._adaptive is not None:
-            cluster._adaptive.stop()
-            cluster._adaptive = None
-        mc.adapt = None
+        mc.stop_adapting()
         mc.requested = n
         mc.warnings = []
         cluster.scale(n)
         try:
-            # Submits (or retires) now, so a failure reaches the caller; local workers are started here.
-            await self._while_alive(mc, cluster._correct_state(), LOCAL_START_TIMEOUT_S if mc.backend == "local" else None)
+            # Awaiting the cluster submits (or retires) now, so a failure reaches the caller;
+            # local workers are also waited for until they registered.
+            await self._while_alive(mc, _settled(cluster), LOCAL_START_TIMEOUT_S if mc.backend == "local" else None)
         finally:
             self._drop_failed_jobs(mc)
             mc.requested = len(cluster.worker_spec)
@@ -322,10 +351,7 @@ class ClusterService:
         mc = self._get_live(cluster_id)
         bounds = mc.profile.validate_adapt(adapt)
         if bounds is None:  # stop adapting, keep the current size
-            if mc.cluster._adaptive is not None:
-                mc.cluster._adaptive.stop()
-                mc.cluster._adaptive = None
-            mc.adapt = None
+            mc.stop_adapting()
             mc.requested = mc.planned_workers()
             self._save(mc)
             return
@@ -333,7 +359,7 @@ class ClusterService:
 
     def _apply_adapt(self, mc: ManagedCluster, bounds: tuple[int, int]) -> None:
         self._touch(mc)
-        mc.cluster.adapt(minimum=bounds[0], maximum=bounds[1])
+        mc.adaptive = mc.cluster.adapt(minimum=bounds[0], maximum=bounds[1])
         mc.adapt = bounds
         mc.warnings = []
         self._save(mc)
@@ -345,12 +371,12 @@ class ClusterService:
                 have = len(mc.connected_workers())
                 details: dict[str, Any] = {"workers": have, "requested": n}
                 text = f"{have} of {n} workers connected within {timeout:g} s"
-                if mc.backend == "htcondor":
+                if mc.has_batch_jobs:
                     try:
                         jobs = await self._queue(mc)
-                        text += f"; the cluster's jobs: {condor.summarize(jobs)}"
-                        details["jobs"] = [j.to_json() for j in jobs.values()]
-                    except CondorCommandFailed as exc:
+                        text += f"; the cluster's jobs: {self.backends[mc.backend].summarize(jobs)}"
+                        details["jobs"] = [{**j.to_json(), "hold_reason": j.reason} for j in jobs.values()]
+                    except AFLabError as exc:
                         text += f"; the job states are unknown ({exc.message})"
                 raise WorkersDidNotConnect(text, **details)
             await asyncio.sleep(WAIT_POLL_S)
@@ -384,35 +410,29 @@ class ClusterService:
                 try:
                     await asyncio.wait_for(cluster.close(), CLOSE_TIMEOUT_S)
                 except Exception as exc:
-                    self.log.warning("af-lab: closing cluster %s: %s", mc.id, _reason(exc))
+                    self.log.warning("af-lab: closing cluster %s: %s", mc.id, reason_of(exc))
             await self._forget(mc, stop_scheduler=True)
-        if mc.backend == "htcondor":
-            return await self._cleanup_jobs(mc)
-        return None
+        return await self._cleanup_jobs(mc)
 
     async def _forget(self, mc: ManagedCluster, stop_scheduler: bool = False) -> None:
-        """Drop the dask object without talking to its scheduler (gone, or staying for the next server).
+        """Drop the dask object without asking its scheduler anything (gone, or staying for the next server).
 
-        ``stop_scheduler``: make sure a scheduler process is gone too (a close that failed half-way).
+        ``stop_scheduler``: make sure the scheduler process is gone too (a close that failed half-way).
         """
         cluster = mc.cluster
         if cluster is None:
             return
         if mc.touch is not None:
             mc.touch.cancel()
+        mc.stop_adapting(keep_bounds=True)
         scheduler = cluster.scheduler
-        if hasattr(scheduler, "alive") and (stop_scheduler or not scheduler.alive()):
+        if stop_scheduler or not scheduler.alive():
             await scheduler.close()  # SIGTERM/SIGKILL if still running; reaps our child process
-        if mc.backend == "local" and cluster.status != Status.closed:
-            # Its scheduler is gone: stop the nannies (and their worker processes) directly;
-            # LocalCluster.close() would first wait for a connection to the dead scheduler.
-            for nanny in list(cluster.workers.values()):
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(nanny.close(timeout=5), 15)
         with contextlib.suppress(Exception):
-            await Cluster._close(cluster)  # comms and adaptive only: the base class neither scales nor terminates
+            await cluster.scheduler_comm.close_rpc()
         for job in list(cluster.workers.values()):
             job.status = Status.closed
+        cluster.status = Status.closed  # nothing left to close: the jobs are the backend's (removed by tag)
 
     async def _detach(self, mc: ManagedCluster) -> None:
         await self._forget(mc)
@@ -420,10 +440,10 @@ class ClusterService:
                       mc.scheduler_info.get("pid"))
 
     async def _cleanup_jobs(self, mc: ManagedCluster) -> str | None:
-        """condor_rm every job of the cluster; on failure remember to retry and say why."""
+        """Remove every job carrying the cluster's tag; on failure remember to retry and say why."""
         try:
-            await condor.remove_all(mc.id, mc.profile.settings.get("cancel_command_extra"))
-        except CondorCommandFailed as exc:
+            await self.backends[mc.backend].remove_jobs(self._context(mc))
+        except AFLabError as exc:
             mc.cleanup_pending = True
             self.log.warning("af-lab: cluster %s: %s (will retry)", mc.id, exc.message)
             self._save(mc)
@@ -439,38 +459,21 @@ class ClusterService:
         await self.ready()
         mc = self._get(cluster_id)
         out: dict[str, Any] = {"cluster": mc.id, "backend": mc.backend, "queried_at": time.time()}
-        if mc.backend != "htcondor":
-            return {**out, "counts": None, "jobs": [],
-                    "message": "Local clusters run workers as processes of this server; there are no batch jobs."}
         queued = await self._queue(mc)
-        connected = {w.get("name") for w in mc.connected_workers().values()}
-        rows = []
-        known = dict(mc.jobs)
-        for job_id in queued:
-            known.setdefault(job_id, {"name": None, "submitted": None, "removed": None})
-        for job_id, info in known.items():
-            q = queued.get(job_id)
-            if q is not None:
-                status, since, reason = q.status, q.since, q.hold_reason
-            else:
-                status, since, reason = ("removed" if info["removed"] else "done"), info["removed"], None
-            rows.append({
-                "job_id": job_id, "worker": info["name"], "status": status, "since": since,
-                "hold_reason": reason, "connected": info["name"] in connected,
-            })
-        rows.sort(key=lambda r: tuple(int(x) for x in r["job_id"].split(".")))
-        counts = {"submitted": len(rows), "idle": 0, "running": 0, "held": 0, "done": 0}
-        for r in rows:
-            key = {"removed": "done", "completed": "done", "suspended": "idle"}.get(r["status"], r["status"])
-            counts[key] = counts.get(key, 0) + 1
-        return {**out, "counts": counts, "jobs": rows, "message": condor.summarize(queued)}
+        connected = {str(w.get("name")) for w in mc.connected_workers().values()}
+        return {**out, **jobs_model(self.backends[mc.backend], queued, mc.jobs, connected)}
 
-    async def _queue(self, mc: ManagedCluster) -> dict[str, condor.QueuedJob]:
+    def _context(self, mc: ManagedCluster) -> BackendContext:
+        """The backend context (a minimal one for clusters restored without a dask object)."""
+        if mc.ctx is not None:
+            return mc.ctx
+        return BackendContext(cluster_id=mc.id, dask_name=mc.dask_name, profile=mc.profile, options=mc.options,
+                              run_dir=mc.run_dir, python=mc.python, env={}, tls=tls.TLSFiles(mc.run_dir / "tls"))
+
+    async def _queue(self, mc: ManagedCluster) -> dict[str, JobState]:
         """The cluster's jobs in the queue; concurrent callers share one condor_q (no stale cache)."""
         if mc.queue_query is None or mc.queue_query.done():
-            mc.queue_query = asyncio.ensure_future(
-                condor.query(mc.id, mc.profile.settings.get("query_command_extra"))
-            )
+            mc.queue_query = asyncio.ensure_future(self.backends[mc.backend].list_jobs(self._context(mc)))
         return await asyncio.shield(mc.queue_query)
 
     # ================================================================== background checks
@@ -493,7 +496,7 @@ class ClusterService:
             async with mc.lock:
                 await self._scheduler_gone(mc)
             return
-        if mc.backend == "htcondor":
+        if mc.has_batch_jobs:
             self._drop_failed_jobs(mc)
             if mc.adapt and mc.submit_failures >= MAX_ADAPT_SUBMIT_FAILURES:
                 self.adapt_now(mc.id, None)
@@ -501,28 +504,23 @@ class ClusterService:
                                    "fix the error above, then adapt again.")
                 self._save(mc)
         await self._check_pending(mc)
-        if self._ships_token(mc):
-            await self._refresh_token(mc)
+        if self.tokens.ships(mc):
+            await self.tokens.refresh(mc)
 
     async def _scheduler_gone(self, mc: ManagedCluster) -> None:
-        scheduler = mc.cluster.scheduler
-        code = scheduler.exit_code() if hasattr(scheduler, "exit_code") else None
-        if mc.backend == "local":
-            plugin = scheduler.plugins.get(idle.PLUGIN_NAME)
-            went_idle = bool(plugin and plugin.fired)
-        else:
-            went_idle = idle.CLOSE_REASON in _read_tail(mc.run_dir / "scheduler.log")
+        code = mc.cluster.scheduler.exit_code()
+        went_idle = idle.CLOSE_REASON in read_tail(mc.run_dir / "scheduler.log")
         if went_idle:
             state, why = "stopped", f"It was shut down after {self.config.cluster_idle_timeout:g} s without tasks."
-        elif code == 0 or mc.backend == "local":  # an in-process scheduler only closes when told to
+        elif code == 0:
             state, why = "stopped", "Its scheduler was shut down (e.g. by client.shutdown() in a notebook)."
         else:
             how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}" if code else "unknown cause"
             state, why = "failed", f"Its scheduler died ({how})."
         await self._forget(mc)
-        if mc.backend == "htcondor":
-            n = len(mc.live_jobs())
-            failed = await self._cleanup_jobs(mc)
+        n = len(mc.live_jobs())
+        failed = await self._cleanup_jobs(mc)
+        if mc.has_batch_jobs:
             why += f" {failed}" if failed else f" Its {n} batch job(s) were removed." if n else ""
         # State and message change together: a reader never sees one without the other.
         mc.state, mc.message = state, why
@@ -545,142 +543,13 @@ class ClusterService:
         if mc.pending_message:
             return
         text = f"{planned - connected} of {planned} requested workers have not connected after {timeout:g} s"
-        if mc.backend == "htcondor":
+        if mc.has_batch_jobs:
             try:
-                text += f"; the cluster's jobs: {condor.summarize(await self._queue(mc))}"
-            except CondorCommandFailed as exc:
+                text += f"; the cluster's jobs: {self.backends[mc.backend].summarize(await self._queue(mc))}"
+            except AFLabError as exc:
                 text += f"; the job states are unknown ({exc.message})"
         mc.pending_message = text
         self.log.warning("af-lab: cluster %s: %s", mc.id, text)
-
-    async def _refresh_token(self, mc: ManagedCluster, force: bool = False) -> None:
-        """Give the workers the credential service's current token whenever it changes."""
-        try:
-            token, exp = await self.credentials.bearer_token()
-        except AFLabError as exc:
-            if force and mc.backend == "htcondor":
-                raise
-            if not mc.token or mc.token.get("state") != "unavailable":
-                self.log.warning("af-lab: cluster %s: no bearer token for the workers: %s", mc.id, exc.message)
-            mc.token = {**(mc.token or {}), "state": "unavailable",
-                        "message": f"The workers' bearer token cannot be refreshed: {exc.message}"}
-            return
-        digest = hashlib.sha256(token.encode()).hexdigest()
-        now = time.time()
-        if force or digest != mc.token_digest:
-            if mc.backend == "htcondor":
-                worker_token.write_private(str(mc.token_file), token)  # for jobs that start later
-            plugin = cloudpickle.dumps(worker_token.BearerTokenPlugin(token, exp))
-            replies = await mc.cluster.scheduler_comm.register_worker_plugin(
-                plugin=plugin, name=worker_token.PLUGIN_NAME, idempotent=False
-            )
-            failed = [w for w, r in (replies or {}).items() if r.get("status") != "OK"]
-            if failed:
-                self.log.warning("af-lab: cluster %s: %d worker(s) could not store the token", mc.id, len(failed))
-            mc.token_digest = digest
-            mc.token = {"state": "ok", "expires_at": exp, "refreshed_at": now, "message": ""}
-            if not force:
-                self.log.info("af-lab: cluster %s: refreshed the bearer token on %d worker(s)", mc.id, len(replies or {}))
-        elif exp and exp - now < self.config.cluster_token_refresh_margin:
-            mc.token = {**mc.token, "state": "expiring",
-                        "message": f"The workers' bearer token expires in {max(exp - now, 0):.0f} s and no "
-                                   "fresher token is available yet."}
-
-    # ================================================================== restart
-    async def _restore(self) -> None:
-        for record in self.store.load_all():
-            owner = record.get("owner") or {}
-            if self._other_server_owns(owner):
-                continue  # another live server (same state_dir) runs it
-            try:
-                await self._restore_one(record)
-            except Exception:
-                self.log.exception("af-lab: restoring cluster %s failed", record.get("id"))
-
-    def _other_server_owns(self, owner: dict[str, Any]) -> bool:
-        if owner.get("instance") == self.owner["instance"]:
-            return False
-        mine = owner.get("pid") == self.owner["pid"] and owner.get("start_ticks") == self.owner["start_ticks"]
-        return not mine and same_process_alive(owner.get("pid"), owner.get("start_ticks"))
-
-    async def _restore_one(self, record: dict[str, Any]) -> None:
-        p = record["profile"]
-        profile = self.profiles.get(p["name"])
-        if profile is None or profile.backend != p["backend"]:  # profile gone from config: keep what it was
-            profile = Profile(p["name"], p["backend"], p["display_name"], "", p.get("defaults", {}),
-                              p.get("limits", {}), p.get("settings", {}))
-        mc = ManagedCluster(record["id"], record["name"], profile, ClusterOptions.from_json(record["options"]),
-                            self.store.run_dir(record["id"]))
-        mc.dask_name = record["dask_name"]
-        mc.created = record["created"]
-        mc.state, mc.message = record["state"], record.get("message", "")
-        mc.requested = record.get("requested", 0)
-        mc.adapt = (record["adapt"]["minimum"], record["adapt"]["maximum"]) if record.get("adapt") else None
-        mc.scheduler_info = record.get("scheduler") or {}
-        mc.jobs = record.get("jobs") or {}
-        mc.cleanup_pending = record.get("cleanup_pending", False)
-        mc.on_change = lambda: self._save(mc)
-        self._clusters[mc.id] = mc
-        self._counter += 1  # default names stay unique across restarts
-
-        if mc.state not in LIVE and mc.state != "stopping":
-            if mc.cleanup_pending:
-                await self._cleanup_jobs(mc)
-            return
-        if mc.backend == "local":
-            mc.state, mc.message = "stopped", "It ended when the Jupyter server stopped (local clusters run inside it)."
-            self._save(mc)
-            return
-        try:
-            await self._reattach(mc)
-        except Exception as exc:
-            await self._abandon(mc, _reason(exc))
-
-    async def _reattach(self, mc: ManagedCluster) -> None:
-        if mc.state != "running" or not mc.scheduler_info.get("pid"):
-            raise RuntimeError(f"it was {mc.state} when the server stopped")
-        await asyncio.wait_for(self._start_backend(mc, adopt=mc.scheduler_info), 30)
-        queued = await self._queue(mc)
-        adopted = {}
-        for name, job_id in mc.live_jobs().items():
-            if job_id in queued and queued[job_id].status not in ("removed", "completed"):
-                adopted[name] = job_id
-            else:
-                mc.jobs[job_id]["removed"] = time.time()  # left the queue while we were away
-        adopt_jobs(mc.cluster, adopted)
-        mc.state = "running"
-        if mc.adapt:
-            self._apply_adapt(mc, mc.adapt)
-        elif mc.requested > len(adopted):
-            await self._scale(mc, mc.requested)
-        mc.message = f"Reattached after a server restart ({len(adopted)} running job(s) kept)."
-        self._save(mc)
-        self.log.info("af-lab: cluster %s reattached to scheduler %s with %d job(s)", mc.id, mc.scheduler_address,
-                      len(adopted))
-
-    async def _abandon(self, mc: ManagedCluster, reason: str) -> None:
-        """The scheduler cannot be reattached: stop what is left of it, remove every job."""
-        info = mc.scheduler_info
-        if same_process_alive(info.get("pid"), info.get("start_ticks")):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(info["pid"], signal.SIGKILL)
-        if mc.cluster is not None:
-            with contextlib.suppress(Exception):
-                await Cluster._close(mc.cluster)
-            mc.cluster = None
-        n = len(mc.live_jobs())
-        failed = await self._cleanup_jobs(mc)
-        done = f" {failed}" if failed else f" Its {n} batch job(s) were removed." if n else ""
-        if idle.CLOSE_REASON in _read_tail(mc.run_dir / "scheduler.log"):
-            mc.state = "stopped"
-            mc.message = (
-                f"It was shut down after {self.config.cluster_idle_timeout:g} s without tasks "
-                f"while the server was stopped.{done}"
-            )
-        else:
-            mc.state, mc.message = "failed", f"It could not be reattached after a server restart: {reason}.{done}"
-        self._save(mc)
-        self.log.warning("af-lab: cluster %s: %s", mc.id, mc.message)
 
     # ================================================================== persistence
     def _save(self, mc: ManagedCluster) -> None:
@@ -688,23 +557,22 @@ class ClusterService:
             self.store.save(mc.record(self.owner))
 
 
-def _reason(exc: BaseException) -> str:
-    """The message a user needs: dask wraps start failures in "Cluster failed to start: ..."."""
-    inner = exc.__cause__ if isinstance(exc, RuntimeError) and exc.__cause__ else exc
-    return str(inner) or type(inner).__name__
+def client_snippet(cluster_id: str) -> str:
+    """The code the UI inserts into a notebook: the kernel fetches the cluster's certificate from af-lab."""
+    return "\n".join([
+        "from af_lab.kernel import FacilityClient",
+        "",
+        f'client = FacilityClient.discover().dask_client("{cluster_id}")',
+        "client",
+    ])
+
+
+async def _settled(cluster) -> None:
+    """Awaiting a started SpecCluster brings its jobs to the requested size (submits, waits for starts)."""
+    await cluster
 
 
 def _seconds(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         raise BadRequest(f"{name} must be a number of seconds", field=name)
     return float(value)
-
-
-def _read_tail(path: Path, limit: int = 4000) -> str:
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, 2)
-            fh.seek(max(fh.tell() - limit, 0))
-            return fh.read().decode(errors="replace")
-    except OSError:
-        return ""

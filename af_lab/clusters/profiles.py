@@ -18,7 +18,7 @@ from dask.utils import format_bytes, parse_bytes
 
 from ..errors import BadRequest, NotFound
 
-BACKENDS = ("local", "htcondor")
+BACKENDS = ("local", "htcondor", "slurm")  # the default; the service passes the registry's names
 # Keys a profile may carry; anything else is a typo an admin wants to hear about.
 PROFILE_KEYS = {
     "backend", "display_name", "description", "defaults", "limits",
@@ -26,6 +26,10 @@ PROFILE_KEYS = {
     "job_extra_directives", "submit_command_extra", "cancel_command_extra", "query_command_extra",
     "scheduler_host", "worker_extra_args", "job_script_prologue", "python", "death_timeout",
     "image_directive", "worker_start_timeout", "ship_token",
+    # slurm only (plus the batch keys above)
+    "slurm_conf", "partition", "account", "walltime", "worker_launcher",
+    # software environments (names from c.AFLab.cluster_environments)
+    "environments", "default_environment",
 }
 LIMIT_KEYS = {"max_workers", "max_cores", "max_memory", "max_disk", "max_gpus", "max_clusters", "images", "universes"}
 OPTION_KEYS = ("cores", "memory", "disk", "gpus", "image", "universe", "workers", "adapt")
@@ -50,6 +54,7 @@ class ClusterOptions:
     universe: str | None = None
     workers: int = 0
     adapt: tuple[int, int] | None = None  # (minimum, maximum)
+    environment: str | None = None  # the software environment's name (chosen by the service)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -70,6 +75,7 @@ class ClusterOptions:
             universe=data.get("universe"),
             workers=int(data.get("workers") or 0),
             adapt=(int(adapt["minimum"]), int(adapt["maximum"])) if adapt else None,
+            environment=data.get("environment"),
         )
 
 
@@ -104,6 +110,8 @@ class Profile:
                 out.append("image")
             if self.limits.get("universes") or self.defaults.get("universe"):
                 out.append("universe")
+        elif self.backend == "slurm" and (self.limits.get("max_gpus") or self.defaults.get("gpus")):
+            out.append("gpus")  # --gres=gpu:N
         out += ["workers", "adapt"]
         return tuple(out)
 
@@ -292,28 +300,28 @@ def default_local_profile() -> dict[str, Any]:
     }
 
 
-def load_profiles(raw: dict[str, dict]) -> tuple[dict[str, Profile], list[str]]:
+def load_profiles(raw: dict[str, dict], backends: tuple[str, ...] = BACKENDS) -> tuple[dict[str, Profile], list[str]]:
     """Parse ``c.AFLab.cluster_profiles``. Broken profiles are left out and reported, not fatal."""
     raw = raw or {"local": default_local_profile()}
     profiles: dict[str, Profile] = {}
     errors: list[str] = []
     for name, spec in raw.items():
         try:
-            profiles[name] = _parse(name, spec)
+            profiles[name] = _parse(name, spec, backends)
         except (ValueError, TypeError) as exc:
             errors.append(f"cluster profile {name!r} is ignored: {exc}")
     return profiles, errors
 
 
-def _parse(name: str, spec: dict) -> Profile:
+def _parse(name: str, spec: dict, backends: tuple[str, ...]) -> Profile:
     if not isinstance(spec, dict):
         raise ValueError("a profile must be a dict")
     unknown = set(spec) - PROFILE_KEYS
     if unknown:
         raise ValueError(f"unknown key(s) {', '.join(sorted(unknown))}")
     backend = spec.get("backend", "local")
-    if backend not in BACKENDS:
-        raise ValueError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}")
+    if backend not in backends:
+        raise ValueError(f"backend {backend!r} is not one of {', '.join(backends)}")
     limits = dict(spec.get("limits") or {})
     bad = set(limits) - LIMIT_KEYS
     if bad:

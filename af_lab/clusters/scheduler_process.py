@@ -1,10 +1,13 @@
-"""A batch cluster's Dask scheduler as its own process, so it outlives a Jupyter server restart.
+"""Every cluster's Dask scheduler as its own process, never inside the Jupyter server.
 
-dask-jobqueue runs the scheduler inside the process that created the cluster;
-for af-lab that is the Jupyter server, and a server restart would take the
-scheduler, every worker's work and every kernel's ``Client`` with it. This
+dask runs the scheduler inside the process that created the cluster; for
+af-lab that is the Jupyter server, which would then unpickle what clients send,
+need every analysis framework installed, and take the scheduler down with it on
+a restart. This
 :class:`~distributed.deploy.spec.ProcessInterface` starts ``dask scheduler`` in
-a new session instead (``scheduler_cls`` of ``HTCondorCluster``), and after a
+a new session instead, with the cluster's software environment's Python, TLS
+certificates and an allow-listed environment (``scheduler_cls`` of every
+backend's cluster), and after a
 restart *adopts* the same process again: same pid, same start time, same
 scheduler id, or it is not ours.
 
@@ -50,8 +53,9 @@ def same_process_alive(pid: int | None, start_ticks: int | None) -> bool:
     return bool(pid) and start_ticks is not None and proc_start_ticks(pid) == start_ticks
 
 
-async def identity(address: str, timeout: float = 5.0) -> dict[str, Any]:
-    async with rpc(address, timeout=timeout) as scheduler:
+async def identity(address: str, security=None, timeout: float = 5.0) -> dict[str, Any]:
+    args = security.get_connection_args("client") if security is not None else {}
+    async with rpc(address, timeout=timeout, connection_args=args) as scheduler:
         return await asyncio.wait_for(scheduler.identity(), timeout)
 
 
@@ -70,7 +74,10 @@ class SchedulerProcess(ProcessInterface):
         run_dir: str,
         host: str = LOOPBACK,
         adopt: dict[str, Any] | None = None,
+        client_security=None,
         env: dict[str, str] | None = None,
+        python: str | None = None,
+        tls_args: list[str] | None = None,
         protocol: str | None = None,
         **_generic_options: Any,
     ):
@@ -78,8 +85,11 @@ class SchedulerProcess(ProcessInterface):
         self.run_dir = Path(run_dir)
         self.host = host
         self.adopt = adopt
+        self.client_security = client_security
         self.env = env
-        self.protocol = protocol or "tcp://"
+        self.python = python or sys.executable
+        self.tls_args = list(tls_args or [])
+        self.protocol = "tls://" if self.tls_args else (protocol or "tcp://")
         # subprocess.Popen, not asyncio's: an asyncio transport kills its child when it is
         # garbage-collected at server exit, and this scheduler must outlive the server.
         self.process: subprocess.Popen | None = None
@@ -98,10 +108,10 @@ class SchedulerProcess(ProcessInterface):
         scheduler_file = self.run_dir / "scheduler.json"
         scheduler_file.unlink(missing_ok=True)
         argv = [
-            sys.executable, "-m", "distributed.cli.dask_scheduler",
+            self.python, "-m", "distributed.cli.dask_scheduler",
             "--host", self.host, "--port", "0", "--protocol", self.protocol.rstrip(":/"),
             "--dashboard-address", f"{LOOPBACK}:0",
-            "--scheduler-file", str(scheduler_file),
+            "--scheduler-file", str(scheduler_file), *self.tls_args,
         ]  # fmt: skip
         with open(self.run_dir / "scheduler.log", "ab") as log:
             self.process = subprocess.Popen(
@@ -137,7 +147,7 @@ class SchedulerProcess(ProcessInterface):
         if not same_process_alive(info.get("pid"), info.get("start_ticks")):
             raise RuntimeError("its scheduler process is gone")
         try:
-            ident = await identity(info["address"])
+            ident = await identity(info["address"], self.client_security)
         except (TimeoutError, OSError) as exc:
             raise RuntimeError(f"its scheduler does not answer at {info['address']}: {type(exc).__name__}") from None
         if ident.get("id") != info.get("scheduler_id"):

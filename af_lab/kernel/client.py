@@ -16,16 +16,19 @@ from __future__ import annotations
 
 import json
 import os
-import re
+import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 
+from .cluster_tls import client_security
+from .discovery import _loopback, _runtime_dir, find_parent_server  # noqa: F401 (re-exported)
 from .display import ClusterList, DIDList, MountList, MountPaths, PublishedDIDs
+from .errors import FacilityError, StoppedWaiting
 
 __all__ = ["FacilityClient", "FacilityError", "StoppedWaiting", "find_parent_server"]
 
@@ -47,44 +50,6 @@ NOT_FOUND_HELP = (
 )
 
 
-class FacilityError(Exception):
-    """An af-lab request failed. ``str()`` is the server's message (never HTML, never a token).
-
-    ``status`` is the HTTP status (None when the server could not be reached), ``kind`` the
-    server's error type (``bad_request``, ``not_found``, ``credentials``...), ``details`` the
-    rest of the server's error object.
-    """
-
-    def __init__(self, message: str, status: int | None = None, kind: str | None = None, **details: Any):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.kind = kind
-        self.details = details
-
-    def __str__(self) -> str:
-        return self.message
-
-    def _render_traceback_(self) -> list[str]:
-        # IPython shows this instead of a traceback: the message is the whole story.
-        label = f"af-lab error ({self.status})" if self.status else "af-lab error"
-        return [f"\x1b[0;31m{label}\x1b[0m: {self.message}"]
-
-
-class StoppedWaiting(KeyboardInterrupt):
-    """Ctrl-C while a magic waited: the server-side job goes on. Shown without a traceback."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
-
-    def _render_traceback_(self) -> list[str]:
-        return [f"\x1b[0;33mStopped waiting\x1b[0m: {self.message}"]
-
-
 class _TokenAuth(requests.auth.AuthBase):
     """Adds ``Authorization: token ...`` at send time, so the token is in no session header or repr."""
 
@@ -101,76 +66,6 @@ class _TokenAuth(requests.auth.AuthBase):
 
 
 # ---------------------------------------------------------------------------- discovery
-def _runtime_dir() -> str:
-    try:
-        from jupyter_core.paths import jupyter_runtime_dir  # light: no tornado, no jupyter_server
-
-        return jupyter_runtime_dir()
-    except ImportError:
-        return os.environ.get("JUPYTER_RUNTIME_DIR") or str(Path.home() / ".local/share/jupyter/runtime")
-
-
-def _parent_pid(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return int(stat.rsplit(")", 1)[1].split()[1])  # the command name may hold spaces and ')'
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        import psutil
-
-        return psutil.Process(pid).ppid()
-    except Exception:
-        return None
-
-
-def _ancestors(limit: int = 8) -> list[int]:
-    """The parent, grandparent, ... of this process: a kernel may run under a wrapper (conda run, a shell)."""
-    out, pid = [], os.getppid()
-    while pid and pid > 1 and pid not in out and len(out) < limit:
-        out.append(pid)
-        pid = _parent_pid(pid)
-    return out
-
-
-def _server_infos(runtime_dir: str) -> list[dict]:
-    # Read jpserver-*.json ourselves: jupyter_server.serverapp.list_running_servers would import
-    # all of jupyter_server and tornado into the kernel.
-    infos = []
-    try:
-        names = sorted(os.listdir(runtime_dir))
-    except OSError:
-        return infos
-    for name in names:
-        if re.fullmatch(r"jpserver-.+\.json", name):
-            try:
-                info = json.loads((Path(runtime_dir) / name).read_text())
-            except (OSError, ValueError):
-                continue  # being written, or not ours to read
-            if isinstance(info, dict) and isinstance(info.get("pid"), int):
-                infos.append(info)
-    return infos
-
-
-def find_parent_server(runtime_dir: str | None = None) -> dict | None:
-    """The server info (jpserver-<pid>.json) of the Jupyter server that started this process, if any."""
-    infos = {info["pid"]: info for info in _server_infos(runtime_dir or _runtime_dir())}
-    for pid in _ancestors():
-        if pid in infos:
-            return infos[pid]
-    return None
-
-
-def _loopback(url: str) -> str:
-    """Servers listening on all interfaces or 'localhost' are reached on 127.0.0.1."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if host in ("", "localhost", "0.0.0.0", "::", "*"):
-        netloc = "127.0.0.1" + (f":{parts.port}" if parts.port else "")
-        parts = parts._replace(netloc=netloc)
-    return urlunsplit(parts)
-
-
 def _server_url(info: dict) -> str:
     if info.get("sock"):
         raise FacilityError(
@@ -607,12 +502,22 @@ class FacilityClient:
         raise FacilityError(f"{len(running)} clusters are running ({ids}): say which one.", kind="ambiguous")
 
     def new_cluster(
-        self, profile: str | None = None, workers: int | None = None, name: str | None = None, **options: Any
+        self, profile: str | None = None, workers: int | None = None, name: str | None = None,
+        environment: str | None = None, **options: Any,
     ) -> dict:
-        """Start a cluster from a profile (``options``: cores, memory, disk, gpus, image, universe, adapt)."""
+        """Start a cluster from a profile (``options``: cores, memory, disk, gpus, image, universe, adapt).
+
+        ``environment``: the software environment's name; by default this kernel's (its ``sys.prefix``), so
+        scheduler and workers run the packages this kernel has. The server refuses a cluster whose
+        ``distributed`` version differs from this kernel's.
+        """
         body = {
             k: v for k, v in {"profile": profile, "name": name, "workers": workers, **options}.items() if v is not None
         }
+        body["environment"] = environment or sys.prefix
+        version = _distributed_version()
+        if version:
+            body["client_distributed"] = version
         return self.request("POST", "clusters", body=body, timeout=600)
 
     def scale(self, cluster_id: str, workers: int, wait: float | None = None) -> dict:
@@ -629,23 +534,43 @@ class FacilityClient:
     def close_cluster(self, cluster_id: str) -> None:
         self.request("DELETE", f"clusters/{quote(cluster_id, safe='')}", timeout=600)
 
+    def cluster_security(self, cluster: dict | str):
+        """``(address, distributed.Security)`` for a cluster: its TLS client certificate, fetched from af-lab.
+
+        Every cluster's scheduler and workers require TLS with the cluster's own CA; the certificate
+        and key are written 0600 into a 0700 directory of this user's (under the Jupyter runtime dir).
+        """
+        cluster_id = cluster["id"] if isinstance(cluster, dict) else cluster
+        params = {"distributed": _distributed_version()} if _distributed_version() else {}
+        data = self.get(f"clusters/{quote(cluster_id, safe='')}/client", **params)
+        return data["address"], client_security(cluster_id, data, _runtime_dir())
+
     def dask_client(self, cluster: dict | str | None = None, **kwargs: Any):
         """A ``distributed.Client`` connected to a cluster's scheduler (the only running one by default)."""
         if cluster is None:
             cluster = self.default_cluster()
         elif isinstance(cluster, str):
             cluster = self.cluster(cluster)
-        address = cluster.get("scheduler_address")
-        if not address:
+        if not cluster.get("scheduler_address"):
             raise FacilityError(f"Cluster {cluster['id'][:8]} has no scheduler address (state {cluster['state']}).")
+        address, security = self.cluster_security(cluster)
         from distributed import Client  # imported only when a client is asked for
 
         kwargs.setdefault("timeout", "30s")
+        kwargs.setdefault("security", security)
         return Client(address, **kwargs)
 
     # ------------------------------------------------------------------ status
     def status(self) -> list[dict]:
         return self.get("status")["services"]
+
+
+def _distributed_version() -> str | None:
+    try:
+        import distributed
+    except ImportError:
+        return None
+    return distributed.__version__
 
 
 def _rses(replicas: list[dict]) -> list[str]:

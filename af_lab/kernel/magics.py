@@ -153,6 +153,7 @@ CLUSTER = _parsers(
                 (("--name",), {"metavar": "NAME"}),
                 (("--cores",), {"type": _positive, "metavar": "N"}),
                 (("--memory",), {"metavar": "SIZE", "help": "e.g. '2 GiB'"}),
+                (("--environment",), {"metavar": "ENV", "help": "software environment (default: this kernel's)"}),
                 (("--no-client",), {"action": "store_true", "help": "return the cluster, not a client"}),
             ],
         ),
@@ -450,10 +451,12 @@ class AFMagics(Magics):
         %af_cluster profiles
             The site's profiles and their limits.
 
-        %af_cluster new [--profile P] [--workers N] [--name NAME] [--cores N] [--memory SIZE]
+        %af_cluster new [--profile P] [--workers N] [--name NAME] [--cores N] [--memory SIZE] [--environment ENV]
                         [--no-client]
             Start a cluster (omitted options take the profile's defaults) and return a
-            distributed.Client connected to it (--no-client: the cluster itself).
+            distributed.Client connected to it over TLS (--no-client: the cluster itself).
+            Scheduler and workers run ENV (default: this kernel's environment when the site
+            lists it); a cluster whose distributed version differs from the kernel's is refused.
 
         %af_cluster scale ID N
             Ask for N workers (stops adaptive scaling).
@@ -465,7 +468,9 @@ class AFMagics(Magics):
             Stop the cluster: its workers, batch jobs and scheduler (and this kernel's client).
 
         %af_cluster client [ID]
-            A distributed.Client for the cluster (default: the only running one).
+            A distributed.Client for the cluster (default: the only running one). Clusters require
+            TLS with their own certificate: this (or FacilityClient.dask_client) fetches it; a bare
+            Client("tls://...") is refused.
 
         ID is the cluster id, a unique prefix of it (as listed) or the cluster's name. Examples::
 
@@ -501,7 +506,7 @@ class AFMagics(Magics):
     def _cluster_new(self, a):
         fac = self.client
         options = {"cores": a.cores, "memory": a.memory}
-        c = fac.new_cluster(profile=a.profile, workers=a.workers, name=a.name, **options)
+        c = fac.new_cluster(profile=a.profile, workers=a.workers, name=a.name, environment=a.environment, **options)
         print(cluster_line(c))
         if a.no_client:
             return Summary(c, cluster_line(c))

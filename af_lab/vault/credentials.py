@@ -225,15 +225,17 @@ class CredentialService:
     # ------------------------------------------------------------------ bearer token
     BEARER_SECRET = "tokens/bearer"
 
-    async def bearer_token(self) -> tuple[str, float | None]:
+    async def bearer_token(self, hub_fallback: bool = True) -> tuple[str, float | None]:
         """The user's storage/compute bearer token and its expiry (epoch s, from its ``exp``).
 
         Kept in Vault at ``tokens/bearer`` (put there by the site's token refresher
-        or by :meth:`set_bearer_token`); without one, the hub-issued JWT stands in.
-        Raises Unauthorized when there is none or it has expired.
+        or by :meth:`set_bearer_token`); without one, the hub-issued JWT stands in,
+        unless ``hub_fallback`` is False (Dask workers: the hub JWT opens Vault, it is
+        never shipped). Raises Unauthorized when there is none or it has expired.
         """
         secret = await self.read_secret(self.BEARER_SECRET)
-        token = (secret or {}).get("token") or (self._hub_jwt() if self.config.vault_auth == "jwt" else None)
+        hub = self._hub_jwt() if hub_fallback and self.config.vault_auth == "jwt" else None
+        token = (secret or {}).get("token") or hub
         if not token:
             raise Unauthorized("No bearer token is available for this session. Restart your server from the hub.")
         exp = _jwt_exp(token)

@@ -73,7 +73,8 @@ async def call(jp_fetch, method: str, *path: str, body: Any = None, expect: int 
     """One REST call; returns (status, JSON or None) and never raises on an HTTP error status."""
     from tornado.httpclient import HTTPClientError
 
-    kwargs: dict[str, Any] = {"method": method, "allow_nonstandard_methods": True}
+    # Starting scheduler and worker processes on a busy machine can take longer than jp_fetch's 20 s default.
+    kwargs: dict[str, Any] = {"method": method, "allow_nonstandard_methods": True, "request_timeout": 180}
     if body is not None:
         kwargs["body"] = body if isinstance(body, (str, bytes)) else json.dumps(body)
     try:
@@ -99,3 +100,11 @@ async def poll(predicate, timeout: float = 60.0, interval: float = 0.2, what: st
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(interval)
+
+
+async def cluster_security(jp_fetch, cluster_id: str, runtime_dir):
+    """The cluster's client ``Security``, fetched as a kernel does (GET /af-lab/clusters/<id>/client)."""
+    from af_lab.kernel.cluster_tls import client_security
+
+    _, data = await call(jp_fetch, "GET", "af-lab", "clusters", cluster_id, "client", expect=200)
+    return client_security(cluster_id, data, str(runtime_dir))

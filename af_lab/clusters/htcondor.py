@@ -1,0 +1,158 @@
+"""The ``htcondor`` backend: dask-jobqueue's ``HTCondorCluster`` with af-lab's scheduler process and tags.
+
+Every job carries ``MY.AFLabClusterId`` (status and cleanup find jobs by it,
+see :mod:`.condor`), and ships, encrypted in transit (``transfer_input_files``
++ ``encrypt_input_files``), the cluster's worker certificate, key and CA and the
+data-access token when there is one. The job's prologue points Dask's TLS
+configuration and ``$BEARER_TOKEN_FILE`` at those files in its scratch
+directory (paths, never secrets). The worker runs the cluster's environment's
+Python.
+
+:class:`AFLabHTCondorJob` only adds bookkeeping around dask-jobqueue's public
+``start``/``close``: it reports each job id to af-lab's ledger the moment
+``condor_submit`` returns, and turns a failed submit into a
+:class:`~.condor.CondorCommandFailed` carrying condor_submit's stderr (parsed
+from dask-jobqueue's error text).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from dask_jobqueue.htcondor import HTCondorCluster, HTCondorJob
+from distributed.core import Status
+
+from . import condor, tls
+from .backend import Backend, BackendContext, JobState
+from .condor import CLUSTER_ATTR, CondorCommandFailed
+from .scheduler_process import SchedulerProcess
+from .worker_token import ENV_VAR, FILE_NAME
+
+DEFAULT_DEATH_TIMEOUT_S = 60
+SCRATCH = "${_CONDOR_SCRATCH_DIR:-$PWD}"
+_FAILED_COMMAND = re.compile(r"Exit code: (-?\d+)\n.*?\nstderr:\n(.*)\Z", re.S)
+
+
+def submit_error(exc: BaseException) -> CondorCommandFailed | None:
+    """condor_submit's exit code and stderr from dask-jobqueue's RuntimeError text."""
+    match = _FAILED_COMMAND.search(str(exc))
+    if not isinstance(exc, RuntimeError) or match is None:
+        return None
+    return CondorCommandFailed("condor_submit", int(match.group(1)), match.group(2))
+
+
+class AFLabHTCondorJob(HTCondorJob):
+    """One HTCondor job = one Dask worker, with af-lab's bookkeeping hooks."""
+
+    def __init__(
+        self,
+        *args,
+        on_submitted: Callable[[str, str], None] | None = None,
+        on_removed: Callable[[str, str], None] | None = None,
+        on_failed: Callable[[str, str], None] | None = None,
+        **kwargs,
+    ):
+        super().__init__(*args, **kwargs)
+        self._on_submitted = on_submitted
+        self._on_removed = on_removed
+        self._on_failed = on_failed
+
+    async def start(self) -> None:
+        try:
+            await super().start()
+        except BaseException as exc:
+            self.status = Status.failed  # SpecCluster asserts every job it created ends closed or failed
+            failure = submit_error(exc)
+            if failure is not None:
+                if self._on_failed:
+                    self._on_failed(self.name, failure.message)
+                raise failure from None
+            raise
+        if self._on_submitted:
+            self._on_submitted(self.name, self.job_id)
+
+    async def close(self) -> None:
+        await super().close()
+        if self._on_removed and self.job_id:
+            self._on_removed(self.name, self.job_id)
+
+
+def _append_list(directives: dict[str, Any], key: str, files: list[str]) -> None:
+    listed = [f for f in str(directives.get(key, "")).split(",") if f.strip()]
+    directives[key] = ",".join([*listed, *files])
+
+
+class HTCondorBackend(Backend):
+    name = "htcondor"
+
+    def build(self, ctx: BackendContext) -> HTCondorCluster:
+        s, options = ctx.settings, ctx.options
+        directives: dict[str, Any] = {}
+        if options.gpus:
+            directives["request_gpus"] = options.gpus
+        if options.universe:
+            directives["universe"] = options.universe
+        if options.image:
+            directives[s.get("image_directive", "container_image")] = options.image
+        directives.update(s.get("job_extra_directives") or {})
+        directives[f"MY.{CLUSTER_ATTR}"] = f'"{ctx.cluster_id}"'  # last: status and cleanup depend on it
+        # Shipped with the job, encrypted in transit; only paths go into the job's environment.
+        shipped = [str(p) for p in ctx.tls.worker_files()]
+        prologue = [f'export {k}="{v}"' for k, v in tls.worker_env(SCRATCH).items()]
+        if ctx.token_file is not None:
+            shipped.append(str(ctx.token_file))
+            prologue.append(f'export {ENV_VAR}="{SCRATCH}/{FILE_NAME}"')
+        _append_list(directives, "transfer_input_files", shipped)
+        _append_list(directives, "encrypt_input_files", shipped)
+        directives.setdefault("should_transfer_files", "YES")
+        prologue += list(s.get("job_script_prologue") or [])
+        log_dir = ctx.run_dir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return _htcondor_cluster(ctx, prologue, directives, log_dir)
+
+    async def list_jobs(self, ctx: BackendContext) -> dict[str, JobState]:
+        return await condor.query(ctx.cluster_id, ctx.settings.get("query_command_extra"))
+
+    async def remove_jobs(self, ctx: BackendContext) -> None:
+        await condor.remove_all(ctx.cluster_id, ctx.settings.get("cancel_command_extra"))
+
+    async def remove_job(self, ctx: BackendContext, job_id: str) -> None:
+        await condor.remove_one(job_id, ctx.settings.get("cancel_command_extra"))
+
+
+def _htcondor_cluster(ctx: BackendContext, prologue: list[str], directives: dict[str, Any], log_dir) -> HTCondorCluster:
+    s, options = ctx.settings, ctx.options
+    cluster = HTCondorCluster(
+        name=ctx.dask_name,
+        cores=options.cores,
+        processes=1,
+        memory=str(options.memory),
+        disk=str(options.disk),
+        python=ctx.python,
+        death_timeout=s.get("death_timeout", DEFAULT_DEATH_TIMEOUT_S),
+        worker_extra_args=list(s.get("worker_extra_args") or []),
+        job_script_prologue=prologue,
+        job_extra_directives=directives,
+        submit_command_extra=list(s.get("submit_command_extra") or []),
+        cancel_command_extra=list(s.get("cancel_command_extra") or []),
+        log_directory=str(log_dir),
+        protocol="tls://",
+        job_cls=AFLabHTCondorJob,
+        on_submitted=ctx.on_submitted,
+        on_removed=ctx.on_removed,
+        on_failed=ctx.on_failed,
+        scheduler_cls=SchedulerProcess,
+        scheduler_options=ctx.scheduler_options(),
+        silence_logs=False,
+        asynchronous=True,
+    )
+    # af-lab's own connection to the scheduler presents the cluster's client certificate.
+    # (Not passed as ``security=``: dask-jobqueue would put the server-side paths in the job's
+    # arguments; the job finds its copies through the prologue's Dask configuration instead.)
+    cluster.security = ctx.tls.security("client")
+    # The scheduler is meant to outlive this object across a server restart:
+    # dask's interpreter-exit hook must not close (and condor_rm) the cluster.
+    cluster.shutdown_on_close = False
+    return cluster
