@@ -77,7 +77,6 @@ def connect(spec):
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
         client = Client(cluster)
         return client, lambda: (client.close(), cluster.close())
-    sys.path.insert(0, spec["cluster"]["af_lab_path"])
     from af_lab.kernel import FacilityClient
 
     c = spec["cluster"]

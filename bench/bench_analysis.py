@@ -81,10 +81,10 @@ def aflab_cluster(lab: Lab, profile: str, info: dict) -> dict | str:
     chosen = next((p for p in profiles if p.get("name") == profile), None)
     if chosen is None:
         return f"no cluster profile '{profile}' on this site ({', '.join(p.get('name', '?') for p in profiles)})"
-    if "analysis" not in (chosen.get("environments") or []):
+    if "analysis" not in {e["name"] if isinstance(e, dict) else e for e in chosen.get("environments") or []}:
         return f"profile '{profile}' offers no 'analysis' environment (clusters in the profile's environment not merged)"
     return {"url": lab.base, "token": info["token"], "profile": profile, "environment": "analysis",
-            "af_lab_path": str(REPO)}  # fmt: skip
+            }  # fmt: skip
 
 
 def main() -> int:

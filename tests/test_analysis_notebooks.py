@@ -123,7 +123,7 @@ def cluster_cell(lab: dict) -> str | None:
     offers the analysis environment."""
     profiles = api(lab, "GET", "af-lab/clusters/profiles")
     slurm = next((p for p in profiles.get("profiles", []) if p.get("name") == "slurm"), None)
-    if slurm and "analysis" in (slurm.get("environments") or []):
+    if slurm and "analysis" in {e["name"] if isinstance(e, dict) else e for e in slurm.get("environments") or []}:
         return None
     return LOCAL_CLUSTER
 

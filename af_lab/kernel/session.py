@@ -66,9 +66,10 @@ def cluster_facts(clusters: list[dict]) -> dict[str, Any]:
     for c in clusters:
         if c.get("scheduler_address") and c["scheduler_address"] == address:
             profile = c.get("profile")
+            env = c.get("environment") or (c.get("options") or {}).get("environment")
             return {
                 "cluster_profile": profile.get("name") if isinstance(profile, dict) else profile,
-                "environment": c.get("environment") or None,
+                "environment": env.get("name") if isinstance(env, dict) else env,
             }
     return {"cluster_profile": None, "environment": sys.prefix}
 
