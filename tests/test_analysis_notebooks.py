@@ -146,6 +146,7 @@ def run_notebook(lab: dict, name: str, replace_cluster: str | None) -> tuple[nbf
         "                           'published': list(published), 'peak': float(peak),\n"
         "                           'files': list(fileset['cms_opendata:Run2012B_DoubleMuParked']['files'])}))"
     ))  # fmt: skip
+    before = {c["id"] for c in api(lab, "GET", "af-lab/clusters")["clusters"]}
     session, kernel = attach(lab, rel, name)
     client = NotebookClient(nb, km=kernel, timeout=900, startup_timeout=120, allow_errors=False)
     t0 = time.monotonic()
@@ -155,6 +156,9 @@ def run_notebook(lab: dict, name: str, replace_cluster: str | None) -> tuple[nbf
         if client.kc is not None:
             client.kc.stop_channels()
         api(lab, "DELETE", f"api/sessions/{session['id']}")
+        for c in api(lab, "GET", "af-lab/clusters")["clusters"]:  # the notebook's cluster: its batch jobs end
+            if c["id"] not in before:
+                api(lab, "DELETE", f"af-lab/clusters/{c['id']}")
     elapsed = time.monotonic() - t0
     (out,) = [o for o in nb.cells[-1].outputs if o.get("name") == "stdout"]
     check = json.loads(out.text.split("CHECK ", 1)[1])
@@ -212,7 +216,11 @@ def test_demo_notebook_runs_on_the_facility(lab, facility, name, record_property
     assert prov["notebook"] == f"examples/{name}"
     assert any(p.startswith(f"{package}==") for p in prov["packages"]), prov["packages"]
     assert any(p.startswith("dask==2025.3.") for p in prov["packages"]), prov["packages"]
-    assert prov["environment"] and prov["af_lab_version"]
+    if replace is None:  # the notebook's own cluster cell: an af-lab slurm cluster of the analysis environment
+        assert (prov["cluster_profile"], prov["environment"]) == ("slurm", "analysis")
+    else:
+        assert prov["environment"] == str(REPO / ".venv-analysis")
+    assert prov["af_lab_version"]
     assert prov.get("git_commit") is None  # the workspace is no repository, and af-lab's own never counts
 
 
