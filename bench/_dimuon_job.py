@@ -82,6 +82,9 @@ def connect(spec):
     c = spec["cluster"]
     fac = FacilityClient(c["url"], c["token"])
     made = fac.new_cluster(c["profile"], workers=workers, environment=c.get("environment"))
+    while not made.get("scheduler_address"):
+        time.sleep(1)
+        made = fac.cluster(made["id"])
     client = fac.dask_client(made)
     client.wait_for_workers(workers, timeout=300)
     return client, lambda: (client.close(), fac.close_cluster(made["id"]))
