@@ -12,6 +12,7 @@ REPO=$PWD
 PY=${PYTHON:-python3}
 VENV=$REPO/.venv
 RUCIO_VENV=$REPO/.venv-rucio-server
+ANALYSIS_VENV=$REPO/.venv-analysis
 STAMPS=$REPO/.stamps
 mkdir -p "$STAMPS"
 
@@ -75,6 +76,36 @@ rucio_server_env() {
   elapsed "$t"
 }
 
+analysis_env() {
+  # The "AF analysis" kernel and cluster environment: the stack of requirements-analysis.txt.
+  local stamp=$STAMPS/analysis key
+  key=$(hash_of requirements-analysis.txt)
+  if [ ! -x "$ANALYSIS_VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$key" ]; then
+    step "analysis venv $ANALYSIS_VENV (uproot, coffea, ROOT, dask-awkward...)"
+    local t=$(date +%s)
+    [ -x "$ANALYSIS_VENV/bin/python" ] || "$PY" -m venv "$ANALYSIS_VENV"
+    pip_q "$ANALYSIS_VENV/bin/pip" install -q -r requirements-analysis.txt
+    echo "$key" > "$stamp"
+    elapsed "$t"
+  fi
+  # af-lab's kernel side (magics, FacilityClient) without af-lab's server dependencies and
+  # without the repository root on sys.path: a .pth names a folder holding only a link to
+  # the af_lab package, so `import af_lab` works and `coverage/`, `tests/`... do not shadow.
+  local site pkgdir=$ANALYSIS_VENV/af-lab-kernel
+  site=$("$ANALYSIS_VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
+  mkdir -p "$pkgdir"
+  ln -sfn "$REPO/af_lab" "$pkgdir/af_lab"
+  echo "$pkgdir" > "$site/af_lab_kernel.pth"
+}
+
+kernelspec() {
+  # Into the server venv's data dir: every Jupyter server of .venv (demo, tests) lists it.
+  local spec=$VENV/share/jupyter/kernels/af-analysis
+  if [ ! -f "$spec/kernel.json" ] || ! grep -q "$ANALYSIS_VENV/bin/python" "$spec/kernel.json"; then
+    "$ANALYSIS_VENV/bin/python" -m ipykernel install --prefix "$VENV" --name af-analysis --display-name "AF analysis" >/dev/null 2>&1
+  fi
+}
+
 node_env() {
   # shellcheck disable=SC1091
   . "$VENV/bin/activate"
@@ -118,13 +149,17 @@ setup() {
   local t0=$(date +%s)
   apt_packages
   # The two venvs are independent downloads: build them side by side.
-  local rucio_log=$STAMPS/rucio-server.log rucio_pid
+  local rucio_log=$STAMPS/rucio-server.log rucio_pid analysis_log=$STAMPS/analysis.log analysis_pid
   rucio_server_env >"$rucio_log" 2>&1 & rucio_pid=$!
+  analysis_env >"$analysis_log" 2>&1 & analysis_pid=$!
   python_env
   if ! wait "$rucio_pid"; then cat "$rucio_log"; return 1; fi
   cat "$rucio_log"
   node_env
   build_extension
+  if ! wait "$analysis_pid"; then cat "$analysis_log"; return 1; fi
+  cat "$analysis_log"
+  kernelspec
   echo "setup done in $(( $(date +%s) - t0 )) s"
 }
 

@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     down = sub.add_parser("down", help="stop every facility process")
     down.add_argument("--only", help="comma-separated subset to stop")
     sub.add_parser("status", help="print which services run")
+    big = sub.add_parser("big-sample", help="write and register the big NanoAOD-like sample (for bench/)")
+    big.add_argument("--events", type=int, default=None, help="number of events (default 3,000,000)")
     info = sub.add_parser("info", help="print what a service published (JSON)")
     info.add_argument("service", nargs="?")
     args = parser.parse_args(argv)
@@ -76,6 +78,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "status":
         for name, running in facility.status().items():
             print(f"{name:8s} {'running' if running else 'stopped'}")
+        return 0
+    if args.command == "big-sample":
+        from .big_sample import DEFAULT_EVENTS, make_big_sample
+
+        try:
+            made = make_big_sample(facility.state, args.events or DEFAULT_EVENTS)
+        except ServiceError as err:
+            print(f"FAILED: {err}", file=sys.stderr)
+            return 1
+        print(json.dumps({k: v for k, v in made.items() if k != "files"}, indent=2))
         return 0
     if args.command == "info":
         data = facility.state.services if not args.service else facility.state.services.get(args.service, {})

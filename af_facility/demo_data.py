@@ -176,7 +176,9 @@ class DemoData(Service):
 
     # -- catalogue ----------------------------------------------------------------------------
 
-    def _register_dataset(self, root: Any, dataset: str, files: list[Path]) -> None:
+    def _register_dataset(
+        self, root: Any, dataset: str, files: list[Path], rses: tuple[str, ...] = RSES, container: str | None = CONTAINER
+    ) -> None:
         """Put each file at its deterministic PFN on every RSE, then register it there.
 
         Writing to the path Rucio computes and calling add_replicas with size and adler32 is
@@ -192,25 +194,26 @@ class DemoData(Service):
             }
             for p in files
         ]  # fmt: skip
-        for rse in RSES:
+        for rse in rses:
             pfns = root.lfns2pfns(rse, [f"{SCOPE}:{p.name}" for p in files], operation="write", scheme="file")
             for p in files:
                 _copy_world_readable(p, Path(urlparse(pfns[f"{SCOPE}:{p.name}"]).path), self.rucio.rse_path(rse))
             # add_replicas skips replicas that exist, so a half-done earlier run is fine.
             root.add_replicas(rse, described)
 
-        with contextlib.suppress(DataIdentifierAlreadyExists):
-            root.add_container(SCOPE, CONTAINER)
+        if container:
+            with contextlib.suppress(DataIdentifierAlreadyExists):
+                root.add_container(SCOPE, container)
         with contextlib.suppress(DataIdentifierAlreadyExists):
             root.add_dataset(SCOPE, dataset)
         attached = {f["name"] for f in root.list_content(SCOPE, dataset)}
         missing = [{"scope": SCOPE, "name": f["name"]} for f in described if f["name"] not in attached]
         if missing:
             root.attach_dids(SCOPE, dataset, missing)
-        if dataset not in {d["name"] for d in root.list_content(SCOPE, CONTAINER)}:
-            root.attach_dids(SCOPE, CONTAINER, [{"scope": SCOPE, "name": dataset}])
+        if container and dataset not in {d["name"] for d in root.list_content(SCOPE, container)}:
+            root.attach_dids(SCOPE, container, [{"scope": SCOPE, "name": dataset}])
         # Rules that are OK at once (the replicas exist): the data is "placed", as in production.
-        for rse in RSES:
+        for rse in rses:
             with contextlib.suppress(DuplicateRule):
                 root.add_replication_rule([{"scope": SCOPE, "name": dataset}], 1, rse)
         # Closing a dataset is what fills its length/bytes in get_did.
@@ -364,8 +367,8 @@ H_MASS = 125.0
 ETA_MAX = 2.4
 
 
-def write_nanoaod(path: Path, kind: str, n: int, seed: int) -> None:
-    """Write ``n`` events of ``kind`` as a NanoAOD-like ``Events`` TTree."""
+def write_nanoaod(path: Path, kind: str, n: int, seed: int, compression: Any = "default") -> None:
+    """Write ``n`` events of ``kind`` as a NanoAOD-like ``Events`` TTree (uproot's compression unless given)."""
     import awkward as ak
     import numpy as np
     import uproot
@@ -377,14 +380,24 @@ def write_nanoaod(path: Path, kind: str, n: int, seed: int) -> None:
     def collection(slots: list[dict[str, Any]]) -> Any:
         return _jagged(ak, np, slots, n)
 
-    branches = {"Muon": collection(muons), "Electron": collection(electrons), "MET_pt": met}
+    # Event IDs as in NanoAOD (coffea's NanoAODSchema refuses files without them): one run per
+    # file (from the seed), lumi sections of 1000 events, event numbers unique within the run.
+    first_event = 1 + (seed % 1000) * 1_000_000
+    ids = {
+        "run": np.full(n, 190_000 + seed % 10_000, np.uint32),
+        "luminosityBlock": (np.arange(n) // 1000 + 1).astype(np.uint32),
+        "event": np.arange(first_event, first_event + n, dtype=np.uint64),
+    }
+    branches = {**ids, "Muon": collection(muons), "Electron": collection(electrons), "MET_pt": met}
     tmp = path.with_name(path.name + ".part")
-    with uproot.recreate(tmp) as f:
+    options = {} if compression == "default" else {"compression": compression}
+    with uproot.recreate(tmp, **options) as f:
         # mktree + extend gives NanoAOD names (nMuon, Muon_pt, ...); assigning the dict directly
         # would write a split struct ("Muon.pt") instead.
         f.mktree(
-            "Events", {k: (v.type.content if k != "MET_pt" else v.dtype) for k, v in branches.items()}, title="Events"
-        )
+            "Events", {k: (v.type.content if k in ("Muon", "Electron") else v.dtype) for k, v in branches.items()},
+            title="Events",
+        )  # fmt: skip
         f["Events"].extend(branches)
     os.replace(tmp, path)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from .procs import LOOPBACK, ManagedProcess, free_port, port_is_free
 REPO = Path(__file__).resolve().parent.parent
 DEMO_USER = "jdoe"
 DEMO_INSTANCE = "demo"
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+ANALYSIS_KERNEL = "af-analysis"  # dev.sh registers it (requirements-analysis.txt)
 
 
 def aflab_config(state: FacilityState, user: str = DEMO_USER) -> dict[str, Any]:
@@ -150,6 +153,7 @@ class JupyterLab(Service):
             seed_rucio_password(self.state)
         config = self.write_config()
         workspace = self.state.dir("workspace")
+        copy_examples(workspace / "examples")
         port = info.get("port") if info.get("port") and port_is_free(info["port"]) else free_port()
         token = info.get("token") or secrets.token_hex(16)
         d = self.state.dir("lab")
@@ -164,7 +168,7 @@ class JupyterLab(Service):
         proc.start(
             [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--ip={LOOPBACK}", f"--port={port}",
              "--ServerApp.port_retries=0", f"--ServerApp.root_dir={workspace}", f"--config={config}",
-             "--ServerApp.log_level=INFO", f"--LabApp.workspaces_dir={d / 'workspaces'}"],
+             "--ServerApp.log_level=INFO", f"--LabApp.workspaces_dir={d / 'workspaces'}", *default_kernel()],
             env=env,
             cwd=workspace,
         )
@@ -180,3 +184,24 @@ class JupyterLab(Service):
 
     def down(self) -> None:
         self._proc().stop()
+
+
+def copy_examples(target: Path) -> list[Path]:
+    """The demo notebooks, copied into the workspace once (a user's edits are theirs to keep)."""
+    copied = []
+    target.mkdir(parents=True, exist_ok=True)
+    for src in sorted(EXAMPLES.glob("*.ipynb")):
+        dst = target / src.name
+        if not dst.exists():
+            shutil.copyfile(src, dst)
+            copied.append(dst)
+    return copied
+
+
+def default_kernel() -> list[str]:
+    """New notebooks get the analysis kernel when it is installed."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    if ANALYSIS_KERNEL in KernelSpecManager().find_kernel_specs():
+        return [f"--MappingKernelManager.default_kernel_name={ANALYSIS_KERNEL}"]
+    return []

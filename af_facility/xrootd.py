@@ -43,6 +43,8 @@ SHIM_SOURCE = Path(__file__).with_name("loopback_bind.c")
 # Without these, xrdfs keeps retrying a closed port for minutes.
 XRD_CLIENT_FAIL_FAST = {"XRD_CONNECTIONRETRY": "1", "XRD_CONNECTIONWINDOW": "2", "XRD_REQUESTTIMEOUT": "3"}
 NOT_INSTALLED = "xrootd is not installed (apt-get install xrootd-server xrootd-client)"
+# ROOT (RDataFrame, TChain) opens root://127.0.0.1/... as a local file; another loopback address is remote to it.
+CACHE_HOST = "127.0.0.2"
 
 
 class XRootD(Service):
@@ -156,7 +158,7 @@ class XRootD(Service):
         if origin_pid and cache_pid:
             with contextlib.suppress(OSError, ValueError, KeyError):
                 instance = json.loads(self.instance_file.read_text())
-                if port_answers(instance["origin_port"]) and port_answers(instance["cache_port"]):
+                if port_answers(instance["origin_port"]) and port_answers(instance["cache_port"], CACHE_HOST):
                     return instance
         if origin_pid or cache_pid:
             # Half a facility (one server died): start both afresh rather than patch it up.
@@ -186,22 +188,22 @@ class XRootD(Service):
 
         origin_port = free_port()
         cache_port = free_port()
-        while cache_port == origin_port:
+        while cache_port == origin_port or not port_is_free(cache_port, CACHE_HOST):
             cache_port = free_port()
         origin_cfg = self._write_config("origin", self._origin_config(origin_port))
         cache_cfg = self._write_config("cache", self._cache_config(cache_port, origin_port))
 
         self._launch(self.origin, "origin", origin_cfg, origin_port, shim)
         # The cache's stat goes through to the origin, so this also proves the chain.
-        self._launch(self.cache, "cache", cache_cfg, cache_port, shim)
+        self._launch(self.cache, "cache", cache_cfg, cache_port, shim, host=CACHE_HOST)
 
         instance = {"origin_port": origin_port, "cache_port": cache_port}
         self.instance_file.write_text(json.dumps(instance))
         return instance
 
-    def _launch(self, server: ManagedProcess, role: str, cfg: Path, port: int, shim: Path) -> None:
-        if not port_is_free(port):
-            raise ServiceError(server.name, f"port {port} on {LOOPBACK} is in use", server.log_file)
+    def _launch(self, server: ManagedProcess, role: str, cfg: Path, port: int, shim: Path, host: str = LOOPBACK) -> None:
+        if not port_is_free(port, host):
+            raise ServiceError(server.name, f"port {port} on {host} is in use", server.log_file)
         admin = self.home / role / "admin"
         own_pid_file = admin / "xrootd.pid"
         own_pid_file.unlink(missing_ok=True)  # a stale one would be taken for the new server's PID
@@ -211,12 +213,12 @@ class XRootD(Service):
         argv = [*prefix, str(XROOTD_BIN), *user_flags]
         argv += ["-c", str(cfg), "-l", str(server.log_file), "-s", str(own_pid_file)]
         # HOME: the proxy's client must not look for configuration in root's home.
-        env = {"LD_PRELOAD": str(shim), "HOME": str(admin)}
+        env = {"LD_PRELOAD": str(shim), "HOME": str(admin), "LOOPBACK_BIND_ADDRESS": host}
         try:
             server.start(argv, env=env, cwd=admin, pid_from_file=own_pid_file)
         except ServiceError as exc:  # exited at once: the reason is in the log, show it
             raise ServiceError(server.name, f"{exc.reason}; last log lines:\n{server.tail()}", server.log_file) from exc
-        server.wait_until(lambda: self._answers(port), START_TIMEOUT_S, f"answering on port {port}")
+        server.wait_until(lambda: self._answers(port, host), START_TIMEOUT_S, f"answering on {host}:{port}")
 
     def _user_switch(self) -> tuple[list[str], list[str]]:
         """(command prefix, xrootd flags) that make the server run as ``xrootd`` when we are root.
@@ -233,11 +235,11 @@ class XRootD(Service):
             return [str(SETPRIV_BIN), f"--reuid={RUN_AS_USER}", f"--regid={RUN_AS_USER}", "--init-groups", "--"], []
         return [], ["-R", RUN_AS_USER]
 
-    def _answers(self, port: int) -> bool:
-        if not port_answers(port):
+    def _answers(self, port: int, host: str = LOOPBACK) -> bool:
+        if not port_answers(port, host):
             return False
         result = subprocess.run(
-            [str(XRDFS_BIN), f"root://{LOOPBACK}:{port}", "stat", EXPORT],
+            [str(XRDFS_BIN), f"root://{host}:{port}", "stat", EXPORT],
             env={**os.environ, **XRD_CLIENT_FAIL_FAST},
             stdin=subprocess.DEVNULL,
             capture_output=True,
@@ -291,6 +293,8 @@ class XRootD(Service):
             "pfc.blocksize 1m",
             f"all.adminpath {admin}",
             f"all.pidpath {admin}",
+            # One line per open, naming the client (user.pid): shows which process read what.
+            "ofs.trace open",
         ]
         return "\n".join(lines) + "\n"
 
@@ -323,7 +327,8 @@ class XRootD(Service):
         return {
             "origin_url": f"root://{LOOPBACK}:{origin_port}",
             "origin_port": origin_port,
-            "cache_url": f"root://{LOOPBACK}:{cache_port}",
+            "cache_url": f"root://{CACHE_HOST}:{cache_port}",
+            "cache_host": CACHE_HOST,
             "cache_port": cache_port,
             "export": EXPORT,
             "data_dir": str(self.data_dir),

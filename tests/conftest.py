@@ -73,7 +73,7 @@ class ServiceUse:
         original_connect = socket.socket.connect
 
         def connect(sock, address):
-            if isinstance(address, tuple) and address[0] in ("127.0.0.1", "localhost"):
+            if isinstance(address, tuple) and address[0] in ("127.0.0.1", "127.0.0.2", "localhost"):
                 service = use.ports.get(address[1])
                 if service:
                     use.note(service)

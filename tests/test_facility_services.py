@@ -66,7 +66,8 @@ def listening_addresses(pid: int) -> set[tuple[str, int]]:
 
 
 def is_loopback(address: str) -> bool:
-    return address == "127.0.0.1" or address == "::ffff:127.0.0.1"
+    # The XCache listens on 127.0.0.2 (ROOT takes 127.0.0.1 for a local file).
+    return address.removeprefix("::ffff:") in ("127.0.0.1", "127.0.0.2")
 
 
 def process_uids(pid: int) -> set[int]:
@@ -494,7 +495,7 @@ def test_cache_survives_origin_stop_and_down_is_clean() -> None:
         pids = [service.origin.running_pid(), service.cache.running_pid()]
         service.down()
         assert not any(pid_alive(pid) for pid in pids)
-        assert port_is_free(info["origin_port"]) and port_is_free(info["cache_port"])
+        assert port_is_free(info["origin_port"]) and port_is_free(info["cache_port"], info["cache_host"])
         assert not service.origin.pid_file.exists() and not service.cache.pid_file.exists()
     finally:
         service.down()

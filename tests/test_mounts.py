@@ -163,8 +163,8 @@ class Relay:
     went to the client, every connection is closed and the port stops accepting.
     """
 
-    def __init__(self, port: int, rate: float | None = None, cut_after: int | None = None):
-        self.target = port
+    def __init__(self, port: int, rate: float | None = None, cut_after: int | None = None, host: str = "127.0.0.2"):
+        self.target, self.target_host = port, host
         self.rate, self.cut_after = rate, cut_after
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
@@ -184,7 +184,7 @@ class Relay:
                 client, _ = self.listener.accept()
             except OSError:
                 return
-            server = socket.create_connection(("127.0.0.1", self.target))
+            server = socket.create_connection((self.target_host, self.target))
             with self._lock:
                 self._socks += [client, server]
             threading.Thread(target=self._pump, args=(client, server, False), daemon=True).start()

@@ -363,15 +363,19 @@ class FacilityClient:
             if not page["files"] or offset >= page["total"]:
                 return MountPaths(paths, mount=m)
 
-    def fileset(self, mount: dict | str) -> dict:
-        """The coffea/uproot fileset ``{dataset: {"files": {url: tree}, "metadata": ...}}`` of a mount."""
+    def fileset(self, mount: dict | str, workers: str | None = None) -> dict:
+        """The coffea/uproot fileset ``{dataset: {"files": {url: tree}, "metadata": ...}}`` of a mount;
+        ``workers="remote"`` refuses server-local paths (for workers on other nodes)."""
         mount_id = mount if isinstance(mount, str) else mount["id"]
-        data = self.get(f"mounts/{quote(mount_id, safe='')}/fileset", format="json")
+        params = {"format": "json", **({"workers": workers} if workers else {})}
+        data = self.get(f"mounts/{quote(mount_id, safe='')}/fileset", **params)
         return json.loads(data) if isinstance(data, str) else data
 
-    def mount_result(self, mount: dict) -> MountPaths | dict:
-        """What a ready mount gives a kernel: the fileset (stream mode) or the local paths."""
-        return self.fileset(mount) if mount["mode"] == "stream" else self.mount_paths(mount)
+    def mount_result(self, mount: dict, workers: str | None = None) -> MountPaths | dict:
+        """What a ready mount gives a kernel: the fileset (stream mode, or ``workers`` given) or the local paths."""
+        if mount["mode"] == "stream" or workers:
+            return self.fileset(mount, workers)
+        return self.mount_paths(mount)
 
     # ------------------------------------------------------------------ publish
     def workspace_path(self, path: str | os.PathLike) -> str:

@@ -18,6 +18,7 @@ from IPython.display import display
 from ..units import human_bytes
 from .client import FacilityClient, StoppedWaiting
 from .display import ClusterList, Table
+from .session import SessionRecord
 
 
 class _HelpShown(Exception):
@@ -113,6 +114,12 @@ RUCIO = _parsers(
             [
                 (("did",), {"metavar": "SCOPE:NAME"}),
                 (("--mode",), {"default": "cache", "choices": ["cache", "stream", "replica"]}),
+                (("--source",), {"choices": ["auto", "xcache", "direct"],
+                                 "help": "where files are read from: the XCache, the storage directly, or the "
+                                         "site's choice (auto)"}),  # fmt: skip
+                (("--workers",), {"choices": ["local", "remote"],
+                                  "help": "return the fileset for workers on this node or on others (remote: "
+                                          "refuses server-local paths)"}),  # fmt: skip
                 (("--no-wait",), {"action": "store_true", "help": "return the mount at once"}),
                 INSTANCE,
                 (("--target",), {"metavar": "PATH", "help": "workspace path (default af-data/<scope>/<name>)"}),
@@ -297,6 +304,7 @@ class AFMagics(Magics):
         super().__init__(shell)
         self._client = client
         self._dask_clients: dict[str, Any] = {}
+        self.session = SessionRecord()
 
     @property
     def client(self) -> FacilityClient:
@@ -307,6 +315,16 @@ class AFMagics(Magics):
     @client.setter
     def client(self, value: FacilityClient | None) -> None:
         self._client = value
+
+    def report_session(self, result=None) -> None:
+        """After each cell: tell the server what changed (inputs, cluster, packages), so the Publish
+        dialog records what this session did. Silent: provenance never breaks a cell."""
+        if self._client is None:
+            return  # af-lab not used yet in this session
+        try:
+            self.session.report(self._client)
+        except Exception:
+            pass
 
     # ================================================================== %rucio
     @line_magic
@@ -324,8 +342,9 @@ class AFMagics(Magics):
             What a DID holds: a container's datasets, a dataset's files with size, adler32 and
             the RSEs holding each file, or a file with its RSEs.
 
-        %rucio mount SCOPE:NAME [--mode cache|stream|replica] [--no-wait] [--instance NAME]
-                     [--target PATH] [--rse RSE] [--request-rule]
+        %rucio mount SCOPE:NAME [--mode cache|stream|replica] [--source auto|xcache|direct]
+                     [--workers local|remote] [--no-wait] [--instance NAME] [--target PATH]
+                     [--rse RSE] [--request-rule]
             Make a DID available. Waits with a progress line, then returns the local paths of
             its files (cache: fetched into the shared cache; replica: links to the site's
             storage) or, for stream, the coffea/uproot fileset {dataset: {"files": {url: tree}}}.
@@ -372,8 +391,9 @@ class AFMagics(Magics):
 
     def _rucio_mount(self, a):
         fac = self.client
-        options = {"target": a.target, "rse": a.rse, "request_rule": True if a.request_rule else None}
+        options = {"target": a.target, "rse": a.rse, "request_rule": True if a.request_rule else None, "source": a.source}
         m = fac.mount(a.did, mode=a.mode, instance=a.instance, **options)
+        self.session.used(m.get("did"))  # an input of this session's work from now on
         if a.no_wait:
             return Summary(m, f"{mount_line(m)} (mount {m['id']}; %rucio mounts shows its progress)")
         m = _wait(
@@ -381,7 +401,7 @@ class AFMagics(Magics):
             f"the mount of {m['did']} was NOT cancelled: it goes on on the server (mount {m['id']}). "
             f"%rucio mounts shows its state; the files are at {m.get('fileset') or m.get('target')} once it is ready.",
         )  # fmt: skip
-        return fac.mount_result(m)
+        return fac.mount_result(m, a.workers)
 
     def _rucio_mounts(self, a):
         return self.client.mounts()
@@ -413,6 +433,10 @@ class AFMagics(Magics):
             kwargs["container"] = a.container
         if hasattr(a, "lifetime"):
             kwargs["lifetime_days"] = a.lifetime
+        # Provenance: the server records what this session reported, for the notebook it runs.
+        notebook = self.session.report(fac, force=True)
+        if notebook:
+            kwargs["notebook"] = notebook
         job = fac.publish(a.paths, **kwargs)
         if a.no_wait:
             return Summary(job, f"{job_line(job)} (job {job['id']})")
@@ -547,6 +571,8 @@ def load_ipython_extension(ipython) -> None:
     magics = AFMagics(ipython)
     ipython.register_magics(magics)
     _loaded[id(ipython)] = magics
+    ipython.events.register("post_run_cell", magics.report_session)
+
 
 
 def unload_ipython_extension(ipython) -> None:
@@ -554,6 +580,10 @@ def unload_ipython_extension(ipython) -> None:
     if magics is None:
         return
     magics.close()
+    try:
+        ipython.events.unregister("post_run_cell", magics.report_session)
+    except ValueError:
+        pass
     for kind in ("line", "cell"):
         for name in ("rucio", "af_cluster"):
             ipython.magics_manager.magics[kind].pop(name, None)

@@ -10,6 +10,28 @@ from __future__ import annotations
 import json
 from typing import Any
 
+WORKERS = ("local", "remote")
+
+
+def metadata(instance: str, mode: str, source: str | None, xcache: str | None) -> dict[str, Any]:
+    """The metadata every fileset carries (REST, magics, inserted code and the .fileset file alike)."""
+    via_cache = mode == "stream" and source != "direct" and bool(xcache)
+    return {"instance": instance, "mode": mode, "xcache": xcache if via_cache else None}
+
+
+def check_workers(mode: str, workers: str | None, did: str) -> None:
+    """A fileset of server-local paths is useless to workers on other nodes: say what to do instead."""
+    from ..errors import BadRequest
+
+    if workers is not None and workers not in WORKERS:
+        raise BadRequest(f"workers must be one of {', '.join(WORKERS)}", field="workers")
+    if workers == "remote" and mode != "stream":
+        raise BadRequest(
+            f"the {mode} mount of {did} holds paths local to this server, which workers on other nodes "
+            f"cannot read. Mount it with --mode stream (root:// URLs through the XCache) for a batch cluster.",
+            field="workers",
+        )
+
 
 def build(did: str, did_type: str, entries: list[tuple[str, str]], treename: str, metadata: dict[str, Any]) -> dict[str, Any]:
     """``entries``: (path inside the mount, url or local path), in mount order."""

@@ -41,8 +41,9 @@ Contract for the sidebar
 ``GET mounts/<id>``            -> {"mount": Mount}
 ``GET mounts/<id>/files?offset=0&limit=500&state=done|pending|failed``
                                -> {"files": [File], "total", "offset", "limit"}
-``GET mounts/<id>/fileset?format=json|yaml``
-                               -> the coffea/uproot fileset of the mount (text; copy-fileset)
+``GET mounts/<id>/fileset?format=json|yaml[&workers=local|remote]``
+                               -> the coffea/uproot fileset of the mount (text; copy-fileset);
+                                  workers=remote: 400 for a mount of server-local paths
 ``POST mounts/<id>/cancel``    -> {"mount": Mount}  (409 if not running)
 ``POST mounts/<id>/retry``     -> {"mount": Mount}  failed files again, replicas re-listed (409 unless failed/cancelled)
 ``DELETE mounts/<id>``         -> {"removed": id, "target", "kept": [paths], "notes": [..]}
@@ -132,7 +133,9 @@ class MountFilesHandler(_Base):
 class MountFilesetHandler(_Base):
     @tornado.web.authenticated
     async def get(self, mount_id: str):
-        data, fmt = await self.mounts.fileset(mount_id, self.get_argument("format", "json"))
+        data, fmt = await self.mounts.fileset(
+            mount_id, self.get_argument("format", "json"), self.get_argument("workers", None)
+        )
         self.set_header("Content-Type", "application/json" if fmt == "json" else "application/yaml")
         self.finish(data)
 

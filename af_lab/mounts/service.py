@@ -177,14 +177,16 @@ class MountService:
             "limit": limit,
         }
 
-    async def fileset(self, mount_id: str, fmt: str = "json") -> tuple[bytes, str]:
+    async def fileset(self, mount_id: str, fmt: str = "json", workers: str | None = None) -> tuple[bytes, str]:
+        """``workers="remote"``: for a cluster whose workers run on other nodes (refuses local paths)."""
         mount = self._mount(mount_id)
         if fmt not in ("json", "yaml"):
             raise BadRequest("format must be 'json' or 'yaml'", field="format")
+        fileset_mod.check_workers(mount["mode"], workers, f"{mount['scope']}:{mount['name']}")
         entries = [(f["path"], self._location(mount, f)) for f in self.store.files(mount_id) if f["state"] == "done"]
         fs = fileset_mod.build(
             f"{mount['scope']}:{mount['name']}", mount["did_type"], entries, mount["options"].get("treename", "Events"),
-            {"instance": mount["instance"], "mode": mount["mode"]},
+            fileset_mod.metadata(mount["instance"], mount["mode"], mount["options"].get("source"), self.config.xcache_url),
         )  # fmt: skip
         return fileset_mod.dumps(fs, fmt), fmt
 
@@ -421,7 +423,7 @@ class MountService:
         opts = mount["options"]
         fs = fileset_mod.build(
             f"{mount['scope']}:{mount['name']}", mount["did_type"], [(r["path"], r["local_path"]) for r in rows],
-            opts["treename"], {"instance": mount["instance"], "mode": "stream", "xcache": self.config.xcache_url or None},
+            opts["treename"], fileset_mod.metadata(mount["instance"], "stream", opts.get("source"), self.config.xcache_url),
         )  # fmt: skip
         opts["fileset_sha256"] = workspace.write_atomic(absolute, fileset_mod.dumps(fs, opts["format"]))
         mount["state"], mount["finished"] = "ready", time.time()

@@ -42,6 +42,10 @@ GET  publish/jobs/<id>[?offset=0&limit=200]    200 {"job": Job, "offset", "files
 POST publish/jobs/<id>/cancel   200 Job   (409 once registration has begun: the job then completes)
 POST publish/jobs/<id>/retry    202 Job   (interrupted: resumed in place; failed/cancelled: a new job)
 DELETE publish/jobs/<id>        204       (ended jobs only: forgets the record, never the data)
+PUT  publish/sessions/<kernel id>   (a kernel's magics; see publish/sessions.py)
+  body {"inputs": [DIDs], "cluster_profile", "environment", "packages": {name: version}}
+  200 {"kernel_id", "notebook" (the path of the notebook that kernel runs, or null), ...}
+
 GET  publish/provenance?did=scope:name[&instance=]
   200 {"did", "source": "rucio"|"af-lab", "provenance": {notebook, git_commit, git_dirty, inputs,
        cluster_profile, af_lab_version, published_at, published_by, publish_job, source?}}
@@ -132,6 +136,18 @@ class ProvenanceHandler(AFLabHandler):
         self.write_json(await self.services.publish.provenance(self.get_argument("instance", None), did))
 
 
+class SessionReportHandler(AFLabHandler):
+    """A kernel reports what its session did (see ``publish/sessions.py``); Jupyter's session
+    manager says which notebook that kernel runs."""
+
+    @tornado.web.authenticated
+    async def put(self, kernel_id: str):
+        body = self.json_body()
+        sessions = await self.session_manager.list_sessions()
+        notebook = next((s.get("path") for s in sessions if (s.get("kernel") or {}).get("id") == kernel_id), None)
+        self.write_json(self.services.publish.sessions.report(kernel_id, notebook, body))
+
+
 _JOB = r"(?P<job_id>[^/]+)"
 handlers = [
     ("publish/options", OptionsHandler),
@@ -141,4 +157,5 @@ handlers = [
     (f"publish/jobs/{_JOB}/cancel", CancelHandler),
     (f"publish/jobs/{_JOB}/retry", RetryHandler),
     ("publish/provenance", ProvenanceHandler),
+    (r"publish/sessions/(?P<kernel_id>[\w-]+)", SessionReportHandler),
 ]

@@ -1,17 +1,17 @@
 """Where a published file came from: collected at submit, stored as Rucio DID metadata.
 
-Recorded: the notebook, the git commit of the repository holding it (and whether the
-tree had local changes), the input DIDs (from the request, the mounts service and the
-notebook's metadata), the cluster profile, af-lab's version, the time and the user.
+Recorded: the notebook, the git commit of the repository that tracks it (and whether the
+tree had local changes; never af-lab's own checkout), the input DIDs (from the request and
+what the notebook's kernel session mounted or opened, see ``sessions.py``), the cluster
+profile and software environment, the analysis packages that ran, af-lab's version, the
+time and the user.
 Rucio forbids '.' in metadata keys (it is the filter syntax's operator separator), so
 the keys carry an ``af_`` prefix instead of a namespace: ``af_notebook``, ``af_inputs``...
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import logging
 from typing import Any
 
 from .. import __version__
@@ -22,7 +22,12 @@ from .plan import Request
 PREFIX = "af_"
 
 
-async def collect(root_dir: str, req: Request, user: str | None, mounts: Any, log: logging.Logger) -> dict[str, Any]:
+async def collect(root_dir: str, req: Request, user: str | None, session: dict[str, Any] | None) -> dict[str, Any]:
+    """``session``: what the kernel running ``req.notebook`` reported (sessions.SessionFacts), if any.
+
+    Inputs are the request's own plus the DIDs that kernel session mounted or opened through
+    af-lab: nothing else mounted in the workspace, nothing left in the notebook from other sessions.
+    """
     where = root_dir
     try:
         if req.notebook:
@@ -33,41 +38,22 @@ async def collect(root_dir: str, req: Request, user: str | None, mounts: Any, lo
     except BadRequest:
         pass
     git = await workspace.git_commit(where)
-    inputs = list(req.inputs)
-    inputs += await mounted_inputs(mounts, req.instance, req.notebook, log)
-    if req.notebook:
-        inputs += await asyncio.to_thread(workspace.notebook_inputs, root_dir, req.notebook)
+    session = session or {}
+    inputs = [*req.inputs, *(session.get("inputs") or [])]
+    packages = session.get("packages") or {}
     return {
         "notebook": req.notebook,
         "git_commit": git["commit"] if git else None,
         "git_dirty": git["dirty"] if git else None,
         "inputs": list(dict.fromkeys(inputs)),
-        "cluster_profile": req.cluster_profile,
+        "cluster_profile": req.cluster_profile or session.get("cluster_profile"),
+        "environment": session.get("environment"),
+        # name==version strings: Rucio metadata values are flat
+        "packages": [f"{name}=={version}" for name, version in packages.items()],
         "af_lab_version": __version__,
         "published_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         "published_by": user,
     }
-
-
-async def mounted_inputs(mounts: Any, instance: str | None, notebook: str | None, log: logging.Logger) -> list[str]:
-    """Input DIDs from the mounts service: ``input_dids(notebook)`` if it offers one, else the
-    DIDs mounted in this workspace from the same instance (mount records carry no notebook)."""
-    if mounts is None:
-        return []
-    try:
-        fn = getattr(mounts, "input_dids", None)
-        if fn is not None:
-            value = fn(notebook)
-            return [str(d) for d in (await value if asyncio.iscoroutine(value) else value) or []]
-        listing = await mounts.list()
-        return [
-            m["did"]
-            for m in listing.get("mounts", [])
-            if m.get("instance") == instance and m.get("state") not in ("failed", "cancelled")
-        ]
-    except Exception as exc:  # provenance is best effort: a publish never fails over it
-        log.warning("af-lab publish: could not read mounted inputs: %s", exc)
-        return []
 
 
 def meta_key(key: str) -> str:

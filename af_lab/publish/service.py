@@ -25,6 +25,7 @@ from . import provenance as prov
 from .access import ClientAccess
 from .catalogue import Catalogue, is_auth, translate
 from .runner import CANCELLED, JobRunner
+from .sessions import SessionFacts
 from .storage import ensure_client_config
 from .store import JobStore
 
@@ -40,6 +41,7 @@ class PublishService(JobRunner):
         self.events = services.events
         self.root_dir = services.root_dir
         self.access = ClientAccess(services)
+        self.sessions = SessionFacts()
         defaults = dict(self.config.publish_defaults or {})
         self.concurrency = max(1, int(defaults.get("concurrency", 4)))
         self.retry_window = float(defaults.get("retry_seconds", 300))
@@ -149,7 +151,7 @@ class PublishService(JobRunner):
                 job=conflicts[(s, n)],
             )
         provenance = await prov.collect(
-            self.root_dir, req, self._claims().get("sub"), getattr(self._services, "mounts", None), self.log
+            self.root_dir, req, self._claims().get("sub"), self.sessions.for_notebook(req.notebook)
         )
         now = time.time()
         job_id = uuid.uuid4().hex[:16]

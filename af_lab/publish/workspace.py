@@ -173,10 +173,15 @@ def same_adler(a: str | None, b: str | None) -> bool:
 # ---------------------------------------------------------------------------------- provenance facts
 
 
+# af-lab's own checkout (when it runs from one): never the repository a user's work is in.
+OWN_CHECKOUT = Path(__file__).resolve().parents[2]
+
+
 async def git_commit(directory: str | os.PathLike) -> dict | None:
     """HEAD commit of the git repository holding ``directory`` and whether the tree has local changes.
 
-    One ``git`` process per publish job (not per file); None if git or a repository is absent.
+    af-lab's own checkout never counts (a demo workspace inside it is not af-lab's work).
+    A few ``git`` processes per publish job (not per file); None if git or a repository is absent.
     """
     git = shutil.which("git")
     if git is None or not Path(directory).is_dir():
@@ -198,6 +203,9 @@ async def git_commit(directory: str | os.PathLike) -> dict | None:
             return None
         return out.decode(errors="replace").strip() if proc.returncode == 0 else None
 
+    top = await run("rev-parse", "--show-toplevel")
+    if not top or Path(top).resolve() == OWN_CHECKOUT:
+        return None
     commit = await run("rev-parse", "--verify", "HEAD")
     if not commit:
         return None
