@@ -78,7 +78,7 @@ class LabServer:
             try:
                 if requests.get(f"{self.url}/api/status", headers=self.headers, timeout=2).ok:
                     return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up yet, or a busy machine
                 pass
             time.sleep(0.2)
         raise AssertionError(f"{self.name} did not start:\n{self.log_text()}")
