@@ -8,6 +8,7 @@ the same state directory.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -15,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -76,7 +78,7 @@ class LabServer:
             try:
                 if requests.get(f"{self.url}/api/status", headers=self.headers, timeout=2).ok:
                     return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up yet, or a busy machine
                 pass
             time.sleep(0.2)
         raise AssertionError(f"{self.name} did not start:\n{self.log_text()}")
@@ -275,3 +277,45 @@ def test_a_cluster_nobody_comes_back_for_ends_by_itself(lab):
     assert condor_q(lab) == []
     assert not condor_standin.wait_until_gone(condor_standin.job_processes(lab.queue))
     b.api("DELETE", f"clusters/{htc['id']}", expect=204)
+
+
+def test_kill_9_during_condor_submit_leaves_no_untracked_job(lab, tmp_path):
+    """The server dies while condor_submit runs (the job is queued, its id never reached af-lab)."""
+    slow = tmp_path / "slow-bin"
+    slow.mkdir()
+    flag = tmp_path / "slow-submit"
+    wrapper = slow / "condor_submit"
+    wrapper.write_text(f'#!/bin/sh\n"{condor_standin.BIN}/condor_submit" "$@"\nrc=$?\n'
+                       f'[ -e "{flag}" ] && sleep 30\nexit $rc\n')
+    wrapper.chmod(0o755)
+    lab.env["PATH"] = f"{slow}{os.pathsep}{lab.env['PATH']}"
+
+    a = lab("server-a")
+    htc = a.api("POST", "clusters", {"profile": "htcondor"}, expect=201)
+    flag.touch()
+    def scale():
+        with contextlib.suppress(requests.RequestException):  # the server dies under it
+            requests.patch(f"{a.url}/af-lab/clusters/{htc['id']}", headers=a.headers,
+                           data=json.dumps({"workers": 2}), timeout=120)
+
+    scaling = threading.Thread(target=scale, daemon=True)
+    scaling.start()
+    wait_for(lambda: len(condor_q(lab)) >= 1, what="a job queued while condor_submit still runs")
+    a.stop(signal.SIGKILL)
+    flag.unlink()
+    record = json.loads((lab.state_dir / "clusters" / f"{htc['id']}.json").read_text())
+    queued_while_killed = set(condor_q(lab))
+    assert queued_while_killed and not queued_while_killed & set(record["jobs"]), "af-lab never got these ids"
+
+    b = lab("server-b")
+    cluster = b.api("GET", f"clusters/{htc['id']}", expect=200)
+    assert cluster["state"] == "running"
+    # Every job carrying the cluster's tag is one af-lab tracks: the untracked ones were removed.
+    wait_for(lambda: not (set(condor_q(lab)) & queued_while_killed), what="the untracked jobs removed")
+    jobs = b.api("GET", f"clusters/{htc['id']}/jobs", expect=200)["jobs"]
+    live = {j["job_id"] for j in jobs if j["status"] in ("idle", "running", "held")}
+    assert set(condor_q(lab)) == live
+    b.api("DELETE", f"clusters/{htc['id']}", expect=204)
+    assert condor_q(lab) == []
+    assert not condor_standin.wait_until_gone(condor_standin.job_processes(lab.queue))
+    assert not condor_standin.wait_until_gone(condor_standin.processes_mentioning(str(lab.state_dir)))

@@ -97,6 +97,7 @@ def jp_server_config(aflab_settings, special_env, public_state_dir):
         **PROFILES,
         "special": {**LOCAL, "display_name": "Special", "environments": ["special", "server"],
                     "default_environment": "special"},
+        "broken-workers": {**LOCAL, "death_timeout": "soon"},  # the worker's command line refuses it
     }
     environments = {"special": {"python": str(special_env), "display_name": "Special env"}}
     return server_config({**aflab_settings, **settings(cluster_profiles=profiles), "state_dir": str(public_state_dir),
@@ -238,3 +239,12 @@ async def test_dask_labextension_panes_without_its_manager_global(jp_fetch, monk
         assert one["workers"] == 2
     finally:
         await call(jp_fetch, "DELETE", "dask", "clusters", cid, expect=204)
+
+
+async def test_a_local_worker_that_fails_at_start_shows_its_log_and_leaves_nothing(jp_fetch, public_state_dir):
+    code, err = await call(jp_fetch, "POST", "af-lab", "clusters", body={"profile": "broken-workers", "workers": 1})
+    assert code == 503, err
+    assert "did not start" in err["error"]["message"] and "soon" in err["error"]["message"]  # the log's tail
+    _, listed = await call(jp_fetch, "GET", "af-lab", "clusters", expect=200)
+    assert listed["clusters"] == []
+    assert not [p for p in psutil.process_iter(["cmdline"]) if str(public_state_dir) in " ".join(p.info["cmdline"] or [])]

@@ -24,6 +24,7 @@ from pathlib import Path
 from distributed.core import Status
 from distributed.deploy.spec import ProcessInterface, SpecCluster
 
+from ..errors import ServiceUnavailable
 from . import tls
 from .backend import TAG_ENV, Backend, BackendContext, JobState
 from .scheduler_process import SchedulerProcess, proc_start_ticks
@@ -33,8 +34,8 @@ STOP_TIMEOUT_S = 10.0
 DEATH_TIMEOUT_S = 60
 
 
-class WorkerFailedToStart(RuntimeError):
-    pass
+class WorkerFailedToStart(ServiceUnavailable):
+    """A local worker exited (or never registered) at start; the message ends with its log's tail."""
 
 
 def _tagged(pid: int, cluster_id: str) -> bool:

@@ -496,13 +496,12 @@ class ClusterService:
             async with mc.lock:
                 await self._scheduler_gone(mc)
             return
-        if mc.has_batch_jobs:
-            self._drop_failed_jobs(mc)
-            if mc.adapt and mc.submit_failures >= MAX_ADAPT_SUBMIT_FAILURES:
-                self.adapt_now(mc.id, None)
-                mc.warnings.append(f"Adaptive scaling was stopped after {mc.submit_failures} failed submissions; "
-                                   "fix the error above, then adapt again.")
-                self._save(mc)
+        self._drop_failed_jobs(mc)  # local workers fail to start like batch jobs fail to submit
+        if mc.adapt and mc.submit_failures >= MAX_ADAPT_SUBMIT_FAILURES:
+            self.adapt_now(mc.id, None)
+            mc.warnings.append(f"Adaptive scaling was stopped after {mc.submit_failures} failed submissions; "
+                               "fix the error above, then adapt again.")
+            self._save(mc)
         await self._check_pending(mc)
         if self.tokens.ships(mc):
             await self.tokens.refresh(mc)
