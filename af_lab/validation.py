@@ -83,6 +83,7 @@ CLUSTER_CREATE = {
         "profile": _OPT_SHORT,
         "name": _OPT_SHORT,
         "environment": _OPT_NAME,
+        "client_distributed": _OPT_SHORT,
         "cores": {"anyOf": [_COUNT, {"type": "number", "minimum": 0, "maximum": 100_000}, {"type": "null"}],
                   "x-message": "cores must be a whole number"},
         "memory": {"anyOf": [_BYTES, {"type": "null"}], "x-message": 'memory must be an amount of bytes like "4 GiB"'},

@@ -298,9 +298,10 @@ describe('wording', () => {
     ]);
   });
 
-  it('writes the client code dask-labextension writes', () => {
-    expect(clientCode(cluster())).toBe(
-      'from dask.distributed import Client\n\nclient = Client("tcp://127.0.0.1:41073")\nclient'
+  it('writes client code that fetches the cluster certificate in the kernel', () => {
+    const c = cluster();
+    expect(clientCode(c)).toBe(
+      `from af_lab.kernel import FacilityClient\n\nclient = FacilityClient.discover().dask_client("${c.id}")\nclient`
     );
   });
 

@@ -413,7 +413,7 @@ export function JobStatus(props: {
 }): JSX.Element | null {
   const { cluster, jobs } = props;
   const live = LIVE_STATES.includes(cluster.state);
-  if (cluster.backend !== 'htcondor') {
+  if (cluster.backend === 'local') {
     if (!live) {
       return null;
     }

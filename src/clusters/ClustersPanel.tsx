@@ -329,7 +329,7 @@ export function CreationCard(props: {
   const { creation, onEdit, onDismiss } = props;
   const creating = creation.state === 'creating';
   const now = useNow(creating);
-  const htcondor = creation.profile?.backend === 'htcondor';
+  const batch = creation.profile?.backend !== 'local';
   const adapt = creation.body.adapt;
   const workers =
     typeof creation.body.workers === 'number' ? creation.body.workers : 0;
@@ -338,7 +338,7 @@ export function CreationCard(props: {
   if (adapt) {
     what = `adaptive scaling between ${adapt.minimum} and ${plural(adapt.maximum, 'worker')}`;
   } else if (workers > 0) {
-    what = htcondor
+    what = batch
       ? `submitting ${plural(workers, 'HTCondor job')} for the workers`
       : `starting ${plural(workers, 'worker')}`;
   } else {
@@ -371,7 +371,7 @@ export function CreationCard(props: {
           />
           <div className="jp-AFLab-ClusterCard-muted jp-AFLab-CreationCard-detail">
             Then {what}. This usually takes 10–30 s
-            {htcondor ? '; batch jobs may wait longer for a free slot' : ''}.
+            {batch ? '; batch jobs may wait longer for a free slot' : ''}.
           </div>
         </>
       ) : (

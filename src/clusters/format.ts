@@ -67,7 +67,7 @@ export function progressText(cluster: ICluster, now: number): string | null {
     : '';
   switch (cluster.state) {
     case 'starting':
-      return cluster.backend === 'htcondor'
+      return cluster.backend !== 'local'
         ? 'Starting the scheduler and submitting the first jobs…'
         : 'Starting the scheduler and the first workers…';
     case 'stopping':
@@ -75,7 +75,7 @@ export function progressText(cluster: ICluster, now: number): string | null {
     case 'running':
       if (cluster.workers < cluster.requested_workers) {
         const verb =
-          cluster.backend === 'htcondor'
+          cluster.backend !== 'local'
             ? 'Waiting for workers'
             : 'Starting workers';
         return `${verb}: ${cluster.workers} of ${cluster.requested_workers} connected${since}`;

@@ -251,16 +251,16 @@ async function waitFor(
 // ------------------------------------------------------------ client code
 
 /**
- * The code that connects a notebook to the cluster.
+ * The code that connects a notebook to the cluster. Every cluster speaks TLS,
+ * so the kernel fetches the cluster's client certificate from af-lab itself
+ * (the same text as the server's `snippet`); no key ever reaches the browser.
  */
-export function clientCode(
-  cluster: Pick<ICluster, 'scheduler_address'>
-): string {
-  const address = cluster.scheduler_address.replace(/["\\]/g, '');
+export function clientCode(cluster: Pick<ICluster, 'id'>): string {
+  const id = cluster.id.replace(/["\\]/g, '');
   return [
-    'from dask.distributed import Client',
+    'from af_lab.kernel import FacilityClient',
     '',
-    `client = Client("${address}")`,
+    `client = FacilityClient.discover().dask_client("${id}")`,
     'client'
   ].join('\n');
 }

@@ -281,7 +281,7 @@ export class ClustersModel implements IDisposable {
       const cluster = await this._api.createCluster(request);
       this._creations = this._creations.filter(c => c !== creation);
       this._upsert(cluster);
-      if (cluster.backend === 'htcondor') {
+      if (cluster.backend !== 'local') {
         void this.refreshJobs(cluster.id);
       }
       return cluster;
@@ -358,7 +358,7 @@ export class ClustersModel implements IDisposable {
       {
         kind: live ? 'shutdown' : 'dismiss',
         text: live
-          ? cluster?.backend === 'htcondor'
+          ? cluster?.backend !== 'local'
             ? 'Shutting down: removing the batch jobs and stopping the scheduler…'
             : 'Shutting down: stopping the workers and the scheduler…'
           : 'Removing…',
@@ -391,7 +391,7 @@ export class ClustersModel implements IDisposable {
       const cluster = await call();
       if (cluster) {
         this._upsert(cluster);
-        if (cluster.backend === 'htcondor') {
+        if (cluster.backend !== 'local') {
           void this.refreshJobs(id);
         }
       } else {

@@ -102,7 +102,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         return true; // dismissing an ended cluster loses nothing
       }
       const jobs =
-        cluster.backend === 'htcondor' ? ' and its batch jobs are removed' : '';
+        cluster.backend !== 'local' ? ' and its batch jobs are removed' : '';
       const result = await showDialog({
         title: `Shut down ${cluster.name}?`,
         body:
@@ -277,7 +277,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     commands.addCommand(CommandIDs.injectClient, {
       label: 'Insert Cluster Client Code',
       caption:
-        'Insert `client = Client("<scheduler address>")` for a Dask cluster into the active notebook',
+        'Insert code that connects the notebook to a Dask cluster (with its TLS certificate)',
       isEnabled: args => !!clusterFor(args)?.scheduler_address,
       execute: async args => {
         const cluster = clusterFor(args);

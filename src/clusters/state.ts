@@ -121,7 +121,7 @@ export function jobsPollPeriod(
   cluster: ICluster,
   state: IJobsState | undefined
 ): number | null {
-  if (cluster.backend !== 'htcondor') {
+  if (cluster.backend === 'local') {
     return null;
   }
   if (!LIVE_STATES.includes(cluster.state)) {

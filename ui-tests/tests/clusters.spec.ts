@@ -130,7 +130,7 @@ test('create, scale, connect, watch and shut down a cluster', async ({
       timeout: 60_000
     });
     await expect(card.locator('.jp-AFLab-ClusterCard-address code')).toHaveText(
-      /^tcp:\/\/127\.0\.0\.1:\d+$/
+      /^tls:\/\/127\.0\.0\.1:\d+$/
     );
     // The job-state line: local workers are processes, not batch jobs.
     await expect(card.locator('.jp-AFLab-JobStatus')).toContainText(
@@ -165,16 +165,12 @@ test('create, scale, connect, watch and shut down a cluster', async ({
     await shot(page, '4-scaled');
 
     // ---------------------------------------------------------- client code
-    const address =
-      (await card
-        .locator('.jp-AFLab-ClusterCard-address code')
-        .textContent()) ?? '';
     await page.notebook.createNew(NOTEBOOK);
     await openClustersSection(page);
     await card.getByRole('button', { name: 'Insert client code' }).click();
     await expect
       .poll(async () => page.notebook.getCellTextInput(0), { timeout: 15_000 })
-      .toContain(`client = Client("${address}")`);
+      .toContain(`dask_client("${id}")`);
     // The code works: the kernel connects to the cluster.
     await page.notebook.runCell(0);
     await expect
@@ -202,7 +198,7 @@ test('create, scale, connect, watch and shut down a cluster', async ({
       .poll(async () => page.notebook.getCellCount(), { timeout: 10_000 })
       .toBe(cells + 1);
     expect(await page.notebook.getCellTextInput(0)).toContain(
-      `Client("${address}")`
+      `dask_client("${id}")`
     );
     // Something for the dashboard to show (run once the pane is open).
     await page.notebook.addCell(
