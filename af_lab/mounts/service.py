@@ -29,22 +29,27 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..config import AFLab
 from ..errors import AFLabError, BadRequest, Conflict, InsufficientStorage, NotFound, ServiceUnavailable
+from ..events.bus import EventBus
+from ..rucio.gateway import RucioGateway
 from ..units import human_bytes as human
 from . import fileset as fileset_mod
-from . import resolve, workspace
+from . import paths, resolve, workspace
 from .cache import Cache
 from .fetch import Cancelled, ChecksumMismatch, DiskFull, FetchError, fetch, redact
 from .store import Store
+
+if TYPE_CHECKING:
+    from ..vault.credentials import CredentialService
 
 MODES = ("cache", "stream", "replica")
 SOURCES = ("auto", "xcache", "direct")
 ACTIVE = ("queued", "fetching", "replicating")
 PUBLISH_INTERVAL = 0.5  # seconds between progress pushes of a running job
 RATE_WINDOW = 5.0  # seconds of history for the transfer rate
-LISTING_CACHE_MAX = 16  # DID listings kept in memory (a warm re-mount needs no Rucio call)
 
 
 @dataclass
@@ -102,12 +107,14 @@ class _EarlyFetch:
 
 
 class MountService:
-    def __init__(self, services: Any):
-        self.services = services
-        self.config = services.config
-        self.log: logging.Logger = services.log
-        self.events = services.events
-        self.root_dir = Path(services.root_dir).resolve()
+    def __init__(self, config: AFLab, gateway: RucioGateway, events: EventBus, credentials: CredentialService | None,
+                 root_dir: str | Path, log: logging.Logger | None = None):
+        self.config = config
+        self.gateway = gateway
+        self.events = events
+        self.credentials = credentials
+        self.log = log or logging.getLogger("af_lab")
+        self.root_dir = Path(root_dir).resolve()
         self.store = Store(Path(self.config.state_dir) / "mounts.sqlite")
         self.cache = Cache(Path(self.config.cache_dir), self.store, self.config.cache_quota_bytes)
         self.concurrency = max(1, int(self.config.mount_concurrency))
@@ -115,13 +122,14 @@ class MountService:
         self._pool = ThreadPoolExecutor(max_workers=max(4, 2 * self.concurrency), thread_name_prefix="af-lab-mount")
         self._jobs: dict[str, Job] = {}
         self._inflight: dict[tuple[str, str], asyncio.Future] = {}
+        self._creating: dict[str, tuple[tuple, asyncio.Future]] = {}  # target -> (what, its summary) being built
         self._early: dict[str, _EarlyFetch] = {}  # mount id -> fetches begun while listing
-        self._listings: dict[tuple, tuple[float, str, list]] = {}
         self._started: asyncio.Future | None = None
         self._closed = False
 
     # ================================================================== lifecycle
-    async def ensure_started(self) -> None:
+    async def start(self) -> None:
+        """Resume interrupted jobs (idempotent; request paths call it too, so it never runs twice)."""
         if self._started is None:
             self._started = asyncio.get_running_loop().create_future()
             try:
@@ -159,12 +167,12 @@ class MountService:
 
     # ================================================================== queries
     async def list(self) -> dict[str, Any]:
-        await self.ensure_started()
+        await self.start()
         counts = self.store.file_counts()
         return {"mounts": [self._summary(m, counts.get(m["id"], {})) for m in self.store.mounts()], "cache": self.cache.usage()}
 
     async def get(self, mount_id: str) -> dict[str, Any]:
-        await self.ensure_started()
+        await self.start()
         return self._summary(self._mount(mount_id))
 
     async def files(self, mount_id: str, state: str | None, offset: int, limit: int) -> dict[str, Any]:
@@ -194,7 +202,7 @@ class MountService:
     # ================================================================== create
     async def create(self, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Returns (mount summary, created). An identical existing mount is returned as is."""
-        await self.ensure_started()
+        await self.start()
         t0 = time.perf_counter()
         scope, name = resolve.parse_did(body.get("did"))
         opts = self._options(body)
@@ -204,14 +212,46 @@ class MountService:
         if mode == "stream":
             default_target += f".fileset.{opts['format']}"
         rel, absolute = workspace.resolve_target(self.root_dir, body.get("target") or default_target)
+        ident = (scope, name, mode, instance["name"])
         existing = self.store.mount_by_target(rel)
         if existing:
-            if (existing["scope"], existing["name"], existing["mode"], existing["instance"]) == (scope, name, mode, instance["name"]):
+            if (existing["scope"], existing["name"], existing["mode"], existing["instance"]) == ident:
                 return self._summary(existing), False
             raise Conflict(f"{rel} is already the mount of {existing['scope']}:{existing['name']}; unmount it first", field="target")
+        building = self._creating.get(rel)
+        if building is not None:
+            # The same request while the first is still being built joins it: one mount, one id.
+            if building[0] != ident:
+                raise Conflict(f"{rel} is being mounted for {building[0][0]}:{building[0][1]} "
+                               f"({building[0][2]} mode); choose another target", field="target")
+            try:
+                summary = await asyncio.shield(building[1])
+            except AFLabError as exc:
+                raise type(exc)(exc.message, **exc.details) from None
+            return summary, False
         workspace.check_free(absolute, rel)
+        future = asyncio.get_running_loop().create_future()
+        self._creating[rel] = (ident, future)
+        try:
+            summary = await self._create_new(body, opts, instance, scope, name, rel, absolute, t0)
+        except BaseException as exc:
+            if isinstance(exc, Exception):
+                future.set_exception(exc)
+                future.exception()  # retrieved: joiners, if any, re-raise their own copy
+            else:
+                future.cancel()
+            raise
+        finally:
+            if self._creating.get(rel, (None, None))[1] is future:
+                del self._creating[rel]
+        future.set_result(summary)
+        return summary, True
 
+    async def _create_new(self, body: dict, opts: dict, instance: dict, scope: str, name: str, rel: str,
+                          absolute: Path, t0: float) -> dict[str, Any]:
+        mode = opts["mode"]
         did_type, files = await self._listing(instance["name"], scope, name, refresh=bool(body.get("refresh")))
+        files = paths.distinct(files)  # one path per file, decided before any fetch (see paths.py)
         if not files:
             raise Conflict(f"{scope}:{name} holds no files: there is nothing to mount", did=f"{scope}:{name}")
         mount = {
@@ -233,7 +273,7 @@ class MountService:
             self._start_job(mount["id"], start)
         summary = self._summary(self.store.mount(mount["id"]))
         self._push(summary)
-        return summary, True
+        return summary
 
     def _options(self, body: dict[str, Any]) -> dict[str, Any]:
         unknown = set(body) - {"did", "instance", "mode", "target", "source", "prefer_rses", "format", "treename",
@@ -269,23 +309,11 @@ class MountService:
         }  # fmt: skip
 
     def _instance(self, name: str | None) -> dict[str, Any]:
-        try:
-            return self.config.rucio_instance(name)
-        except KeyError:
-            known = ", ".join(i["name"] for i in self.config.rucio_instances) or "none configured"
-            raise BadRequest(f"unknown Rucio instance {name!r} (known: {known})", field="instance") from None
+        return self.gateway.instance(name)
 
     async def _listing(self, instance: str, scope: str, name: str, refresh: bool) -> tuple[str, list[dict]]:
-        """The DID's files, kept ``listing_cache_ttl`` seconds: a re-mount does not ask Rucio again."""
-        key = (instance, scope, name)
-        hit = self._listings.get(key)
-        if hit and not refresh and time.monotonic() - hit[0] < self.config.listing_cache_ttl:
-            return hit[1], hit[2]
-        did_type, files = await self._rucio(instance, resolve.did_files_sync, scope, name)
-        self._listings[key] = (time.monotonic(), did_type, files)
-        while len(self._listings) > LISTING_CACHE_MAX:
-            self._listings.pop(next(iter(self._listings)))
-        return did_type, files
+        """The DID's files, kept by the gateway ``listing_cache_ttl`` seconds: a re-mount asks Rucio nothing."""
+        return await self.gateway.did_files(instance, scope, name, refresh)
 
     # ------------------------------------------------------------------ cache mode
     async def _create_cache(self, mount: dict, files: list[dict], absolute: Path):
@@ -311,7 +339,7 @@ class MountService:
                     loop.call_soon_threadsafe(self._fetch_early, early, mount, missing[key], reps)
 
             try:
-                replicas = await self._rucio(mount["instance"], resolve.replicas_sync, list(missing.values()), arrived)
+                replicas = await self.gateway.replicas(mount["instance"], list(missing.values()), arrived)
                 unreadable = [f for k, f in missing.items() if not self._sources(mount, replicas.get(k, []))]
                 if unreadable:
                     raise self._no_replica(mount, unreadable, len(files))
@@ -339,7 +367,7 @@ class MountService:
         t = time.perf_counter()
         mount["state"], mount["finished"] = "ready", time.time()
         mount["message"] = f"{len(files)} files, all from the cache"
-        self._insert_and_publish(mount, rows, absolute)
+        await self._insert_and_publish(mount, rows, absolute)
         mount["options"]["link_ms"] = round((time.perf_counter() - t) * 1000, 2)
         return None
 
@@ -406,7 +434,7 @@ class MountService:
 
     # ------------------------------------------------------------------ stream mode
     async def _create_stream(self, mount: dict, files: list[dict], absolute: Path):
-        replicas = await self._rucio(mount["instance"], resolve.replicas_sync, files)
+        replicas = await self.gateway.replicas(mount["instance"], files)
         xcache = "" if mount["options"]["source"] == "direct" else self.config.xcache_url
         rows, missing = [], []
         for f in files:
@@ -463,7 +491,7 @@ class MountService:
         if not missing:
             mount["state"], mount["finished"] = "ready", time.time()
             mount["message"] = f"{len(files)} files, linked to their replicas on {', '.join(sorted(mapping))}"
-            self._insert_and_publish(mount, rows, absolute)
+            await self._insert_and_publish(mount, rows, absolute)
             return None
         if not opts["request_rule"]:
             raise resolve.NoReplica(
@@ -473,8 +501,8 @@ class MountService:
                 files=[f"{f['scope']}:{f['name']}" for f in missing[:10]],
             )
         rse = opts["rse"] or sorted(mapping)[0]
-        rule_id = await self._rucio(
-            mount["instance"], _add_rule_sync, mount["scope"], mount["name"], rse, int(opts["lifetime_days"] * 86400)
+        rule_id = await self.gateway.add_rule(
+            mount["instance"], mount["scope"], mount["name"], rse, int(opts["lifetime_days"] * 86400)
         )
         mount["rule"] = {"id": rule_id, "rse": rse, "state": "REPLICATING", "created_by_mount": True}
         mount["state"] = "replicating"
@@ -483,8 +511,8 @@ class MountService:
         return self._run_rule
 
     async def _map_replicas(self, mount: dict, files: list[dict], mapping: dict[str, str]):
-        replicas = await self._rucio(mount["instance"], resolve.replicas_sync, files)
-        protocols = await self._rucio(mount["instance"], resolve.protocol_prefixes_sync, sorted(mapping))
+        replicas = await self.gateway.replicas(mount["instance"], files)
+        protocols = await self.gateway.protocol_prefixes(mount["instance"], sorted(mapping))
         local: dict[tuple[str, str], str] = {}
         for f in files:
             key = (f["scope"], f["name"])
@@ -517,7 +545,7 @@ class MountService:
         failed = self.store.files(mount_id, state="failed")
         # New replicas may have appeared (or a bad one been fixed): ask Rucio again, else keep what we knew.
         with contextlib.suppress(AFLabError):
-            fresh = await self._rucio(mount["instance"], resolve.replicas_sync, failed)
+            fresh = await self.gateway.replicas(mount["instance"], failed)
             for f in failed:
                 reps = fresh.get((f["scope"], f["name"]))
                 if reps:
@@ -546,7 +574,7 @@ class MountService:
         if rule and rule.get("created_by_mount") and rule.get("state") != "OK":
             # A rule we asked for and that never completed serves nobody once the mount is gone.
             try:
-                await self._rucio(mount["instance"], _delete_rule_sync, rule["id"])
+                await self.gateway.delete_rule(mount["instance"], rule["id"])
                 notes.append(f"deleted replication rule {rule['id']}")
             except AFLabError as exc:
                 notes.append(f"could not delete replication rule {rule['id']}: {exc.message}")
@@ -631,9 +659,9 @@ class MountService:
             self.cache.reserved -= sum(promised.values())
         if stop:
             raise InsufficientStorage(f"stopped: {stop[0]}. Free some space and retry.")
-        self._complete_fetch(job.mount_id)
+        await self._complete_fetch(job.mount_id)
 
-    def _complete_fetch(self, mount_id: str) -> None:
+    async def _complete_fetch(self, mount_id: str) -> None:
         mount = self._mount(mount_id)
         files = self.store.files(mount_id)
         failed = [f for f in files if f["state"] != "done"]
@@ -646,7 +674,7 @@ class MountService:
             )  # fmt: skip
             return
         try:
-            self._publish_links(mount, self.root_dir / mount["target"], [(f["path"], f["local_path"]) for f in files])
+            await self._publish_links(mount, self.root_dir / mount["target"], [(f["path"], f["local_path"]) for f in files])
         except AFLabError as exc:
             self._finish(mount_id, "failed", exc.message)
             return
@@ -768,7 +796,7 @@ class MountService:
 
     async def _token(self) -> str | None:
         """The user's bearer token for root:// reads, from the credential service (never the browser)."""
-        creds = getattr(self.services, "credentials", None)
+        creds = self.credentials
         if creds is None:
             return None
         try:
@@ -784,7 +812,7 @@ class MountService:
             mount = self._mount(job.mount_id)
             rule = dict(mount["rule"] or {})
             try:
-                info = await self._rucio(mount["instance"], _get_rule_sync, rule["id"])
+                info = await self.gateway.rule(mount["instance"], rule["id"])
             except ServiceUnavailable as exc:
                 self.store.update_mount(job.mount_id, message=f"{exc.message} (will check again)")
                 self._push_id(job.mount_id)
@@ -815,7 +843,7 @@ class MountService:
         missing = [f for f in files if f["state"] != "done"]
         if missing:
             raise AFLabError(f"rule {rule['id']} is OK but {len(missing)} files are not readable under {mapping[rule['rse']]}")
-        self._publish_links(mount, self.root_dir / mount["target"], [(f["path"], f["local_path"]) for f in files])
+        await self._publish_links(mount, self.root_dir / mount["target"], [(f["path"], f["local_path"]) for f in files])
         self._finish(job.mount_id, "ready", f"{len(files)} files, linked to their replicas on {rule['rse']}")
 
     # ================================================================== helpers
@@ -825,28 +853,25 @@ class MountService:
         except sqlite3.IntegrityError:  # two requests raced for one target: the second one loses cleanly
             raise Conflict(f"{mount['target']} is being mounted by another request", field="target") from None
 
-    def _insert_and_publish(self, mount: dict, rows: list[dict], absolute: Path) -> None:
+    async def _insert_and_publish(self, mount: dict, rows: list[dict], absolute: Path) -> None:
         """Record a complete mount, then make it appear; if it cannot appear, it was never there."""
         self._insert(mount, rows)
         try:
-            self._publish_links(mount, absolute, [(r["path"], r["local_path"]) for r in rows])
+            await self._publish_links(mount, absolute, [(r["path"], r["local_path"]) for r in rows])
         except BaseException:
             self.store.delete_mount(mount["id"])
             raise
 
-    def _publish_links(self, mount: dict, absolute: Path, links: list[tuple[str, str]]) -> None:
-        """A file DID: the target is a link to the file. Anything else: a link to a view of links."""
+    async def _publish_links(self, mount: dict, absolute: Path, links: list[tuple[str, str]]) -> None:
+        """A file DID: the target is a link to the file. Anything else: a link to a view of links.
+        Built in a thread: a 50,000-file view is 50,000 symlinks, which must not stall the server."""
         if mount["did_type"] == "file" and len(links) == 1:
-            workspace.publish_symlink(absolute, links[0][1])
+            await asyncio.to_thread(workspace.publish_symlink, absolute, links[0][1])
             return
-        view = self.cache.view(links)
-        workspace.publish_symlink(absolute, view)
+        view = await asyncio.to_thread(self.cache.view, links)
+        await asyncio.to_thread(workspace.publish_symlink, absolute, view)
         mount["options"]["view"] = str(view)
         self.store.update_mount(mount["id"], options=mount["options"])
-
-    async def _rucio(self, instance: str, fn: Callable, *args: Any) -> Any:
-        """Run ``fn(client, *args)`` in a thread with the user's authenticated Rucio client."""
-        return await rucio_call(self.services, instance, fn, *args)
 
     def _mount(self, mount_id: str) -> dict[str, Any]:
         mount = self.store.mount(mount_id)
@@ -925,70 +950,6 @@ class MountService:
         if mount["mode"] == "stream":
             out["fileset"] = mount["target"]
         return out
-
-
-# ---------------------------------------------------------------------- rucio calls (threads)
-def _add_rule_sync(client: Any, scope: str, name: str, rse: str, lifetime_s: int) -> str:
-    from rucio.common.exception import DuplicateRule
-
-    try:
-        return client.add_replication_rule(
-            [{"scope": scope, "name": name}], 1, rse, lifetime=lifetime_s, grouping="DATASET", ask_approval=False
-        )[0]
-    except DuplicateRule:
-        # Our account already has this rule (e.g. an earlier mount): follow it instead of failing.
-        for rule in client.list_did_rules(scope, name):
-            if rule["rse_expression"] == rse and rule["account"] == client.account:
-                return rule["id"]
-        raise
-
-
-def _get_rule_sync(client: Any, rule_id: str) -> dict[str, Any]:
-    r = client.get_replication_rule(rule_id)
-    ok, rep, stuck = r.get("locks_ok_cnt", 0), r.get("locks_replicating_cnt", 0), r.get("locks_stuck_cnt", 0)
-    expires = r.get("expires_at")
-    return {
-        "state": str(r.get("state", "")).split(".")[-1].upper(),
-        "locks_ok_cnt": ok, "locks_replicating_cnt": rep, "locks_stuck_cnt": stuck, "locks_total": ok + rep + stuck,
-        "error": r.get("error"), "expires_at": expires.isoformat() if hasattr(expires, "isoformat") else expires,
-    }  # fmt: skip
-
-
-def _delete_rule_sync(client: Any, rule_id: str) -> None:
-    from rucio.common.exception import RuleNotFound
-
-    with contextlib.suppress(RuleNotFound):
-        client.delete_replication_rule(rule_id, purge_replicas=False)
-
-
-async def rucio_call(services: Any, instance: str, fn: Callable, *args: Any) -> Any:
-    """``fn(client, *args)`` in a thread, on the user's authenticated Client from the Rucio service.
-
-    The one seam between mounts and the Rucio service (which owns credentials and
-    their refresh): when Rucio rejects the token, ask once for a fresh one.
-    rucio-clients exceptions become af-lab's typed errors.
-    """
-    from rucio.common.exception import CannotAuthenticate
-
-    rucio = getattr(services, "rucio", None)
-    if rucio is None:
-        raise ServiceUnavailable("the Rucio service is not available in this server")
-    mapper = resolve.rucio_errors(instance)
-    try:
-        for fresh in (False, True):
-            client = await rucio.client(instance, fresh=fresh)
-            try:
-                return await asyncio.to_thread(fn, client, *args)
-            except CannotAuthenticate:
-                if fresh:
-                    raise
-    except AFLabError:
-        raise
-    except Exception as exc:
-        mapped = mapper(exc)
-        if mapped is None:
-            raise
-        raise mapped from None
 
 
 # ---------------------------------------------------------------------- small helpers
