@@ -88,7 +88,33 @@ async def test_colliding_names_get_distinct_paths_and_every_file_is_readable(jp_
     done = await wait_for(jp_fetch, data["mount"]["id"])
     assert done["state"] == "ready", done
     _code, listed = await api(jp_fetch, "GET", f"mounts/{done['id']}/files", expect=200)
-    paths = {f["name"]: f["path"] for f in listed["files"]}
+    paths = {f["did"].split(":", 1)[1]: f["path"] for f in listed["files"]}
     assert len(set(paths.values())) == 4
     for name, content in files.items():
         assert (jp_root_dir / done["target"] / paths[name]).read_bytes() == content, name
+
+
+async def test_a_stream_mount_through_a_dead_xcache_is_refused_naming_it(facility, tmp_path):
+    import socket
+
+    from traitlets.config import Config
+
+    from af_lab.config import AFLab
+    from af_lab.errors import ServiceUnavailable
+    from af_lab.services import Services
+
+    needs_xrootd(facility)
+    with socket.socket() as s:
+        s.bind(("127.0.0.2", 0))
+        dead = f"root://127.0.0.2:{s.getsockname()[1]}"  # nothing listens here once closed
+    cfg = copy.deepcopy(aflab_config(facility.state)["AFLab"])
+    cfg.update(cache_dir=str(tmp_path / "cache"), state_dir=str(tmp_path / "state"), xcache_url=dead)
+    (tmp_path / "ws").mkdir()
+    services = Services(AFLab(config=Config({"AFLab": cfg})), root_dir=str(tmp_path / "ws"))
+    try:
+        with pytest.raises(ServiceUnavailable) as err:
+            await services.mounts.create({"did": "cms_opendata:ZZTo4mu", "mode": "stream"})
+        assert err.value.details["service"] == "xcache" and dead in err.value.message
+        assert (await services.mounts.list())["mounts"] == [] and not list((tmp_path / "ws").rglob("*.json"))
+    finally:
+        await services.close()

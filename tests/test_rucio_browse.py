@@ -127,7 +127,7 @@ async def test_refresh_shows_a_scope_created_after_the_first_search(jp_fetch, fa
 
     def add_scope():
         with rucio_client(cfg) as root:
-            root.add_scope("jdoe", scope)
+            root.add_scope("root", scope)  # not jdoe's: what jdoe owns stays as other tests expect
 
     await asyncio.to_thread(add_scope)
     code, err = await failure(jp_fetch, *inst("dids"), q=f"{scope}:*")  # cached list: not yet known

@@ -31,6 +31,16 @@ class Source:
         return {"url": self.url, "rse": self.rse, "kind": self.kind}
 
 
+def no_replica(mount: dict, files: list[dict], total: int) -> NoReplica:
+    names = [f"{f['scope']}:{f['name']}" for f in files[:10]]
+    how = {"xcache": " through the XCache", "direct": " without the XCache"}.get(mount["options"].get("source"), "")
+    return NoReplica(
+        f"{len(files)} of {total} files of {mount['scope']}:{mount['name']} have no available replica that can be "
+        f"read from here{how}: {', '.join(names)}{' …' if len(files) > 10 else ''}",
+        files=names,
+    )
+
+
 # The one grammar of Rucio names (browse, mounts and publish read DIDs the same way).
 parse_did = names.parse_did
 safe_relpath = names.relpath

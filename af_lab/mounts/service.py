@@ -17,93 +17,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import os
 import secrets
 import sqlite3
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import AFLab
-from ..errors import AFLabError, BadRequest, Conflict, InsufficientStorage, NotFound, ServiceUnavailable
+from ..errors import AFLabError, BadRequest, Conflict, InsufficientStorage, NotFound
 from ..events.bus import EventBus
 from ..rucio.gateway import RucioGateway
-from ..units import human_bytes as human
 from . import fileset as fileset_mod
-from . import paths, resolve, workspace
+from . import model, paths, replica, resolve, stream, workspace
 from .cache import Cache
-from .fetch import Cancelled, ChecksumMismatch, DiskFull, FetchError, fetch, redact
+from .fetch import DiskFull
+from .fetcher import PUBLISH_INTERVAL, EarlyFetch, Fetcher, Job, Once
 from .store import Store
 
 if TYPE_CHECKING:
     from ..vault.credentials import CredentialService
 
-MODES = ("cache", "stream", "replica")
-SOURCES = ("auto", "xcache", "direct")
 ACTIVE = ("queued", "fetching", "replicating")
-PUBLISH_INTERVAL = 0.5  # seconds between progress pushes of a running job
-RATE_WINDOW = 5.0  # seconds of history for the transfer rate
-
-
-@dataclass
-class Job:
-    mount_id: str
-    cancel: threading.Event = field(default_factory=threading.Event)
-    task: asyncio.Task | None = None
-    active: dict[str, list[int]] = field(default_factory=dict)  # path -> [bytes, done] (threads add to done)
-    fetched: int = 0  # bytes moved by this job (threads add to it)
-    samples: deque = field(default_factory=lambda: deque(maxlen=64))
-
-    def rate(self) -> float:
-        now = time.monotonic()
-        self.samples.append((now, self.fetched))
-        while len(self.samples) > 2 and now - self.samples[0][0] > RATE_WINDOW:
-            self.samples.popleft()
-        t0, b0 = self.samples[0]
-        return (self.fetched - b0) / (now - t0) if now > t0 else 0.0
-
-
-@dataclass
-class _Outcome:
-    """What fetching one file came to: a verified cache path and where it came from, or the error."""
-
-    final: Path | None
-    source: str = ""
-    note: str | None = None  # earlier sources that failed before one worked
-    error: str = ""
-    adler32: str = ""
-
-
-class _EarlyFetch:
-    """Fetches started while Rucio is still listing a new mount's replicas.
-
-    Rucio streams ``list_replicas`` a file at a time (~1.5 ms per file after a 0.1 s
-    first answer here), so waiting for the whole listing before the first copy costs
-    as much as the copies themselves. Each file is fetched into the cache as soon
-    as its replicas are known; the mount's job then takes over what is left. Files
-    fetched early are ordinary verified cache entries, so if the mount is refused
-    (a file with no replica) or cancelled, nothing is lost and nothing is wrong.
-    """
-
-    def __init__(self, job: Job, concurrency: int, token: _Once):
-        self.job = job  # the mount's job-to-be: its progress and its cancel cover these fetches too
-        self.gate = asyncio.Semaphore(concurrency)
-        self.token = token  # one bearer-token lookup for all of them, only if a root:// source is tried
-        self.tasks: dict[tuple[str, str], asyncio.Task] = {}
-        self.outcomes: dict[tuple[str, str], _Outcome] = {}
-
-    async def stop(self) -> None:
-        self.job.cancel.set()
-        for task in self.tasks.values():
-            task.cancel()
-        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
 
 
 class MountService:
@@ -121,9 +59,9 @@ class MountService:
         self.rule_poll_interval = 10.0
         self._pool = ThreadPoolExecutor(max_workers=max(4, 2 * self.concurrency), thread_name_prefix="af-lab-mount")
         self._jobs: dict[str, Job] = {}
-        self._inflight: dict[tuple[str, str], asyncio.Future] = {}
+        self.fetcher = Fetcher(self.store, self.cache, self._pool, self.log)
         self._creating: dict[str, tuple[tuple, asyncio.Future]] = {}  # target -> (what, its summary) being built
-        self._early: dict[str, _EarlyFetch] = {}  # mount id -> fetches begun while listing
+        self._early: dict[str, EarlyFetch] = {}  # mount id -> fetches begun while listing
         self._started: asyncio.Future | None = None
         self._closed = False
 
@@ -179,7 +117,7 @@ class MountService:
         mount = self._mount(mount_id)
         rows = self.store.files(mount_id, state=state, offset=offset, limit=limit)
         return {
-            "files": [self._file_json(mount, f) for f in rows],
+            "files": [model.file_json(self.root_dir, mount, f) for f in rows],
             "total": self.store.count_files(mount_id, state),
             "offset": offset,
             "limit": limit,
@@ -189,7 +127,7 @@ class MountService:
         mount = self._mount(mount_id)
         if fmt not in ("json", "yaml"):
             raise BadRequest("format must be 'json' or 'yaml'", field="format")
-        entries = [(f["path"], self._location(mount, f)) for f in self.store.files(mount_id) if f["state"] == "done"]
+        entries = [(f["path"], model.location(self.root_dir, mount, f)) for f in self.store.files(mount_id) if f["state"] == "done"]
         fs = fileset_mod.build(
             f"{mount['scope']}:{mount['name']}", mount["did_type"], entries, mount["options"].get("treename", "Events"),
             {"instance": mount["instance"], "mode": mount["mode"]},
@@ -205,7 +143,7 @@ class MountService:
         await self.start()
         t0 = time.perf_counter()
         scope, name = resolve.parse_did(body.get("did"))
-        opts = self._options(body)
+        opts = model.parse_options(body, self.config.xcache_url)
         instance = self._instance(opts["instance"])
         mode = opts["mode"]
         default_target = f"{self.config.mount_root}/{scope}/{resolve.safe_relpath(name)}"
@@ -275,39 +213,6 @@ class MountService:
         self._push(summary)
         return summary
 
-    def _options(self, body: dict[str, Any]) -> dict[str, Any]:
-        unknown = set(body) - {"did", "instance", "mode", "target", "source", "prefer_rses", "format", "treename",
-                               "rse", "request_rule", "lifetime_days", "refresh"}  # fmt: skip
-        if unknown:
-            raise BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
-        mode = body.get("mode") or "cache"
-        if mode not in MODES:
-            raise BadRequest(f"mode must be one of {', '.join(MODES)}", field="mode")
-        source = body.get("source") or "auto"
-        if source not in SOURCES:
-            raise BadRequest(f"source must be one of {', '.join(SOURCES)}", field="source")
-        if source == "xcache" and not self.config.xcache_url:
-            raise BadRequest("source 'xcache' needs an XCache (c.AFLab.xcache_url), and none is configured", field="source")
-        prefer = body.get("prefer_rses") or []
-        if not isinstance(prefer, list) or not all(isinstance(r, str) for r in prefer):
-            raise BadRequest("prefer_rses must be a list of RSE names", field="prefer_rses")
-        fmt = body.get("format") or "json"
-        if fmt not in ("json", "yaml"):
-            raise BadRequest("format must be 'json' or 'yaml'", field="format")
-        treename = body.get("treename") or "Events"
-        if not isinstance(treename, str) or not treename.replace("/", "").replace("_", "").isalnum():
-            raise BadRequest("treename must be a ROOT tree name (letters, digits, '_', '/')", field="treename")
-        lifetime = body.get("lifetime_days", 7)
-        if not isinstance(lifetime, (int, float)) or isinstance(lifetime, bool) or not 0 < lifetime <= 365:
-            raise BadRequest("lifetime_days must be a number of days between 0 and 365", field="lifetime_days")
-        rse = body.get("rse")
-        if rse is not None and not isinstance(rse, str):
-            raise BadRequest("rse must be an RSE name", field="rse")
-        return {
-            "instance": body.get("instance"), "mode": mode, "source": source, "prefer_rses": prefer, "format": fmt,
-            "treename": treename, "rse": rse, "request_rule": bool(body.get("request_rule")), "lifetime_days": lifetime,
-        }  # fmt: skip
-
     def _instance(self, name: str | None) -> dict[str, Any]:
         return self.gateway.instance(name)
 
@@ -325,24 +230,24 @@ class MountService:
                 missing.setdefault(key, f)
         need = sum(f["bytes"] for f in missing.values())
         replicas: dict = {}
-        early: _EarlyFetch | None = None
+        early: EarlyFetch | None = None
         if missing:
             # Cached files this mount will link are evictable now but pinned once it exists.
             unpinned = set(present) - self.store.pinned(present)
-            by_key = _by_key(files)
-            self._check_room(need, mount, also_pinned=sum(by_key[k]["bytes"] for k in unpinned))
-            early = self._early[mount["id"]] = _EarlyFetch(Job(mount["id"]), self.concurrency, _Once(self._token))
+            by_key = {(f["scope"], f["name"]): f for f in files}
+            self.fetcher.check_room(need, mount, also_pinned=sum(by_key[k]["bytes"] for k in unpinned))
+            early = self._early[mount["id"]] = EarlyFetch(Job(mount["id"]), self.concurrency, Once(self._token))
             loop = asyncio.get_running_loop()
 
             def arrived(key: tuple[str, str], reps: list[dict]) -> None:  # in the listing thread
                 if key in missing:
-                    loop.call_soon_threadsafe(self._fetch_early, early, mount, missing[key], reps)
+                    loop.call_soon_threadsafe(self.fetcher.fetch_early, early, missing[key], self._sources(mount, reps))
 
             try:
                 replicas = await self.gateway.replicas(mount["instance"], list(missing.values()), arrived)
                 unreadable = [f for k, f in missing.items() if not self._sources(mount, replicas.get(k, []))]
                 if unreadable:
-                    raise self._no_replica(mount, unreadable, len(files))
+                    raise resolve.no_replica(mount, unreadable, len(files))
             except BaseException:
                 # Refused: stop what started (what finished stays in the cache, verified).
                 await self._drop_early(mount["id"])
@@ -376,46 +281,6 @@ class MountService:
         if early is not None:
             await early.stop()
 
-    def _fetch_early(self, early: _EarlyFetch, mount: dict, f: dict, replicas: list[dict]) -> None:
-        """Start fetching ``f`` now that its replicas are known (on the loop; bounded by the gate)."""
-        key = (f["scope"], f["name"])
-        if early.job.cancel.is_set() or key in early.tasks or key in self._inflight:
-            return  # refused, already started, or another mount is fetching it
-        sources = self._sources(mount, replicas)
-        if not sources:
-            return  # the listing's end reports it
-        done = asyncio.get_running_loop().create_future()
-        self._inflight[key] = done  # other mounts (and this mount's job) wait for it
-
-        async def run() -> None:
-            try:
-                async with early.gate:
-                    if early.job.cancel.is_set() or self.cache.lookup(f):
-                        return
-                    early.outcomes[key] = await self._fetch_verified(f, sources, early.job, early.token)
-            except (asyncio.CancelledError, DiskFull, Cancelled):
-                pass  # the job fetches it again, and reports a full disk itself
-            finally:
-                if self._inflight.get(key) is done:
-                    del self._inflight[key]
-                done.set_result(None)
-
-        early.tasks[key] = asyncio.get_running_loop().create_task(run())
-
-    def _check_room(self, need: int, mount: dict, also_pinned: int = 0) -> None:
-        room = self.cache.room()
-        available = max(0, room.available - also_pinned)
-        if need <= available:
-            return
-        raise InsufficientStorage(
-            f"{mount['scope']}:{mount['name']} needs {human(need)} more in the cache, but only {human(available)} "
-            f"can be made free (quota {human(room.quota)}, {human(room.pinned + also_pinned)} held by your mounts, "
-            f"{human(room.reserved)} promised to running mounts, {human(room.disk_free)} free on disk). "
-            "Unmount something, or ask for a larger cache (c.AFLab.cache_quota_bytes).",
-            needed_bytes=need, available_bytes=available, quota_bytes=room.quota, pinned_bytes=room.pinned + also_pinned,
-            disk_free_bytes=room.disk_free,
-        )  # fmt: skip
-
     def _sources(self, mount: dict, replicas: list[dict]) -> list[resolve.Source]:
         opts = mount["options"]
         return resolve.rank_sources(
@@ -423,29 +288,10 @@ class MountService:
             prefer_rses=opts.get("prefer_rses") or (), local_ok=_readable,
         )  # fmt: skip
 
-    def _no_replica(self, mount: dict, files: list[dict], total: int) -> resolve.NoReplica:
-        names = [f"{f['scope']}:{f['name']}" for f in files[:10]]
-        how = {"xcache": " through the XCache", "direct": " without the XCache"}.get(mount["options"].get("source"), "")
-        return resolve.NoReplica(
-            f"{len(files)} of {total} files of {mount['scope']}:{mount['name']} have no available replica that can be "
-            f"read from here{how}: {', '.join(names)}{' …' if len(files) > 10 else ''}",
-            files=names,
-        )
-
     # ------------------------------------------------------------------ stream mode
     async def _create_stream(self, mount: dict, files: list[dict], absolute: Path):
-        replicas = await self.gateway.replicas(mount["instance"], files)
         xcache = "" if mount["options"]["source"] == "direct" else self.config.xcache_url
-        rows, missing = [], []
-        for f in files:
-            url = resolve.stream_url(replicas.get((f["scope"], f["name"]), []), xcache, mount["options"]["prefer_rses"])
-            if url is None:
-                missing.append(f)
-            rows.append({**f, "state": "done", "source": "stream", "local_path": url})
-        if missing:
-            err = self._no_replica(mount, missing, len(files))
-            err.message += ". Streaming needs a root:// replica; cache mode can copy posix ones."
-            raise err
+        rows = await stream.rows(self.gateway, mount, files, xcache, self.config.status_timeout, self.fetcher.corrupt)
         opts = mount["options"]
         fs = fileset_mod.build(
             f"{mount['scope']}:{mount['name']}", mount["did_type"], [(r["path"], r["local_path"]) for r in rows],
@@ -464,20 +310,9 @@ class MountService:
 
     # ------------------------------------------------------------------ replica mode
     async def _create_replica(self, mount: dict, files: list[dict], absolute: Path, instance: dict):
-        mapping: dict[str, str] = dict(instance.get("rse_mounts") or {})
         opts = mount["options"]
-        if opts["rse"]:
-            if opts["rse"] not in mapping:
-                raise BadRequest(
-                    f"RSE {opts['rse']} is not mounted on this host (mounted: {', '.join(mapping) or 'none'})", field="rse"
-                )
-            mapping = {opts["rse"]: mapping[opts["rse"]]}
-        if not mapping:
-            raise BadRequest(
-                f"Rucio instance {instance['name']!r} has no RSE mounted on this host (rse_mounts); use cache or stream mode",
-                field="mode",
-            )
-        replicas, local = await self._map_replicas(mount, files, mapping)
+        mapping = replica.mounted_rses(instance, opts["rse"])
+        replicas, local = await replica.map_replicas(self.gateway, mount["instance"], files, mapping)
         rows = []
         missing = []
         for f in files:
@@ -509,21 +344,6 @@ class MountService:
         mount["message"] = f"waiting for Rucio to replicate {len(missing)} files to {rse}"
         self._insert(mount, rows)
         return self._run_rule
-
-    async def _map_replicas(self, mount: dict, files: list[dict], mapping: dict[str, str]):
-        replicas = await self.gateway.replicas(mount["instance"], files)
-        protocols = await self.gateway.protocol_prefixes(mount["instance"], sorted(mapping))
-        local: dict[tuple[str, str], str] = {}
-        for f in files:
-            key = (f["scope"], f["name"])
-            for r in replicas.get(key, []):
-                if r["rse"] not in mapping:
-                    continue
-                path = resolve.map_to_local(r["url"], mapping, protocols, r["rse"])
-                if path and _size(path) == f["bytes"]:
-                    local[key] = path
-                    break
-        return replicas, local
 
     # ================================================================== actions
     async def cancel(self, mount_id: str) -> dict[str, Any]:
@@ -628,12 +448,12 @@ class MountService:
         pending = self.store.files(job.mount_id, state="pending")
         self.store.update_mount(job.mount_id, state="fetching", message=f"fetching {len(pending)} files")
         self._push_id(job.mount_id)
-        token = _Once(self._token)  # asked for only when a root:// source is actually tried
+        token = Once(self._token)  # asked for only when a root:// source is actually tried
         unique: dict[tuple[str, str], list[dict]] = {}
         for f in pending:
             unique.setdefault((f["scope"], f["name"]), []).append(f)
         # Promise room for what is still to fetch (files already being fetched hold their own).
-        promised = {key: group[0]["bytes"] for key, group in unique.items() if key not in self._inflight}
+        promised = {key: group[0]["bytes"] for key, group in unique.items() if key not in self.fetcher.inflight}
         self.cache.reserved += sum(promised.values())
         queue: asyncio.Queue = asyncio.Queue()
         for group in unique.values():
@@ -646,7 +466,8 @@ class MountService:
                 # from "promised" to "being fetched" (_fetch_verified)
                 self.cache.reserved -= promised.pop((group[0]["scope"], group[0]["name"]), 0)
                 try:
-                    await self._fetch_group(job, mount, group, token)
+                    early = self._early.get(job.mount_id)
+                    await self.fetcher.fetch_group(job, group, early, self._sources(mount, group[0]["replicas"]), token)
                 except DiskFull as exc:
                     stop.append(exc)
 
@@ -681,114 +502,6 @@ class MountService:
         fetched = sum(1 for f in files if f["source"] not in ("cache",))
         self._finish(mount_id, "ready", f"{len(files)} files ({fetched} fetched, {len(files) - fetched} from the cache)")
 
-    async def _fetch_group(self, job: Job, mount: dict, group: list[dict], token: _Once) -> None:
-        """Fetch one file (``group``: its rows in this mount, usually one) into the cache."""
-        f = group[0]
-        key = (f["scope"], f["name"])
-        while key in self._inflight:  # another mount, or this one's early fetch, has it: wait, do not fetch twice
-            await asyncio.shield(self._inflight[key])
-        early = self._early.get(job.mount_id)
-        outcome = early.outcomes.pop(key, None) if early else None
-        hit = self.cache.lookup(f) if outcome is None else None
-        if outcome is not None or hit:
-            with self.store.tx():
-                self._record(job.mount_id, group, outcome or _Outcome(Path(hit), "cache"))
-            return
-        done = asyncio.get_running_loop().create_future()
-        self._inflight[key] = done
-        try:
-            sources = self._sources(mount, f["replicas"])
-            await self._fetch_verified(f, sources, job, token, rows=group)
-        finally:
-            self._inflight.pop(key, None)
-            done.set_result(None)
-
-    def _record(self, mount_id: str, group: list[dict], outcome: _Outcome) -> None:
-        """A file's rows in one mount, from what fetching it came to."""
-        for row in group:
-            if outcome.final is None:
-                self.store.set_file(mount_id, row["path"], state="failed", error=outcome.error)
-            else:
-                self.store.set_file(
-                    mount_id, row["path"], state="done", source=outcome.source, local_path=str(outcome.final),
-                    error=outcome.note,
-                )  # fmt: skip
-
-    async def _fetch_verified(
-        self, f: dict, sources: list[resolve.Source], job: Job, token: _Once, rows: list[dict] | None = None
-    ) -> _Outcome:
-        """Copy ``f`` into the cache from the first of ``sources`` that delivers it intact.
-
-        ``job`` gets the progress and can cancel; ``rows`` (the file's rows in the job's
-        mount) are recorded in the same transaction as the cache entry, so a crash
-        never leaves one without the other.
-        """
-        if not self.cache.fits(f["bytes"]):
-            self.cache.make_room(f["bytes"])
-            if not self.cache.fits(f["bytes"]):
-                room = self.cache.room()
-                raise DiskFull(
-                    f"the cache is full: {f['path']} needs {human(f['bytes'])}; {human(room.used)} of the "
-                    f"{human(room.quota)} quota is in use by mounts, {human(room.disk_free)} free on disk"
-                )
-        self.cache.reserved += f["bytes"]
-        try:
-            outcome = await self._try_sources(f, sources, job, token)
-        finally:
-            self.cache.reserved -= f["bytes"]
-        if outcome.final is None and not rows:
-            return outcome  # nothing to record: the job records it when it takes the file over
-        with self.store.tx():  # one commit per file: the cache entry, the counters, the mount's rows
-            if outcome.final is not None:
-                outcome.final = self.cache.commit(outcome.final, f["scope"], f["name"], outcome.adler32, f["bytes"])
-                self.store.bump(files_fetched=1, bytes_fetched=f["bytes"])
-            if rows:
-                self._record(job.mount_id, rows, outcome)
-        return outcome
-
-    async def _try_sources(self, f: dict, sources: list[resolve.Source], job: Job, token: _Once) -> _Outcome:
-        """Try ``sources`` in order; the outcome's ``final`` is the verified temporary file."""
-        attempts: list[str] = []
-        corrupt_rses: set[str] = set()
-        loop = asyncio.get_running_loop()
-        for source in sources:
-            if source.rse in corrupt_rses:
-                continue  # the same bad replica, only by another path (XCache, root://): skip it
-            tmp = self.cache.incoming_path(f["scope"], f["name"])
-            slot = [f["bytes"], 0]
-            job.active[f["path"]] = slot
-
-            def progress(n: int, slot=slot) -> None:
-                slot[1] += n
-                job.fetched += n
-
-            bearer = await token() if source.url.startswith("root") else None
-            try:
-                copy = functools.partial(
-                    fetch, source.url, tmp, expected_bytes=f["bytes"], expected_adler32=f["adler32"], progress=progress,
-                    cancel=job.cancel, token=bearer,
-                )  # fmt: skip
-                checksum = await loop.run_in_executor(self._pool, copy)
-            except (FetchError, Cancelled) as exc:
-                job.fetched -= slot[1]  # those bytes were thrown away
-                if isinstance(exc, Cancelled):
-                    raise asyncio.CancelledError() from None
-                what = "refused (checksum)" if isinstance(exc, ChecksumMismatch) else "failed"
-                attempts.append(f"{source.rse} via {source.kind}: {what}: {exc}")
-                if isinstance(exc, ChecksumMismatch):
-                    corrupt_rses.add(source.rse)
-                    self.store.bump(checksum_mismatches=1)
-                    self.log.warning("af-lab: %s:%s from %s: %s (discarded)", f["scope"], f["name"], redact(source.url), exc)
-                continue
-            except asyncio.CancelledError:
-                tmp.unlink(missing_ok=True)
-                raise
-            finally:
-                job.active.pop(f["path"], None)
-            note = ("recovered after: " + " | ".join(attempts)) if attempts else None
-            return _Outcome(tmp, f"{source.rse} ({source.kind})", note, adler32=checksum)
-        return _Outcome(None, error=" | ".join(attempts) or "no replica can be read from here")
-
     async def _pusher(self, job: Job) -> None:
         while True:
             await asyncio.sleep(PUBLISH_INTERVAL)
@@ -796,45 +509,29 @@ class MountService:
 
     async def _token(self) -> str | None:
         """The user's bearer token for root:// reads, from the credential service (never the browser)."""
-        creds = self.credentials
-        if creds is None:
+        if self.credentials is None:
             return None
         try:
-            token, _exp = await creds.bearer_token()
-            return token
+            return (await self.credentials.bearer_token())[0]
         except AFLabError as exc:  # storage may not need one; if it does, reads fail with "access denied"
             self.log.info("af-lab: no bearer token for root:// reads: %s", exc.message)
             return None
 
     # ------------------------------------------------------------------ rule job
     async def _run_rule(self, job: Job) -> None:
-        while True:
-            mount = self._mount(job.mount_id)
-            rule = dict(mount["rule"] or {})
-            try:
-                info = await self.gateway.rule(mount["instance"], rule["id"])
-            except ServiceUnavailable as exc:
-                self.store.update_mount(job.mount_id, message=f"{exc.message} (will check again)")
-                self._push_id(job.mount_id)
-                await asyncio.sleep(self.rule_poll_interval)
-                continue
-            rule.update(info)
-            self.store.update_mount(job.mount_id, rule=rule)
-            if info["state"] == "OK":
-                break
-            if info["state"] in ("STUCK", "SUSPENDED"):
-                why = info.get("error") or "no reason given"
-                raise AFLabError(f"Rucio could not replicate the data to {rule.get('rse')}: rule {rule['id']} is {info['state']} ({why})")
-            self.store.update_mount(
-                job.mount_id,
-                message=f"Rucio is replicating to {rule.get('rse')}: {info['locks_ok_cnt']} of {info['locks_total']} files there",
-            )
+        def note(message: str) -> None:
+            self.store.update_mount(job.mount_id, message=message)
             self._push_id(job.mount_id)
-            await asyncio.sleep(self.rule_poll_interval)
+
+        mount = self._mount(job.mount_id)
+        rule = await replica.follow_rule(self.gateway, mount["instance"], dict(mount["rule"] or {}), note,
+                                         lambda r: self.store.update_mount(job.mount_id, rule=r),
+                                         self.rule_poll_interval)
+        mount = self._mount(job.mount_id)
         instance = self._instance(mount["instance"])
         mapping = {rule["rse"]: instance.get("rse_mounts", {})[rule["rse"]]}
         files = self.store.files(job.mount_id)
-        _replicas, local = await self._map_replicas(mount, files, mapping)
+        _replicas, local = await replica.map_replicas(self.gateway, mount["instance"], files, mapping)
         for f in files:
             path = local.get((f["scope"], f["name"]))
             if f["state"] != "done" and path:
@@ -890,92 +587,13 @@ class MountService:
     def _push(self, summary: dict[str, Any]) -> None:
         self.events.publish(f"mounts/{summary['id']}", summary)
 
-    def _location(self, mount: dict, f: dict) -> str:
-        """What a kernel opens: the workspace path of the link (cache, replica) or the URL (stream)."""
-        if mount["mode"] == "stream":
-            return f["local_path"]
-        target = self.root_dir / mount["target"]
-        return str(target if mount["did_type"] == "file" else target / f["path"])
-
-    def _file_json(self, mount: dict, f: dict) -> dict[str, Any]:
-        return {
-            "path": f["path"], "did": f"{f['scope']}:{f['name']}", "bytes": f["bytes"], "adler32": f["adler32"],
-            "state": f["state"], "source": f["source"], "error": f["error"],
-            "location": self._location(mount, f) if f["state"] == "done" else None,
-        }  # fmt: skip
-
     def _summary(self, mount: dict, counts: dict | None = None) -> dict[str, Any]:
         if counts is None:
             counts = self.store.file_counts(mount["id"]).get(mount["id"], {})
-        total_files = sum(c["files"] for c in counts.values())
-        total_bytes = sum(c["bytes"] for c in counts.values())
-        done = counts.get("done", {"files": 0, "bytes": 0})
-        failed = counts.get("failed", {"files": 0, "bytes": 0})
-        job = self._jobs.get(mount["id"])
-        active = []
-        in_flight = 0
-        rate = 0.0
-        if job:
-            for path, (size, got) in list(job.active.items()):
-                active.append({"path": path, "bytes": size, "bytes_done": got})
-                in_flight += got
-            rate = job.rate()
-        bytes_done = done["bytes"] + in_flight
-        remaining = total_bytes - bytes_done - failed["bytes"]
-        opts = mount["options"]
-        out = {
-            "id": mount["id"],
-            "did": f"{mount['scope']}:{mount['name']}",
-            "did_type": mount["did_type"],
-            "instance": mount["instance"],
-            "mode": mount["mode"],
-            "source": opts.get("source", "auto"),
-            "state": mount["state"],
-            "message": mount["message"],
-            "target": mount["target"],
-            "created": mount["created"],
-            "updated": mount["updated"],
-            "finished": mount["finished"],
-            "files": {"total": total_files, "done": done["files"], "failed": failed["files"], "active": len(active)},
-            "bytes": {"total": total_bytes, "done": bytes_done, "failed": failed["bytes"]},
-            "rate_bytes_per_s": round(rate, 1),
-            "eta_s": round(remaining / rate, 1) if rate > 0 and remaining > 0 and mount["state"] == "fetching" else None,
-            "active": active,
-            "problems": self.store.errors(mount["id"], limit=10) if (failed["files"] or mount["state"] in ("failed", "ready")) else [],
-            "timings": opts.get("timings", {}) | ({"link_ms": opts["link_ms"]} if "link_ms" in opts else {}),
-        }
-        if mount.get("rule"):
-            r = mount["rule"]
-            out["rule"] = {k: r.get(k) for k in ("id", "rse", "state", "locks_ok_cnt", "locks_replicating_cnt", "locks_stuck_cnt", "locks_total", "expires_at")}
-        if mount["mode"] == "stream":
-            out["fileset"] = mount["target"]
-        return out
+        return model.summary(mount, counts, self._jobs.get(mount["id"]),
+                             lambda: self.store.errors(mount["id"], limit=10))
 
 
 # ---------------------------------------------------------------------- small helpers
-def _by_key(files: list[dict]) -> dict[tuple[str, str], dict]:
-    return {(f["scope"], f["name"]): f for f in files}
-
-
-class _Once:
-    """Await ``factory()`` the first time only; later calls return the same result."""
-
-    def __init__(self, factory: Callable):
-        self._factory = factory
-        self._task: asyncio.Task | None = None
-
-    async def __call__(self) -> Any:
-        if self._task is None:
-            self._task = asyncio.ensure_future(self._factory())
-        return await asyncio.shield(self._task)
-
-
 def _readable(path: str) -> bool:
     return os.access(path, os.R_OK)
-
-
-def _size(path: str) -> int | None:
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return None

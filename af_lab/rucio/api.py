@@ -36,7 +36,8 @@ class RucioAPI:
     # ------------------------------------------------------------------ transport
     def _call(self, method: str, path: str, ok: int = 200, *, params=None, body: Any = None, stream: bool = False):
         data = render_json(**body) if isinstance(body, dict) else None
-        resp = self.session.request(method, path, params=params, data=data, stream=stream)
+        # Any type, as rucio-clients asks: each endpoint answers in the one it supports.
+        resp = self.session.request(method, path, params=params, data=data, stream=stream, accept="*/*")
         if resp.status_code != ok:
             with resp:
                 cls, msg = response_exception(resp)
@@ -49,15 +50,22 @@ class RucioAPI:
         return resp
 
     def _one(self, method: str, path: str, ok: int = 200, **kw) -> Any:
-        with self._call(method, path, ok, **kw) as resp:
-            return parse_response(resp.text) if resp.text else None
+        """The answer (the first item of a streamed one), decoded."""
+        return next(self._lines(method, path, ok, **kw), None)
 
-    def _lines(self, method: str, path: str, **kw) -> Iterator[Any]:
-        resp = self._call(method, path, stream=True, **kw)
+    def _lines(self, method: str, path: str, ok: int = 200, **kw) -> Iterator[Any]:
+        """The answer's items: one per line of a JSON stream, else the whole JSON answer as one."""
+        resp = self._call(method, path, ok, stream=True, **kw)
         with resp:
-            for line in resp.iter_lines(chunk_size=65536):
-                if line:
-                    yield parse_response(line)
+            if resp.headers.get("content-type", "").startswith("application/x-json-stream"):
+                for line in resp.iter_lines(chunk_size=65536):
+                    if line:
+                        yield parse_response(line)
+            elif resp.text:
+                try:  # JSON, whatever the content type says (a new rule's ids come as text/html)
+                    yield parse_response(resp.text)
+                except ValueError:
+                    yield resp.text  # "Created" and the like
 
     # ------------------------------------------------------------------ DIDs
     def get_did(self, scope: str, name: str, dynamic_depth: str | None = None) -> dict:

@@ -88,10 +88,10 @@ class RucioSession:
         return self._token.account
 
     def request(self, method: str, path: str, *, params=None, json=None, data=None,
-                stream: bool = False) -> requests.Response:
+                stream: bool = False, accept: str | None = None) -> requests.Response:
         """One HTTP request (blocking: call it from a worker thread). 401 raises TokenRejected."""
         headers = {TOKEN_HEADER: self._token.value, "X-Rucio-AppID": APP_ID}
-        headers["Accept"] = "application/x-json-stream" if stream else "application/json"
+        headers["Accept"] = accept or ("application/x-json-stream" if stream else "application/json")
         resp = send(self._http, self.instance, self.host, method, self.host + path, timeout=self._timeout,
                     params=params, json=json, data=data, headers=headers, stream=stream, verify=self._verify)
         resp.request.headers.pop(TOKEN_HEADER, None)  # a response kept for debugging must not carry it
