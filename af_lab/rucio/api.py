@@ -81,7 +81,7 @@ class RucioAPI:
     def get_metadata(self, scope: str, name: str, plugin: str = "DID_COLUMN") -> dict:
         return self._one("GET", f"/dids/{_q(scope)}/{_q(name)}/meta", params={"plugin": plugin})
 
-    def get_metadata_bulk(self, dids: list[dict], inherit: bool = False, plugin: str = "JSON") -> Iterator[dict]:
+    def get_metadata_bulk(self, dids: list[dict], inherit: bool = False, plugin: str = "DID_COLUMN") -> Iterator[dict]:
         return self._lines("POST", "/dids/bulkmeta", body={"dids": dids, "inherit": inherit, "plugin": plugin})
 
     def set_dids_metadata_bulk(self, dids: list[dict], recursive: bool = False) -> None:
