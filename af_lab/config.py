@@ -145,7 +145,6 @@ class AFLab(Configurable):
     # --- Server ---------------------------------------------------------------
     state_dir = Unicode(help="Where af-lab keeps its own state (job database, private runtime files).").tag(config=True)
     status_timeout = Float(3.0, help="Seconds a status probe may take per service.").tag(config=True)
-    enable_metrics = Bool(False).tag(config=True)
 
     @default("cache_dir")
     def _default_cache_dir(self) -> str:

@@ -10,14 +10,11 @@ facility already brought up with ``python -m af_facility --dir DIR up``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import shutil
-import socket
 import tempfile
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 
@@ -37,82 +34,49 @@ def pytest_collection_modifyitems(items):
 
 
 class ServiceUse:
-    """Which real service each test talked to, seen at the client libraries' calls.
+    """Which real service each test talked to, read from the services' own logs.
 
-    Rucio and OpenBao by their loopback ports, per HTTP request and per connect (any
-    client in this process: the af-lab server under test or rucio-clients/hvac in a test), XRootD by its ports and by the
-    XRootD client opening files, Dask by distributed's TCP connector. Connections made
-    by child processes (e.g. separate Jupyter servers) are not seen: a lower bound.
+    Rucio by its access log (one line per request), XRootD by the origin's and the
+    cache's logs (the origin traces every open), Dask by its scheduler's log, OpenBao
+    by its server log: a test whose run made a service's log grow used that service.
+    Nothing in a library is patched, so it is a lower bound (OpenBao logs little).
     """
 
     def __init__(self):
-        self.ports: dict[int, str] = {}
-        self.current: str | None = None
-        self.seen: dict[str, set[str]] = {}
         self.facility = None
+        self.current: str | None = None
+        self.sizes: dict[str, int] = {}
+        self.seen: dict[str, set[str]] = {}
 
-    def learn_ports(self, fac) -> None:
-        self.facility = fac
-        services = fac.state.services
-        for name, key in (("rucio", "url"), ("openbao", "addr")):
-            url = services.get(name, {}).get(key) or ""
-            with contextlib.suppress(ValueError):
-                if urlparse(url).port:
-                    self.ports[urlparse(url).port] = name
-        xrootd = services.get("xrootd", {})
-        for key in ("origin_port", "cache_port"):
-            if xrootd.get(key):
-                self.ports[xrootd[key]] = "xrootd"
+    def logs(self) -> dict[str, list[Path]]:
+        if self.facility is None:
+            return {}
+        services = self.facility.state.services
+        root = self.facility.state.root
+        found = {
+            "rucio": [(services.get("rucio", {}).get("logs") or {}).get("access")],
+            "openbao": [services.get("openbao", {}).get("log")],
+            "xrootd": [services.get("xrootd", {}).get(k) for k in ("origin_log", "cache_log")],
+            "dask": [root / "logs" / "dask-scheduler.log"],
+        }
+        return {name: [Path(p) for p in paths if p] for name, paths in found.items()}
 
-    def note(self, service: str) -> None:
-        if self.current:
-            self.seen.setdefault(service, set()).add(self.current)
+    def _size(self, path: Path) -> int:
+        try:
+            return path.stat().st_size
+        except OSError:
+            return 0
 
-    def install(self) -> None:
-        use = self
-        original_connect = socket.socket.connect
+    def start(self, nodeid: str) -> None:
+        self.current = nodeid
+        self.sizes = {str(p): self._size(p) for paths in self.logs().values() for p in paths}
 
-        def connect(sock, address):
-            if isinstance(address, tuple) and address[0] in ("127.0.0.1", "127.0.0.2", "localhost"):
-                service = use.ports.get(address[1])
-                if service:
-                    use.note(service)
-            return original_connect(sock, address)
-
-        socket.socket.connect = connect
-        # Kept-alive HTTP connections are reused across tests: count requests, not connects.
-        from urllib3.connectionpool import HTTPConnectionPool
-
-        original_urlopen = HTTPConnectionPool.urlopen
-
-        def urlopen(pool, *args, **kwargs):
-            if pool.host in ("127.0.0.1", "localhost"):
-                service = use.ports.get(pool.port)
-                if service:
-                    use.note(service)
-            return original_urlopen(pool, *args, **kwargs)
-
-        HTTPConnectionPool.urlopen = urlopen
-        with contextlib.suppress(ImportError):
-            from distributed.comm.tcp import BaseTCPConnector
-
-            original_dask = BaseTCPConnector.connect
-
-            async def dask_connect(self, address, *args, **kwargs):
-                use.note("dask")
-                return await original_dask(self, address, *args, **kwargs)
-
-            BaseTCPConnector.connect = dask_connect
-        with contextlib.suppress(ImportError):
-            from XRootD.client import File
-
-            original_open = File.open
-
-            def xrootd_open(self, url, *args, **kwargs):
-                use.note("xrootd")
-                return original_open(self, url, *args, **kwargs)
-
-            File.open = xrootd_open
+    def stop(self) -> None:
+        for name, paths in self.logs().items():
+            # A log with no size from before the test (the facility started during it) says nothing.
+            if any(str(p) in self.sizes and self._size(p) > self.sizes[str(p)] for p in paths):
+                self.seen.setdefault(name, set()).add(self.current)
+        self.current = None
 
     def summary(self) -> str:
         counts = {name: len(self.seen.get(name, ())) for name in ("rucio", "openbao", "xrootd", "dask")}
@@ -120,16 +84,13 @@ class ServiceUse:
 
 
 _SERVICE_USE = ServiceUse()
-_SERVICE_USE.install()
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
-    _SERVICE_USE.current = item.nodeid
-    if _SERVICE_USE.facility is not None:  # an outage test may have restarted a service on a new port
-        _SERVICE_USE.learn_ports(_SERVICE_USE.facility)
+    _SERVICE_USE.start(item.nodeid)
     yield
-    _SERVICE_USE.current = None
+    _SERVICE_USE.stop()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -153,7 +114,7 @@ def facility():
     reuse = os.environ.get("AF_LAB_FACILITY_DIR")
     if reuse:
         fac = Facility(Path(reuse))
-        _SERVICE_USE.learn_ports(fac)
+        _SERVICE_USE.facility = fac
         yield fac
         return
     # Not pytest's tmp_path: it is 0700 and the xrootd server user must traverse the tree.
@@ -163,7 +124,7 @@ def facility():
     try:
         fac.up()
         seed_rucio_password(fac.state)
-        _SERVICE_USE.learn_ports(fac)
+        _SERVICE_USE.facility = fac
         yield fac
     finally:
         fac.down()

@@ -11,6 +11,7 @@ import pytest
 
 from af_lab.config import AFLab
 from af_lab.errors import BadRequest, ServiceUnavailable, Unauthorized
+from af_lab.rucio.gateway import RucioGateway
 from af_lab.rucio.service import RucioService
 from af_lab.vault.credentials import PrivateFiles
 from af_lab.vault.rucio_auth import RucioAuth
@@ -92,14 +93,17 @@ async def test_unreachable_rucio_is_a_503_naming_the_instance(tmp_path):
     token_file.write_text(make_jwt(exp_in=3600))
     config = oidc_config(tmp_path, oidc_token_file=str(token_file))
     auth = RucioAuth(config, credentials=None)
-    rucio = RucioService(config, auth, user="jdoe")
+    gateway = RucioGateway(config, auth)
+    rucio = RucioService(config, gateway, user="jdoe")
     try:
-        for call in (rucio.scopes("x"), rucio.content("x", "cms:ds"), rucio.did("x", "cms:ds")):
+        for call in (rucio.scopes("x"), rucio.content("x", "cms:ds"), rucio.did("x", "cms:ds"),
+                     gateway.did_files("x", "cms", "ds"), gateway.rule("x", "abc")):
             with pytest.raises(ServiceUnavailable) as err:
                 await call
             assert err.value.details["instance"] == "x" and "'x'" in err.value.message
     finally:
         await rucio.close()
+        await gateway.close()
         await auth.close()
 
 
@@ -125,39 +129,3 @@ async def test_missing_x509_proxy_says_what_to_do(tmp_path):
     assert "voms-proxy-init" in err.value.message and err.value.details["action"] == "renew_proxy"
     with pytest.raises(BadRequest):
         await auth.put_credentials("x", {"auth_type": "x509_proxy"})
-
-
-def test_per_thread_client_gives_each_thread_its_own_rucio_client():
-    import threading
-
-    from af_lab.vault.rucio_auth import PerThreadClient
-
-    class FakeSession:
-        """Stands for rucio-clients' Client: only identity and attributes matter here."""
-
-        def __init__(self):
-            self.auth_token = "valid"
-
-    built = []
-
-    def factory():
-        built.append(FakeSession())
-        return built[-1]
-
-    client = PerThreadClient(factory)
-    assert client.auth_token == "valid" and client.auth_token == "valid"
-    assert len(built) == 1  # one per thread, reused by the same thread
-
-    seen = []
-    worker = threading.Thread(target=lambda: seen.append(client.auth_token))
-    worker.start()
-    worker.join()
-    assert seen == ["valid"] and len(built) == 2 and built[0] is not built[1]
-
-    client.auth_token = "expired"  # reaches every thread's client, and the ones built later
-    assert [b.auth_token for b in built] == ["expired", "expired"]
-    late = []
-    worker = threading.Thread(target=lambda: late.append(client.auth_token))
-    worker.start()
-    worker.join()
-    assert late == ["expired"] and len(built) == 3

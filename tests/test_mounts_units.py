@@ -273,3 +273,25 @@ def test_cache_removes_partial_downloads_of_dead_processes(tmp_path):
     (incoming / "999999999.abc.1234.part").write_bytes(b"half")
     Cache(tmp_path / "cache", store, quota_bytes=10)
     assert list(incoming.iterdir()) == []
+
+
+def test_every_file_gets_a_distinct_path_and_no_file_is_a_folder():
+    from af_lab.mounts.paths import distinct
+
+    def f(name, path):
+        return {"scope": "s", "name": name, "path": path}
+
+    files = [f("/a", "a"), f("/a/b.root", "a/b.root"), f("x.root", "x.root"), f("/x.root", "x.root"),
+             f("x~2.root", "x~2.root"), f("/d/y", "d/y"), f("d/y", "d/y")]
+    out = distinct(files)
+    assert [o["name"] for o in out] == [x["name"] for x in files]  # same files, same order
+    got = {o["name"]: o["path"] for o in out}
+    assert got["/a/b.root"] == "a/b.root" and got["/a"] == "a~2"  # the folder keeps the name
+    assert got["/x.root"] == "x.root" and got["x.root"] == "x~3.root"  # x~2.root is a file's own name
+    assert got["x~2.root"] == "x~2.root"
+    assert sorted([got["/d/y"], got["d/y"]]) == ["d/y", "d/y~2"]
+    paths = list(got.values())
+    assert len(set(paths)) == len(paths)
+    folders = {"/".join(p.split("/")[:i]) for p in paths for i in range(1, p.count("/") + 1)}
+    assert not folders & set(paths)
+    assert distinct([f("a", "a")])[0] is not None and files[1]["path"] == "a/b.root"  # inputs untouched

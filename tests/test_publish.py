@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import datetime as dt
 import filecmp
 import json
@@ -682,19 +683,18 @@ async def test_expired_credentials_mid_upload_are_refreshed_and_the_job_continue
     for i in range(8):
         write(ws / "t" / f"f{i}.root", os.urandom(2 * 1024 * 1024))
     job = await submit(jp_fetch, paths=["t"], dataset=f"tok_{uid}", name_prefix=f"{uid}.")
-    key = f"job:{job['id']}"
     deadline = time.monotonic() + 60
-    while key not in services.publish._clients:
+    while (await api(jp_fetch, "GET", f"publish/jobs/{job['id']}"))[1]["job"]["phase"] not in ("copying",
+                                                                                           "registering"):
         assert time.monotonic() < deadline
         await asyncio.sleep(0.005)
-    # The job's Rucio session dies: its token is void and rucio-clients cannot log in again by itself.
-    client = services.publish._clients[key]
-    client.auth_token = "expired"
-    client.creds = {"username": "jdoe", "password": "no-longer-valid"}
+    # The session's token dies mid-job (expired, revoked): Rucio answers 401 to it from now on.
+    tokens = services.rucio_auth._tokens
+    instance = services.config.rucio_instance()["name"]  # the job's: the default instance
+    tokens[instance] = dataclasses.replace(tokens[instance], value="expired")
     done = await wait(jp_fetch, job["id"])
     assert done["state"] == "done", done
-    assert done["credential_refreshes"] == 1  # one fresh login through the Rucio service, then on
-    assert services.publish._clients.get(key) is None  # the job's client is dropped when it ends
+    assert tokens[instance].value != "expired"  # one fresh login through the gateway, then on
     content = await rucio(facility, lambda c: [d["name"] for d in c.list_content("user.jdoe", f"tok_{uid}")])
     assert len(content) == 8
 

@@ -11,6 +11,7 @@ import asyncio
 import copy
 import json
 import time
+from pathlib import Path
 
 import pytest
 from tornado.httpclient import HTTPClientError
@@ -108,6 +109,33 @@ async def test_search_metadata_filter(jp_fetch):
     assert code == 400 and "filter" in err["message"].lower()
 
 
+@pytest.mark.parametrize("bad", ["length>abc", "created_before=not-a-date", "__class__=1", "bytes<=x1"])
+async def test_a_filter_rucio_cannot_apply_is_a_400_naming_the_filter(jp_fetch, bad):
+    """Rucio's database refuses these (a number compared with text, a bad date, an odd key):
+    the filter is at fault, not Rucio, so the answer is a 400 naming it, never 503."""
+    code, err = await failure(jp_fetch, *inst("dids"), q="cms_opendata:*", filter=bad)
+    assert code == 400 and err["field"] == "filters" and bad in err["message"], err
+
+
+async def test_refresh_shows_a_scope_created_after_the_first_search(jp_fetch, facility):
+    from af_facility.rucio_server import rucio_client
+
+    scope = f"user.t{int(time.time() * 1000) % 10**8}"
+    before = await get(jp_fetch, *inst("scopes"))  # the scope list is now cached
+    assert scope not in before["scopes"]
+    cfg = facility.state.services["rucio"]["client_configs"]["root"]
+
+    def add_scope():
+        with rucio_client(cfg) as root:
+            root.add_scope("root", scope)  # not jdoe's: what jdoe owns stays as other tests expect
+
+    await asyncio.to_thread(add_scope)
+    code, err = await failure(jp_fetch, *inst("dids"), q=f"{scope}:*")  # cached list: not yet known
+    assert code == 404 and scope in err["message"]
+    page = await get(jp_fetch, *inst("dids"), q=f"{scope}:*", refresh="1")
+    assert page["items"] == [] and page["complete"]
+
+
 async def test_search_pages_without_a_cap(jp_fetch):
     """Far more than rucio-jupyterlab's 1,000-row cap: all 50,000 files of the big dataset, paged."""
     t0 = time.monotonic()
@@ -198,22 +226,21 @@ async def test_page_through_the_50k_dataset(jp_fetch):
     assert big["length"] == 50_000 and big["availability"]["computed"] is False  # opt-in above 5,000 files
 
 
-async def test_identical_concurrent_requests_are_coalesced(jp_fetch, jp_serverapp):
-    service = jp_serverapp.web_app.settings["af_lab"].rucio
-    calls = []
-    original = service._run
+async def test_identical_concurrent_requests_are_coalesced(jp_fetch, facility):
+    access_log = Path(facility.state.services["rucio"]["logs"]["access"])  # one line per request Rucio served
 
-    async def counting(fn, *args):
-        calls.append(getattr(fn, "__name__", repr(fn)))
-        return await original(fn, *args)
+    def scope_calls() -> int:
+        return sum('"GET /scopes/ ' in line for line in access_log.read_text(errors="replace").splitlines())
 
-    service._run = counting  # observe (not replace) the pool: the calls still go to Rucio
-    try:
-        results = await asyncio.gather(*(get(jp_fetch, *inst("scopes")) for _ in range(8)))
-    finally:
-        service._run = original
+    before = scope_calls()
+    results = await asyncio.gather(*(get(jp_fetch, *inst("scopes"), refresh="1") for _ in range(8)))
     assert all(r == results[0] for r in results)
-    assert calls.count("call") == 1  # eight requests, one Rucio call
+    for _ in range(50):  # gunicorn writes its access line after the answer went out
+        if scope_calls() > before:
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.3)
+    assert scope_calls() - before == 1  # eight requests, one Rucio call
 
     pages = await asyncio.gather(*(get(jp_fetch, *inst("dids", "cms_opendata:ZZTo4mu", "content")) for _ in range(5)))
     assert len({p["cached_at"] for p in pages}) == 1  # one listing, shared
@@ -240,8 +267,8 @@ async def test_typed_errors(jp_fetch):
     assert code == 400 and "cursor" in err["message"]
     code, err = await failure(jp_fetch, *inst("dids", "cms_opendata:ZZTo4mu_000.root", "content"))
     assert code == 400 and "file" in err["message"]
-    code, err = await failure(jp_fetch, "instances", "nowhere", "scopes")
-    assert code == 404 and "nowhere" in err["message"]
+    code, err = await failure(jp_fetch, "instances", "nowhere", "scopes")  # one answer everywhere: 400
+    assert code == 400 and "nowhere" in err["message"] and err["field"] == "instance"
 
 
 async def test_cursor_of_another_listing_is_refused(jp_fetch):

@@ -75,12 +75,14 @@ async def test_concurrent_first_listings_share_one_cache_opening(tmp_path):
     import asyncio
 
     from af_lab.config import AFLab
+    from af_lab.rucio.gateway import RucioGateway
     from af_lab.rucio.service import RucioService
     from af_lab.vault.rucio_auth import RucioAuth
 
     config = AFLab(rucio_instances=[{"name": "x", "rucio_host": "http://127.0.0.1:9"}], state_dir=str(tmp_path))
     auth = RucioAuth(config, credentials=None)
-    rucio = RucioService(config, auth, user="jdoe")
+    gateway = RucioGateway(config, auth)
+    rucio = RucioService(config, gateway, user="jdoe")
     try:
         caches = await asyncio.gather(*(rucio._listing_cache() for _ in range(8)))
         assert len({id(c) for c in caches}) == 1
@@ -88,4 +90,5 @@ async def test_concurrent_first_listings_share_one_cache_opening(tmp_path):
         assert caches[0].get(lid) is not None
     finally:
         await rucio.close()
+        await gateway.close()
         await auth.close()

@@ -6,29 +6,22 @@ Each is a real ``list`` (of DID dicts, mount dicts, paths...) so code keeps work
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 from collections.abc import Callable
 from typing import Any
 
+from .. import units
 from ..units import human_bytes
 
 MAX_ROWS = 50
 MAX_HTML_ROWS = 200
 
 
-def _count(n: Any) -> str:
-    return "" if n is None else f"{n:,}"
-
-
 def _list(v: Any) -> str:
     return ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else ("" if v is None else str(v))
 
 
-def _when(ts: Any) -> str:
-    if not ts:
-        return ""
-    return dt.datetime.fromtimestamp(float(ts)).strftime("%Y-%m-%d %H:%M")
+_count, _when = units.count, units.local_time
 
 
 Column = tuple[str, Callable[[dict], str]]

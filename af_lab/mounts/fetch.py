@@ -265,3 +265,13 @@ def _xrd_message(status, where: str) -> str:
     if status.errno == 3010:
         return f"{where}: access denied ({text})"
     return f"{where}: {text}"
+
+
+def xrootd_ping(url: str, timeout: float) -> tuple[bool, str]:
+    """(answered, why not) for the XRootD server at ``url`` (e.g. the site XCache); blocking."""
+    try:
+        from XRootD import client as xrd
+    except ImportError:
+        return True, "the XRootD Python client is not installed here (not checked)"
+    status, _ = xrd.FileSystem(url).ping(timeout=max(1, int(timeout)))
+    return (True, "") if status.ok else (False, status.message.strip())

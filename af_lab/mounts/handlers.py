@@ -83,7 +83,7 @@ from __future__ import annotations
 
 import tornado.web
 
-from ..errors import BadRequest, ServiceUnavailable
+from ..errors import BadRequest
 from ..handlers import AFLabHandler
 
 _ID = r"(?P<mount_id>[^/]+)"  # any id reaches the service, which answers 404 for unknown ones
@@ -92,10 +92,7 @@ _ID = r"(?P<mount_id>[^/]+)"  # any id reaches the service, which answers 404 fo
 class _Base(AFLabHandler):
     @property
     def mounts(self):
-        service = getattr(self.services, "mounts", None)
-        if service is None:
-            raise ServiceUnavailable("mounts are not available in this server")
-        return service
+        return self.services.mounts
 
 
 class MountsHandler(_Base):

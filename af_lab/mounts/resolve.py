@@ -1,30 +1,18 @@
 """From a DID to the files to mount: names, sizes, checksums, replicas, and where to read each.
 
-The Rucio calls are plain rucio-clients calls on the user's authenticated client,
-made through the Rucio service's client accessor (so credentials come from Vault
-and never from here); the functions named ``*_sync`` run in a worker thread.
+The Rucio side (a DID's files, their replicas) is the gateway's (``af_lab.rucio``).
 Source ranking is pure logic: it decides, per file, the order in which replicas
 are tried.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from ..errors import AFLabError, BadRequest, Conflict, NotFound, ServiceUnavailable, Unauthorized
-
-T = TypeVar("T")
-
-# Scopes and names as Rucio schemas allow them (generic + CMS-style '/store/...' names);
-# anything else, such as spaces, quotes, ';' or control characters, is refused up front.
-_SCOPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,29}$")
-_NAME = re.compile(r"^[A-Za-z0-9/][A-Za-z0-9._\-+/=@,]{0,499}$")
-SCHEMES = ["file", "root", "davs", "https"]
-REPLICA_BATCH = 500  # DIDs per list_replicas call: bounded request bodies, steady memory
+from ..errors import Conflict
+from ..rucio import names
 
 
 class NoReplica(Conflict):
@@ -43,129 +31,19 @@ class Source:
         return {"url": self.url, "rse": self.rse, "kind": self.kind}
 
 
-# ---------------------------------------------------------------------- input
-def parse_did(text: Any) -> tuple[str, str]:
-    if not isinstance(text, str) or ":" not in text:
-        raise BadRequest("'did' must be a string of the form scope:name", field="did")
-    scope, name = text.strip().split(":", 1)
-    if not _SCOPE.match(scope):
-        raise BadRequest(
-            f"{scope!r} is not a valid Rucio scope (letters, digits, '.', '_', '-'; at most 30 characters)",
-            field="did",
-        )
-    if not _NAME.match(name) or "//" in name or any(part in (".", "..") for part in name.split("/")):
-        raise BadRequest(
-            f"{name!r} is not a valid Rucio name: use letters, digits and . _ - + / = @ , "
-            "(no spaces, quotes, control characters or '..' segments)",
-            field="did",
-        )
-    return scope, name
+def no_replica(mount: dict, files: list[dict], total: int) -> NoReplica:
+    names = [f"{f['scope']}:{f['name']}" for f in files[:10]]
+    how = {"xcache": " through the XCache", "direct": " without the XCache"}.get(mount["options"].get("source"), "")
+    return NoReplica(
+        f"{len(files)} of {total} files of {mount['scope']}:{mount['name']} have no available replica that can be "
+        f"read from here{how}: {', '.join(names)}{' …' if len(files) > 10 else ''}",
+        files=names,
+    )
 
 
-def safe_relpath(name: str) -> str:
-    """A Rucio name as a relative path inside a mount ('/store/x.root' -> 'store/x.root')."""
-    parts = [p for p in name.split("/") if p]
-    if not parts or any(p in (".", "..") for p in parts):
-        raise BadRequest(f"file name {name!r} cannot be placed in a mount")
-    return "/".join(parts)
-
-
-# ---------------------------------------------------------------------- rucio calls (threads)
-def rucio_errors(instance: str) -> Callable[[Exception], AFLabError | None]:
-    """Map rucio-clients exceptions to af-lab's typed errors (None: not a Rucio error)."""
-
-    def mapper(exc: Exception) -> AFLabError | None:
-        from rucio.common import exception as rex
-
-        if isinstance(exc, rex.DataIdentifierNotFound):
-            return NotFound(f"{_first_line(exc)} (Rucio instance {instance!r})")
-        if isinstance(exc, rex.ServerConnectionException):
-            return ServiceUnavailable(f"Rucio instance {instance!r} cannot be reached; try again later.", instance=instance)
-        if isinstance(exc, (rex.CannotAuthenticate, rex.MissingClientParameter)):
-            return Unauthorized(f"Rucio instance {instance!r} refused your credentials: {_first_line(exc)}")
-        if isinstance(exc, rex.AccessDenied):
-            return AFLabError(f"Rucio denied the request: {_first_line(exc)}")
-        if isinstance(exc, rex.RucioException):
-            return ServiceUnavailable(f"Rucio instance {instance!r} failed: {_first_line(exc)}", instance=instance)
-        return None
-
-    return mapper
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
-def did_files_sync(client: Any, scope: str, name: str) -> tuple[str, list[dict[str, Any]]]:
-    """The DID's type and its files, each with ``path``: where it goes inside the mount.
-
-    A container keeps its structure (one folder per dataset), so overlapping mounts
-    of a container and of one of its datasets share the same cached files.
-    """
-    from rucio.common.exception import DataIdentifierNotFound
-
-    try:
-        did = client.get_did(scope, name)
-    except DataIdentifierNotFound:
-        raise NotFound(f"{scope}:{name} does not exist in Rucio", did=f"{scope}:{name}") from None
-    did_type = str(did.get("type", "")).upper()
-    if did_type == "FILE":
-        return "file", [_file(did, safe_relpath(did["name"]))]
-    if did_type == "DATASET":
-        return "dataset", [_file(f, safe_relpath(f["name"])) for f in client.list_files(scope, name)]
-    if did_type == "CONTAINER":
-        files: list[dict[str, Any]] = []
-        _walk_container(client, scope, name, "", files, seen=set())
-        return "container", files
-    raise BadRequest(f"{scope}:{name} is a {did_type or 'DID of unknown type'}; only files, datasets and containers mount")
-
-
-def _walk_container(client: Any, scope: str, name: str, prefix: str, out: list, seen: set) -> None:
-    if (scope, name) in seen:  # Rucio forbids cycles, but never loop forever on a bad catalogue
-        return
-    seen.add((scope, name))
-    for child in client.list_content(scope, name):
-        ctype = str(child.get("type", "")).upper()
-        folder = f"{prefix}{safe_relpath(child['name'])}"
-        if ctype == "DATASET":
-            out.extend(_file(f, f"{folder}/{safe_relpath(f['name'])}") for f in client.list_files(child["scope"], child["name"]))
-        elif ctype == "CONTAINER":
-            _walk_container(client, child["scope"], child["name"], folder + "/", out, seen)
-        elif ctype == "FILE":
-            out.append(_file({**child, **client.get_did(child["scope"], child["name"])}, f"{prefix}{safe_relpath(child['name'])}"))
-
-
-def _file(d: dict[str, Any], path: str) -> dict[str, Any]:
-    return {"scope": d["scope"], "name": d["name"], "bytes": int(d.get("bytes") or 0), "adler32": d.get("adler32"), "path": path}
-
-
-def replicas_sync(
-    client: Any,
-    files: Iterable[dict[str, Any]],
-    on_file: Callable[[tuple[str, str], list[dict[str, str]]], None] | None = None,
-) -> dict[tuple[str, str], list[dict[str, str]]]:
-    """Available replicas per file: [{"rse", "url", "scheme"}], all protocols we can read.
-
-    Rucio streams one line per file; ``on_file(key, replicas)`` is called as each
-    arrives (from this thread), so a caller can start on a file before the listing ends.
-    """
-    dids = list({(f["scope"], f["name"]) for f in files})
-    out: dict[tuple[str, str], list[dict[str, str]]] = {d: [] for d in dids}
-    for i in range(0, len(dids), REPLICA_BATCH):
-        batch = [{"scope": s, "name": n} for s, n in dids[i : i + REPLICA_BATCH]]
-        for rep in client.list_replicas(batch, schemes=SCHEMES, all_states=False):
-            key = (rep["scope"], rep["name"])
-            states = rep.get("states") or {}
-            found = out.setdefault(key, [])
-            for url, meta in sorted((rep.get("pfns") or {}).items(), key=lambda kv: kv[1].get("priority", 99)):
-                rse = meta.get("rse")
-                if states.get(rse, "AVAILABLE") != "AVAILABLE":
-                    continue
-                found.append({"rse": rse, "url": url, "scheme": urlsplit(url).scheme})
-            if on_file is not None:
-                on_file(key, found)
-    return out
+# The one grammar of Rucio names (browse, mounts and publish read DIDs the same way).
+parse_did = names.parse_did
+safe_relpath = names.relpath
 
 
 # ---------------------------------------------------------------------- sources (pure)
@@ -258,13 +136,3 @@ def map_to_local(url: str, rse_prefixes: dict[str, str], protocol_prefixes: dict
                 return None
             return f"{local_root.rstrip('/')}/{rel}"
     return None
-
-
-def protocol_prefixes_sync(client: Any, rses: Iterable[str]) -> dict[str, list[str]]:
-    out = {}
-    for rse in rses:
-        try:
-            out[rse] = [p.get("prefix") or "/" for p in client.get_protocols(rse)]
-        except Exception:  # an RSE we cannot describe simply maps nothing
-            out[rse] = []
-    return out

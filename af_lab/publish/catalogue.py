@@ -1,11 +1,9 @@
-"""Rucio catalogue calls for Publish, on one authenticated rucio-clients ``Client``.
+"""Rucio catalogue calls for Publish, on the gateway's :class:`~af_lab.rucio.api.RucioAPI`.
 
-Synchronous (the service runs them in a thread). Everything is bulk: lookups,
+Synchronous (the gateway runs them in its threads and types their failures). Everything is bulk: lookups,
 registrations and metadata go ≤ ``CHUNK`` DIDs per REST call (SQLite servers
 fail near 1,000 terms in one query, and the REST schema caps lists at 1,000),
-instead of rucio upload's ~8 calls per file. Rucio's exceptions become af-lab's
-typed errors here, with messages a user can act on; ``transient`` tells the
-runner what is worth retrying.
+instead of rucio upload's ~8 calls per file.
 """
 
 from __future__ import annotations
@@ -14,18 +12,10 @@ import datetime as _dt
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-import requests
 from rucio.common import exception as rx
 
 from ..errors import (
-    AFLabError,
-    BadRequest,
     Conflict,
-    Forbidden,
-    InsufficientStorage,
-    NotFound,
-    ServiceUnavailable,
-    Unauthorized,
 )
 from . import naming
 
@@ -39,88 +29,6 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
 
 def did(scope: str, name: str) -> dict[str, str]:
     return {"scope": scope, "name": name}
-
-
-# ---------------------------------------------------------------------------------- errors
-
-TRANSIENT = (
-    requests.ConnectionError,
-    requests.Timeout,
-    ConnectionError,
-    rx.ServerConnectionException,
-    rx.ServiceUnavailable,
-    rx.DatabaseException,
-    rx.ResourceTemporaryUnavailable,
-    rx.ReplicationRuleCreationTemporaryFailed,
-)
-AUTH = (rx.CannotAuthenticate, rx.NoAuthInformation, rx.CannotAuthorize)
-
-
-def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, TRANSIENT):
-        return True
-    # rucio-clients turns some 5xx answers into a bare RucioException; SQLite servers say "locked".
-    text = str(exc).lower()
-    return isinstance(exc, rx.RucioException) and ("database is locked" in text or "timed out" in text)
-
-
-def is_auth(exc: BaseException) -> bool:
-    return isinstance(exc, AUTH)
-
-
-def translate(exc: BaseException, what: str, instance: str | None = None) -> AFLabError:
-    """A typed af-lab error for a Rucio failure while doing ``what`` (on ``instance``, named in faults)."""
-    detail = _reason(exc)
-    if isinstance(exc, AFLabError):
-        return exc
-    if is_auth(exc):
-        return Unauthorized(
-            f"Rucio did not accept your credentials while {what}: {detail}. Check them in the af-lab credentials panel."
-        )
-    if is_transient(exc):
-        where = f" '{instance}'" if instance else ""
-        return ServiceUnavailable(f"Rucio{where} could not be reached while {what} ({detail}).",
-                                  **({"instance": instance, "service": "rucio"} if instance else {}))
-    if isinstance(exc, (rx.AccessDenied, rx.ScopeAccessDenied, rx.RSEAccessDenied)):
-        return Forbidden(f"Rucio refused {what}: {detail}")
-    if isinstance(exc, (rx.InsufficientAccountLimit, rx.RSEOverQuota, rx.FullStorage)):
-        return InsufficientStorage(f"Rucio refused {what}: not enough quota ({detail}).")
-    if isinstance(
-        exc,
-        (
-            rx.DataIdentifierAlreadyExists,
-            rx.FileAlreadyExists,
-            rx.Duplicate,
-            rx.DuplicateContent,
-            rx.DuplicateRule,
-            rx.FileReplicaAlreadyExists,
-        ),
-    ):
-        return Conflict(f"Rucio refused {what}: {detail}")
-    if isinstance(exc, (rx.DataIdentifierNotFound, rx.RSENotFound, rx.ScopeNotFound, rx.AccountNotFound)):
-        return NotFound(f"Rucio could not find what was needed while {what}: {detail}")
-    if isinstance(
-        exc,
-        (
-            rx.InvalidObject,
-            rx.InvalidMetadata,
-            rx.InputValidationError,
-            rx.InvalidPath,
-            rx.InvalidReplicationRule,
-            rx.InvalidRSEExpression,
-            rx.UnsupportedOperation,
-        ),
-    ):
-        return BadRequest(f"Rucio refused {what}: {detail}")
-    return ServiceUnavailable(f"Rucio failed while {what}: {type(exc).__name__}: {detail}")
-
-
-def _reason(exc: BaseException) -> str:
-    # rucio-clients puts "<generic sentence>\nDetails: <server reason>"; the server's reason is the useful part.
-    text = str(exc).strip()
-    if "Details:" in text:
-        text = text.split("Details:", 1)[1].strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 def jsonable(value: Any) -> Any:

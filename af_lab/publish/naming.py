@@ -1,91 +1,23 @@
 """Rucio naming rules for Publish: validation, defaults and suggestions (pure, no I/O).
 
-The rules come from rucio-clients' schema for the VO (the same module the server
-validates with under the generic policy), so a name accepted here is one the
-server accepts; a site policy with stricter rules still answers with its own
-message, which the catalogue layer passes on.
+The rules themselves are the gateway's (:mod:`af_lab.rucio.names`); this module adds
+what only Publish needs (folder members' names, free-name suggestions).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import PurePosixPath
 
-from ..errors import BadRequest
+from ..rucio import names
 
-
-@dataclass(frozen=True)
-class NameRules:
-    name_pattern: str
-    name_max: int
-    scope_pattern: str
-    scope_max: int
-
-    def to_json(self) -> dict:
-        return {
-            "pattern": self.name_pattern,
-            "max_length": self.name_max,
-            "scope_pattern": self.scope_pattern,
-            "scope_max_length": self.scope_max,
-        }
-
-
-@lru_cache(maxsize=8)
-def rules(vo: str = "def") -> NameRules:
-    try:
-        from rucio.common.schema import get_schema_value
-
-        name, scope = get_schema_value("NAME", vo), get_schema_value("SCOPE", vo)
-        return NameRules(name["pattern"], int(name["maxLength"]), scope["pattern"], int(scope["maxLength"]))
-    except Exception:  # rucio-clients without a usable schema: the generic policy's rules
-        return NameRules(r"^[/A-Za-z0-9][/A-Za-z0-9\.\-_]*$", 250, r"^[a-zA-Z_\-.0-9]+$", 25)
-
-
-def check_name(name: object, field: str = "name", vo: str = "def") -> str:
-    r = rules(vo)
-    if not isinstance(name, str) or not name:
-        raise BadRequest(f"A DID name is required ({field}).", field=field)
-    if len(name) > r.name_max:
-        raise BadRequest(
-            f"DID name {name!r} is {len(name)} characters long; Rucio allows at most {r.name_max}.", field=field
-        )
-    if not re.match(r.name_pattern, name):
-        chars = "letters, digits, '.', '-', '_'" + (" and '/'" if "/" in r.name_pattern else "")
-        raise BadRequest(
-            f"DID name {name!r} is not valid in Rucio: it must start with a letter or digit and contain only {chars}.",
-            field=field,
-            suggestion=sanitize(name, vo),
-        )
-    return name
-
-
-def check_scope(scope: object, field: str = "scope", vo: str = "def") -> str:
-    r = rules(vo)
-    if not isinstance(scope, str) or not scope or len(scope) > r.scope_max or not re.match(r.scope_pattern, scope):
-        raise BadRequest(f"{scope!r} is not a valid Rucio scope name.", field=field)
-    return scope
-
-
-def parse_did(text: object, default_scope: str, field: str, vo: str = "def") -> tuple[str, str]:
-    """``scope:name`` or a bare ``name`` (in ``default_scope``), validated."""
-    if not isinstance(text, str) or not text.strip():
-        raise BadRequest(f"{field} must be a DID name or scope:name.", field=field)
-    text = text.strip()
-    scope, _, name = text.rpartition(":") if ":" in text else (default_scope, "", text)
-    return check_scope(scope, field, vo), check_name(name, field, vo)
-
-
-def sanitize(name: str, vo: str = "def") -> str:
-    """The closest valid name: path separators become dots, other characters underscores."""
-    r = rules(vo)
-    allowed_slash = "/" in r.name_pattern
-    out = name.replace("/", "/" if allowed_slash else ".")
-    out = re.sub(r"[^A-Za-z0-9._\-/]", "_", out)
-    out = re.sub(r"^[^A-Za-z0-9]+", "", out) or "output"
-    return out[: r.name_max]
+# One grammar of Rucio names: publish creates names by Rucio's rules for the VO.
+rules = names.rules
+check_name = names.check_name
+check_scope = names.check_scope
+sanitize = names.sanitize
+parse_did = names.parse_new_did  # ``scope:name`` or a bare name in a default scope
 
 
 def flatten(rel: str) -> str:

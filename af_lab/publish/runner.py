@@ -31,7 +31,7 @@ from typing import Any
 
 from ..errors import AFLabError, Conflict, ServiceUnavailable, Unauthorized
 from . import workspace
-from .catalogue import Catalogue, chunks, did, is_auth, is_transient, jsonable, metadata_unsupported, translate
+from .catalogue import Catalogue, chunks, did, jsonable, metadata_unsupported
 from .checks import human
 from .provenance import rucio_meta
 from .storage import TMP_SUFFIX, FileChanged, Storage
@@ -57,54 +57,30 @@ class JobRunner:
     """The phases of a publish job; :class:`~af_lab.publish.service.PublishService` is one.
 
     Split from the service for reading: the service owns the state used here (``store``,
-    the thread ``_pool``, per-job ``_clients``, the ``_live`` documents of running jobs,
+    the thread ``_pool``, the Rucio ``gateway``, the ``_live`` documents of running jobs,
     ``_cancel`` requests) and the request side (options, checks, submit).
     """
 
     # ---------------------------------------------- Rucio calls of a job
 
     async def _job_call(self, job: dict[str, Any], what: str, fn: Callable[..., Any], *args: Any) -> Any:
-        """A catalogue step of a job. Transient faults (Rucio or Vault unreachable) are retried with
-        backoff for ``retry_window`` seconds; an auth failure once, with fresh credentials from the
-        Rucio service (an expired token mid-job). Then the job is interrupted, resumable as it is."""
-        instance, key = job["request"]["instance"], f"job:{job['id']}"
+        """A catalogue step of a job, through the gateway (which already retried a rejected token once).
+        Transient faults (Rucio or Vault unreachable) are retried with backoff for ``retry_window``
+        seconds; then, or on credentials Rucio keeps refusing, the job is interrupted, resumable as it is."""
+        instance, account = job["request"]["instance"], job["account"]
         deadline = time.monotonic() + self.retry_window
-        delay, refreshed, refresh_now = 1.0, False, False
+        delay = 1.0
         while True:
             try:
-                if refresh_now or key not in self._clients:
-                    self._clients[key] = await self.access.client(instance, fresh=refresh_now)
-                    refresh_now = False
-                return await asyncio.to_thread(fn, Catalogue(self._clients[key], job["account"]), *args)
-            except AFLabError as exc:  # from the credential path, or a typed refusal raised by ``fn``
-                if isinstance(exc, Unauthorized) and not refreshed:
-                    refreshed = refresh_now = self._count_refresh(job)
-                    continue
-                if isinstance(exc, Unauthorized):
-                    raise Interrupted(exc) from None
-                if not isinstance(exc, ServiceUnavailable):
-                    raise
+                return await self.gateway.call(instance, what, lambda api, *a: fn(Catalogue(api, account), *a), *args)
+            except Unauthorized as exc:
+                raise Interrupted(exc) from None
+            except ServiceUnavailable as exc:
                 if time.monotonic() >= deadline:
                     raise Interrupted(exc) from None
-            except Exception as exc:
-                if is_auth(exc) and not refreshed:
-                    # The session's token expired or was revoked mid-job: new credentials, same step.
-                    refreshed = refresh_now = self._count_refresh(job)
-                    continue
-                if is_auth(exc):
-                    raise Interrupted(translate(exc, what, instance)) from None
-                if not is_transient(exc):
-                    raise translate(exc, what, instance) from None
-                if time.monotonic() >= deadline:
-                    raise Interrupted(translate(exc, what, instance)) from None
             self._set(job, message=f"Rucio is unreachable while {what}; retrying in {delay:.0f} s.")
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
-
-    @staticmethod
-    def _count_refresh(job: dict[str, Any]) -> bool:
-        job["credential_refreshes"] = job.get("credential_refreshes", 0) + 1
-        return True
 
     # ------------------------------------ running, failing, rolling back
 
@@ -156,7 +132,6 @@ class JobRunner:
             self.log.exception("af-lab publish: job %s failed unexpectedly", job_id)
             await self._fail(job, ServiceUnavailable(f"Publishing failed unexpectedly: {type(exc).__name__}: {exc}"))
         finally:
-            self._clients.pop(f"job:{job_id}", None)
             self._live.pop(job_id, None)
 
     async def _fail(self, job: dict[str, Any], exc: AFLabError) -> None:
@@ -213,8 +188,6 @@ class JobRunner:
                 left = [r["rel"] for r, res in zip(ours, results, strict=True) if isinstance(res, BaseException)]
             except AFLabError as exc:
                 left = [f"all ({exc.message})"]
-            finally:
-                self._clients.pop(key, None)
         await asyncio.to_thread(
             self.store.update_files, job["id"], [(r["idx"], {"state": "rolled back", "pfn": None}) for r in ours]
         )
@@ -344,7 +317,7 @@ class JobRunner:
         """The user's bearer token for token-authenticated storage (WebDAV, XRootD); posix needs none."""
         if all(p.get("scheme") == "file" for p in settings.get("protocols") or []):
             return None
-        creds = getattr(self._services, "credentials", None)
+        creds = self.credentials
         if creds is None:
             return None
         try:

@@ -16,31 +16,39 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import AFLabError, BadRequest, Conflict, Forbidden, NotFound
+from ..config import AFLab
+from ..errors import BadRequest, Conflict, Forbidden, NotFound
+from ..events.bus import EventBus
+from ..rucio.gateway import RucioGateway
 from . import checks, naming, workspace
 from . import plan as planning
 from . import provenance as prov
-from .access import ClientAccess
-from .catalogue import Catalogue, is_auth, translate
+from .catalogue import Catalogue
 from .runner import CANCELLED, JobRunner
 from .sessions import SessionFacts
 from .storage import ensure_client_config
 from .store import JobStore
+
+if TYPE_CHECKING:
+    from ..mounts.service import MountService
+    from ..vault.credentials import CredentialService
 
 ACTIVE = ("queued", "running")
 ENDED = ("done", "failed", "cancelled")
 
 
 class PublishService(JobRunner):
-    def __init__(self, services: Any):
-        self._services = services
-        self.config = services.config
-        self.log: logging.Logger = services.log
-        self.events = services.events
-        self.root_dir = services.root_dir
-        self.access = ClientAccess(services)
+    def __init__(self, config: AFLab, gateway: RucioGateway, events: EventBus, credentials: CredentialService | None,
+                 mounts: MountService | None, root_dir: str, log: logging.Logger | None = None):
+        self.config = config
+        self.gateway = gateway
+        self.events = events
+        self.credentials = credentials
+        self.mounts = mounts  # what was mounted where: provenance of published files
+        self.log = log or logging.getLogger("af_lab")
+        self.root_dir = root_dir
         self.sessions = SessionFacts()
         defaults = dict(self.config.publish_defaults or {})
         self.concurrency = max(1, int(defaults.get("concurrency", 4)))
@@ -54,13 +62,14 @@ class PublishService(JobRunner):
         self._tasks: dict[str, asyncio.Task] = {}
         self._live: dict[str, dict[str, Any]] = {}  # job documents of running jobs
         self._cancel: set[str] = set()
-        self._clients: dict[str, Any] = {}  # one client per job / per instance for request-time calls
-        self._client_locks: dict[str, asyncio.Lock] = {}
         self._last_event: dict[str, float] = {}
         self._resumed = False
         self._closed = False
         self._submit_lock = asyncio.Lock()
-        self._schedule_resume()
+
+    async def start(self) -> None:
+        """Resume the jobs a previous server left running."""
+        self._resume_all()
 
     # ================================================================== public API (handlers)
 
@@ -76,7 +85,7 @@ class PublishService(JobRunner):
 
     async def options(self, instance: str | None = None) -> dict[str, Any]:
         """What the Publish dialog offers: scopes, writable RSEs with quota, defaults, naming rules."""
-        inst = self.access.instance(instance)
+        inst = self.gateway.instance(instance)
         name, account = inst["name"], inst.get("account") or ""
         key = f"instance:{name}"
 
@@ -171,7 +180,7 @@ class PublishService(JobRunner):
             "message": "Waiting to start.",
             "account": plan.account,
             "user": self._claims().get("sub"),
-            "request": {**req.to_json(), "instance": self.access.instance(req.instance)["name"]},
+            "request": {**req.to_json(), "instance": self.gateway.instance(req.instance)["name"]},
             "lifetime_s": req.lifetime_s,
             "dataset": (
                 {"did": f"{req.dataset[0]}:{req.dataset[1]}", "new": plan.dataset_new} if req.dataset else None
@@ -264,7 +273,7 @@ class PublishService(JobRunner):
 
     async def provenance(self, instance: str | None, did_text: str) -> dict[str, Any]:
         """Provenance of a published DID: from Rucio's metadata, else from af-lab's job record."""
-        inst = self.access.instance(instance)
+        inst = self.gateway.instance(instance)
         scope, name = naming.parse_did(did_text, "", "did", inst.get("vo") or "def")
         meta = await self._request_call(
             f"instance:{inst['name']}",
@@ -296,7 +305,7 @@ class PublishService(JobRunner):
     # ================================================================== planning (submit-time checks)
 
     async def _plan(self, body: dict[str, Any]) -> planning.Plan:
-        inst = self.access.instance(body.get("instance"))
+        inst = self.gateway.instance(body.get("instance"))
         ensure_client_config()
         vo = inst.get("vo") or "def"
         account = inst.get("account") or ""
@@ -340,7 +349,7 @@ class PublishService(JobRunner):
     # ================================================================== embargo
 
     def _claims(self) -> dict[str, Any]:
-        creds = getattr(self._services, "credentials", None)
+        creds = self.credentials
         if creds is None:
             return {}
         try:
@@ -395,39 +404,12 @@ class PublishService(JobRunner):
 
     # ================================================================== Rucio access
 
-    async def _client(self, key: str, instance: str, fresh: bool = False):
-        if fresh or key not in self._clients:
-            self._clients[key] = await self.access.client(instance, fresh=fresh)
-        return self._clients[key]
-
     async def _request_call(self, key: str, instance: str, what: str, fn: Callable[..., Any], *args: Any) -> Any:
-        """One catalogue interaction for a request: one retry after fresh credentials, no waiting."""
-        lock = self._client_locks.setdefault(key, asyncio.Lock())
-        account = self.access.account(instance)
-        async with lock:
-            for attempt in (0, 1):
-                client = await self._client(key, instance, fresh=attempt > 0)
-                try:
-                    return await asyncio.to_thread(fn, Catalogue(client, account), *args)
-                except AFLabError:
-                    raise
-                except Exception as exc:
-                    if is_auth(exc) and attempt == 0:
-                        continue
-                    raise translate(exc, what, instance) from None
+        """One catalogue interaction for a request, through the gateway (which retries a rejected token)."""
+        account = self.gateway.account(instance)
+        return await self.gateway.call(instance, what, lambda api, *a: fn(Catalogue(api, account), *a), *args)
 
     # ================================================================== starting jobs
-
-    def _schedule_resume(self) -> None:
-        """Resume jobs a previous server left running, once the event loop runs."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            try:
-                loop = asyncio.get_event_loop_policy().get_event_loop()
-            except RuntimeError:
-                return
-        loop.call_soon(self._resume_all)
 
     def _resume_all(self) -> None:
         if self._resumed or self._closed:

@@ -4,57 +4,21 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from typing import Any
 
-from ..errors import AFLabError, BadRequest, Forbidden, NotFound, ServiceUnavailable
+from ..errors import AFLabError, BadRequest
+from . import names
+from .errors import from_response
 
-SCOPE_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,30}$")
-NAME_RE = re.compile(r"^[A-Za-z0-9_.\-/+]{1,255}$")
-PATTERN_RE = re.compile(r"^[A-Za-z0-9_.\-/+*%]{1,255}$")
 DID_TYPES = ("all", "collection", "container", "dataset", "file")
-DID_FORM = "expected the form scope:name, e.g. cms_opendata:ZZTo4mu"
-
-
-def parse_did(did: str) -> tuple[str, str]:
-    """``scope:name`` -> (scope, name); 400 saying the expected form otherwise."""
-    scope, sep, name = (did or "").partition(":")
-    if not sep or not SCOPE_RE.match(scope) or not NAME_RE.match(name):
-        raise BadRequest(f"'{did}' is not a valid DID: {DID_FORM}.", did=did, expected="scope:name")
-    return scope, name
-
-
-def parse_pattern(pattern: str) -> tuple[str, str]:
-    """A search pattern ``scope:name*`` (wildcards ``*`` in the name only); ``scope:`` means all names."""
-    scope, sep, name = (pattern or "").strip().partition(":")
-    name = name or "*"
-    if not sep or not SCOPE_RE.match(scope) or not PATTERN_RE.match(name):
-        raise BadRequest(
-            f"'{pattern}' is not a valid search: expected scope:name with * wildcards in the name, "
-            "e.g. cms_opendata:*Mu*.", query=pattern, expected="scope:name*",
-        )
-    return scope, name
+# The one grammar of Rucio names lives in .names.
+parse_did = names.parse_did
+parse_pattern = names.parse_pattern
 
 
 def rucio_error(resp, instance: str, what: str, **extra: Any) -> AFLabError:
-    """Turn a non-2xx Rucio answer into a typed error. ``what`` names the object asked for."""
-    cls = resp.headers.get("ExceptionClass", "")
-    try:
-        msg = resp.headers.get("ExceptionMessage") or (resp.json() or {}).get("ExceptionMessage", "")
-    except ValueError:
-        msg = ""
-    details = {"instance": instance, "rucio_error": cls or None, **extra}
-    if cls in ("DataIdentifierNotFound", "ScopeNotFound", "RSENotFound") or resp.status_code == 404:
-        return NotFound(f"{what} does not exist on Rucio instance '{instance}'.", **details)
-    if cls == "AccessDenied" or resp.status_code == 403:
-        return Forbidden(f"Rucio instance '{instance}' denied access to {what}: {msg}", **details)
-    if cls in ("InvalidMetadata", "DIDFilterSyntaxError", "KeyNotFound", "InvalidObject", "InvalidType",
-               "InvalidValueForKey", "UnsupportedOperation", "ValueError") or resp.status_code in (400, 406, 409):
-        return BadRequest(f"Rucio instance '{instance}' rejected the request for {what}: {msg or cls}", **details)
-    return ServiceUnavailable(
-        f"Rucio instance '{instance}' failed to answer for {what} (HTTP {resp.status_code} {cls}).".replace(" )", ")"),
-        service="rucio", **details,
-    )
+    """Turn a non-2xx Rucio answer into a typed error (by cause). ``what`` names the object asked for."""
+    return from_response(resp, instance, what, **extra)
 
 
 def json_lines(resp):

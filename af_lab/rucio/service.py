@@ -1,31 +1,24 @@
 """Browsing Rucio: instances, scopes, RSEs, DID search, details, content and replicas.
 
-Plain asyncio (no tornado). Every Rucio call is a blocking ``requests`` call run in a
-bounded thread pool (``c.AFLab.rucio_concurrency`` workers), so the event loop never
-waits on Rucio. Identical concurrent requests share one call. Small answers are
-memoised in memory for ``listing_cache_ttl``; listings that can be long (search hits,
+Plain asyncio (no tornado). Every Rucio call goes through the gateway
+(:class:`~af_lab.rucio.gateway.RucioGateway`: its threads, its retry after a rejected
+token, its error translation), so the event loop never waits on Rucio. Identical
+concurrent requests share one call. Small answers are memoised by the gateway for
+``listing_cache_ttl``; listings that can be long (search hits,
 collection content, replicas) stream from Rucio into the on-disk :class:`ListingCache`
 and are served page by page with a cursor, so a 50,000-file dataset's first page is
 out as soon as its first rows arrive and memory holds one page, never the listing.
-
-Why raw REST and not rucio-clients: rucio-clients finds its configuration, account
-and token file through process-wide state (``RUCIO_CONFIG`` and friends, a token file
-under /tmp shared by every instance with the same account), buffers nothing we can
-page, and retries and re-authenticates on its own. Its REST API is small and stable,
-so af-lab speaks it directly: one code path for every instance, explicit timeouts,
-no environment, no token files.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import getpass
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -33,8 +26,9 @@ from urllib.parse import quote
 import requests
 
 from ..config import AFLab
-from ..errors import AFLabError, BadRequest, Conflict, NotFound, ServiceUnavailable, Unauthorized
-from ..vault.rucio_auth import RucioAuth, RucioSession, TokenRejected
+from ..errors import AFLabError, BadRequest, Conflict, NotFound, ServiceUnavailable
+from ..vault.rucio_auth import RucioSession
+from .gateway import RucioGateway, again
 from .listing import ListingCache
 from .model import (
     DID_TYPES,
@@ -57,7 +51,7 @@ BATCH = 2000  # rows per SQLite transaction after that
 # (availability=full): it lists every replica, which a big dataset pays for in tens of seconds.
 AVAILABILITY_AUTO_MAX_FILES = 5000
 MAX_WAIT_S = 30.0
-MEMO_MAX = 2000  # small answers (DID details, scopes, RSEs) kept in memory
+FILTER_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 # A listing's source: yields (item as JSON text or dict, replica facts) per item.
 Producer = Callable[[RucioSession], Iterator[tuple[str | dict, list[tuple]]]]
@@ -86,40 +80,24 @@ class _Fill:
 
 
 class RucioService:
-    def __init__(self, config: AFLab, auth: RucioAuth, user: str | None = None, log: logging.Logger | None = None):
+    def __init__(self, config: AFLab, gateway: RucioGateway, user: str | None = None,
+                 log: logging.Logger | None = None):
         self.config = config
-        self.auth = auth
+        self.gateway = gateway
         self.log = log or logging.getLogger("af_lab")
         self.user = user or getpass.getuser()
-        workers = max(1, config.rucio_concurrency)
-        self._calls = ThreadPoolExecutor(workers, thread_name_prefix="af-lab-rucio")
-        # Fillers hold a worker for a whole listing; their own pool keeps short calls moving.
-        self._fill_pool = ThreadPoolExecutor(workers, thread_name_prefix="af-lab-rucio-fill")
         self._cache: asyncio.Future[ListingCache] | None = None
         self._fills: dict[str, _Fill] = {}
-        self._inflight: dict[Any, asyncio.Future] = {}
-        self._memo: dict[Any, tuple[float, Any]] = {}
+
+    async def start(self) -> None:
+        pass
 
     # ================================================================ public API
     def instances(self) -> list[dict[str, Any]]:
-        default = self.config.rucio_instance()["name"] if self.config.rucio_instances else None
-        return [
-            {"name": i["name"], "display_name": i.get("display_name") or i["name"],
-             "auth_type": i.get("auth_type", "userpass"), "account": i.get("account"),
-             "rucio_host": i["rucio_host"], "webui_url": i.get("webui_url"), "default": i["name"] == default}
-            for i in self.config.rucio_instances
-        ]
+        return self.gateway.instances()
 
     async def scopes(self, instance: str, refresh: bool = False) -> list[str]:
-        inst = self._name(instance)
-
-        def call(s: RucioSession):
-            with s.request("GET", "/scopes/") as resp:
-                if resp.status_code != 200:
-                    raise rucio_error(resp, inst, "the scope list")
-                return sorted(resp.json())
-
-        return await self._memoised(("scopes", inst), refresh, lambda: self._rest(inst, call))
+        return await self.gateway.scopes(instance, refresh)
 
     async def rses(self, instance: str, expression: str | None = None, refresh: bool = False) -> list[dict]:
         inst = self._name(instance)
@@ -148,15 +126,22 @@ class RucioService:
             rucio_filters, did_type = parse_did_filter_from_string_fe(filters or "", name=pattern, type=did_type)
         except Exception as exc:  # rucio raises its own syntax errors; their text names the bad part
             raise BadRequest(f"Bad metadata filter '{filters}': {str(exc).splitlines()[0]} "
-                             "(form: key=value,key>value;... as in `rucio did list --filter`).", filter=filters) from None
-        if not cursor and scope not in await self.scopes(inst):
+                             "(form: key=value,key>value;... as in `rucio did list --filter`).", field="filters",
+                             filter=filters) from None
+        for term in rucio_filters:
+            bad = [k for k in term if not FILTER_KEY.match(k.split(".")[0])]
+            if bad:
+                raise BadRequest(f"Bad metadata filter '{filters}': '{bad[0]}' is not a metadata key (letters, "
+                                 "digits and '_', not starting with '_').", field="filters", filter=filters)
+        # refresh=1 also refreshes the scope list: a scope created a minute ago is searchable.
+        if not cursor and scope not in await self.scopes(inst, refresh=refresh):
             raise _not_found(f"Scope '{scope}'", inst, scope=scope)
 
         def produce(s: RucioSession):
             params = {"type": did_type, "long": "true", "filters": repr(rucio_filters)}
             with s.request("GET", f"/dids/{quote(scope, safe='')}/dids/search", params=params, stream=True) as r:
                 if r.status_code != 200:
-                    raise rucio_error(r, inst, f"the search '{query}'")
+                    raise rucio_error(r, inst, f"the search '{query}'", filter=filters or None)
                 for line in raw_lines(r):
                     yield line, ()
 
@@ -197,7 +182,7 @@ class RucioService:
             except TimeoutError:
                 pass  # partial answer; the listing goes on filling and a later call sees more
         if fill is not None and fill.error:
-            raise _again(fill.error)
+            raise again(fill.error)
         cache = await self._listing_cache()
         info = await self._run(cache.get, listing_id)
         out["availability"] = {
@@ -241,68 +226,24 @@ class RucioService:
         return await self._listing(inst, self._replica_key(scope, name), "row",
                                    self._replica_producer(inst, scope, name), cursor, limit, refresh)
 
-    async def client(self, instance: str, fresh: bool = False):
-        """An authenticated rucio-clients ``Client`` (for mounts and publish); see RucioAuth.client."""
-        return await self.auth.client(instance, fresh=fresh)
-
     async def close(self) -> None:
         for fill in list(self._fills.values()):
             fill.stop = True
             if fill.task:
                 fill.task.cancel()
-        self._calls.shutdown(wait=False, cancel_futures=True)
-        self._fill_pool.shutdown(wait=False, cancel_futures=True)
 
     # ================================================================ Rucio calls
     def _name(self, instance: str | None) -> str:
-        return self.auth.instance(instance)["name"]
+        return self.gateway.instance(instance)["name"]
 
     async def _run(self, fn, *args):
-        return await asyncio.get_running_loop().run_in_executor(self._calls, functools.partial(fn, *args))
+        return await self.gateway.run(fn, *args)
 
     async def _rest(self, inst: str, call: Callable[[RucioSession], Any]):
-        """``call(session)`` in the pool; on a rejected token log in again once, then give up."""
-        session = await self.auth.session(inst)
-        try:
-            return await self._run(call, session)
-        except TokenRejected:
-            session = await self.auth.renew(inst, session)
-            try:
-                return await self._run(call, session)
-            except TokenRejected:
-                raise _rejected(inst) from None
-
-    async def _shared(self, key, factory):
-        """Coalesce: callers asking for ``key`` while it runs await the same result."""
-        fut = self._inflight.get(key)
-        if fut is None:
-            fut = asyncio.ensure_future(factory())
-            self._inflight[key] = fut
-
-            def done(f, key=key):
-                if self._inflight.get(key) is f:
-                    del self._inflight[key]
-                if not f.cancelled():
-                    f.exception()  # mark retrieved: a caller may have gone away
-
-            fut.add_done_callback(done)
-        try:
-            return await asyncio.shield(fut)  # one caller going away must not cancel the others' call
-        except AFLabError as exc:
-            raise _again(exc) from None
+        return await self.gateway.rest(inst, call)
 
     async def _memoised(self, key, refresh: bool, factory):
-        hit = self._memo.get(key)
-        if hit and not refresh and hit[0] > time.monotonic():
-            return hit[1]
-        value = await self._shared(key, factory)
-        now = time.monotonic()
-        if len(self._memo) >= MEMO_MAX:  # browsing many DIDs must not grow memory without bound
-            self._memo = {k: v for k, v in self._memo.items() if v[0] > now}
-            while len(self._memo) >= MEMO_MAX:
-                self._memo.pop(next(iter(self._memo)))
-        self._memo[key] = (now + self.config.listing_cache_ttl, value)
-        return value
+        return await self.gateway.memoised(key, refresh, factory)
 
     async def _did_meta(self, inst: str, scope: str, name: str, refresh: bool, sizes: bool = True) -> dict:
         """Rucio's DID record; ``sizes``: with length/bytes summed over its files (costs Rucio a scan)."""
@@ -389,29 +330,22 @@ class RucioService:
                 info = await self._run(cache.fresh, key)
                 if info is not None:
                     return info.id, None
-            session = await self.auth.session(inst)  # credential errors surface here, before any state
+            session = await self.gateway.session(inst)  # credential errors surface here, before any state
             listing_id, created = await self._run(cache.create, key, shape)
             fill = _Fill(listing_id, key, created, shape)
             self._fills[key] = fill
             fill.task = asyncio.create_task(self._drive(fill, inst, session, produce, min(first, FIRST_BATCH_MAX)))
             return listing_id, fill
 
-        return await self._shared(("open", key), open_)
+        return await self.gateway.shared(("open", key), open_)
 
     async def _drive(self, fill: _Fill, inst: str, session: RucioSession, produce: Producer, first: int) -> None:
         loop = asyncio.get_running_loop()
         cache = await self._listing_cache()
         t0 = time.monotonic()
         try:
-            try:
-                await loop.run_in_executor(self._fill_pool, self._fill_sync, loop, cache, fill, session, produce, first)
-            except TokenRejected:
-                session = await self.auth.renew(inst, session)
-                try:
-                    await loop.run_in_executor(self._fill_pool, self._fill_sync, loop, cache, fill, session, produce,
-                                               first)
-                except TokenRejected:
-                    raise _rejected(inst) from None
+            await self.gateway.rest(inst, self._fill_sync, loop, cache, fill, produce, first, stream=True,
+                                    session=session)
             self.log.debug("af-lab: listed %s rows of %s in %.2f s", fill.count, fill.key, time.monotonic() - t0)
         except asyncio.CancelledError:
             fill.stop = True
@@ -428,7 +362,7 @@ class RucioService:
             if self._fills.get(fill.key) is fill:
                 del self._fills[fill.key]
 
-    def _fill_sync(self, loop, cache: ListingCache, fill: _Fill, session: RucioSession, produce: Producer,
+    def _fill_sync(self, session: RucioSession, loop, cache: ListingCache, fill: _Fill, produce: Producer,
                    first: int) -> None:
         """Worker thread: stream rows from Rucio into the cache in batches, publishing progress."""
         count, rows, facts, threshold = 0, [], [], max(1, first)
@@ -470,7 +404,7 @@ class RucioService:
                 raise ServiceUnavailable("Rucio has sent nothing for this listing for "
                                          f"{self.config.rucio_timeout:.0f} s. Try again later.", service="rucio") from None
         if fill is not None and fill.error:
-            raise _again(fill.error)
+            raise again(fill.error)
         rows = await self._run(cache.page, listing_id, after, limit)
         if fill is not None:
             complete, count, created, shape = fill.done, fill.count, fill.created, fill.shape
@@ -503,15 +437,5 @@ def _limit(limit: int | None) -> int:
     return limit
 
 
-def _again(exc: AFLabError) -> AFLabError:
-    """A fresh copy of a shared error, so concurrent callers do not share one traceback."""
-    return type(exc)(exc.message, **exc.details)
-
-
 def _not_found(what: str, inst: str, **details) -> AFLabError:
     return NotFound(f"{what} does not exist on Rucio instance '{inst}'.", instance=inst, **details)
-
-
-def _rejected(inst: str) -> Unauthorized:
-    return Unauthorized(f"Rucio instance '{inst}' keeps rejecting your login. Enter your credentials again "
-                        "in the Data panel.", instance=inst, action="enter_credentials")

@@ -20,6 +20,7 @@ from typing import Any
 import requests
 
 from ..config import AFLab
+from ..units import human_bytes
 
 
 @dataclass
@@ -134,7 +135,7 @@ class StatusService:
         used = _dir_bytes(path)
         quota = self.config.cache_quota_bytes or None
         details = {"path": str(path), "free_bytes": usage.free, "used_bytes": used, "quota_bytes": quota}
-        return ServiceStatus("cache", "Cache", "connected", f"{_human(usage.free)} free in {path}", details)
+        return ServiceStatus("cache", "Cache", "connected", f"{human_bytes(usage.free)} free in {path}", details)
 
     async def xcache(self) -> list[ServiceStatus]:
         if not self.config.xcache_url:
@@ -175,14 +176,6 @@ def _dir_bytes(path: Path) -> int:
             except OSError:
                 pass
     return total
-
-
-def _human(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1024
-    return f"{n:.1f} TiB"
 
 
 def _xrootd_ping(url: str, timeout: float) -> tuple[bool, str]:

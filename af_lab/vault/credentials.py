@@ -300,11 +300,6 @@ class CredentialService:
         except (requests.RequestException, ValueError):
             raise ServiceUnavailable(f"Vault at {self.config.vault_address} is unreachable.") from None
 
-    # ------------------------------------------------------------------ private files
-    def runtime_file(self, name: str, content: str) -> Path:
-        """A 0600 file holding ``content`` in this process's private directory (see :class:`PrivateFiles`)."""
-        return self.files.write(name, content)
-
     async def close(self) -> None:
         self._client = None
         self._cache.clear()

@@ -23,12 +23,9 @@ the token attached and never hands the token out.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -39,8 +36,9 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from ..config import AFLab
-from ..errors import AFLabError, BadRequest, Forbidden, NotFound, ServiceUnavailable, Unauthorized
-from .credentials import CredentialService, PrivateFiles
+from ..errors import AFLabError, BadRequest, Forbidden, ServiceUnavailable, Unauthorized
+from ..units import utc_time
+from .credentials import CredentialService
 
 AUTH_TYPES = ("userpass", "x509_proxy", "oidc")
 REFRESH_MARGIN_S = 300.0  # replace a token this long before it expires (or at 3/4 of a short life)
@@ -89,12 +87,13 @@ class RucioSession:
     def account(self) -> str:
         return self._token.account
 
-    def request(self, method: str, path: str, *, params=None, json=None, stream: bool = False) -> requests.Response:
+    def request(self, method: str, path: str, *, params=None, json=None, data=None,
+                stream: bool = False, accept: str | None = None) -> requests.Response:
         """One HTTP request (blocking: call it from a worker thread). 401 raises TokenRejected."""
         headers = {TOKEN_HEADER: self._token.value, "X-Rucio-AppID": APP_ID}
-        headers["Accept"] = "application/x-json-stream" if stream else "application/json"
+        headers["Accept"] = accept or ("application/x-json-stream" if stream else "application/json")
         resp = send(self._http, self.instance, self.host, method, self.host + path, timeout=self._timeout,
-                    params=params, json=json, headers=headers, stream=stream, verify=self._verify)
+                    params=params, json=json, data=data, headers=headers, stream=stream, verify=self._verify)
         resp.request.headers.pop(TOKEN_HEADER, None)  # a response kept for debugging must not carry it
         rejected = resp.headers.get("ExceptionClass") == "CannotAuthenticate"
         if rejected or (resp.status_code == 401 and "ExceptionClass" not in resp.headers):
@@ -109,49 +108,16 @@ def send(http: requests.Session, instance: str, host: str, method: str, url: str
         return http.request(method, url, timeout=(min(timeout, 10.0), timeout), allow_redirects=False, **kwargs)
     except requests.Timeout:
         raise ServiceUnavailable(
-            f"Rucio instance '{instance}' ({host}) did not answer within {timeout:.0f} s. Try again later.",
+            f"Rucio instance '{instance}' ({host}) could not be reached: no answer within {timeout:.0f} s "
+            "(unreachable or overloaded). Try again later.",
             instance=instance, service="rucio",
         ) from None
     except requests.RequestException as exc:
         raise ServiceUnavailable(
-            f"Rucio instance '{instance}' ({host}) is unreachable ({type(exc).__name__}). "
+            f"Rucio instance '{instance}' ({host}) is unreachable: it could not be reached ({type(exc).__name__}). "
             "Try again later; if it persists, tell your facility's admins.",
             instance=instance, service="rucio",
         ) from None
-
-
-class PerThreadClient:
-    """A rucio-clients ``Client`` per calling thread, all reading the same token file.
-
-    ``Client`` keeps one requests.Session and rewrites its own token state when it logs
-    in again, so one instance must not serve two threads at once. Mounts and publish
-    call it from a bounded thread pool: each pool thread lazily builds its own.
-    """
-
-    def __init__(self, factory: Callable[[], Any]):
-        object.__setattr__(self, "_factory", factory)
-        object.__setattr__(self, "_local", threading.local())
-        object.__setattr__(self, "_lock", threading.Lock())
-        object.__setattr__(self, "_built", [])
-        object.__setattr__(self, "_assigned", {})
-
-    def __getattr__(self, attribute: str) -> Any:
-        client = getattr(self._local, "client", None)
-        if client is None:
-            client = self._factory()
-            with self._lock:
-                for key, value in self._assigned.items():
-                    setattr(client, key, value)
-                self._built.append(client)
-            self._local.client = client
-        return getattr(client, attribute)
-
-    def __setattr__(self, attribute: str, value: Any) -> None:
-        # Setting an attribute on "the client" sets it on every thread's client.
-        with self._lock:
-            self._assigned[attribute] = value
-            for client in self._built:
-                setattr(client, attribute, value)
 
 
 class RucioAuth:
@@ -165,16 +131,12 @@ class RucioAuth:
         self._tokens: dict[str, _Token] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._http: dict[str, requests.Session] = {}
-        self._files = credentials.files if credentials is not None else PrivateFiles(Path(config.state_dir) / "run")
-        self._clients: dict[str, tuple[_Token, Any]] = {}
 
     # ------------------------------------------------------------------ instances
     def instance(self, name: str | None) -> dict[str, Any]:
-        try:
-            return self.config.rucio_instance(name or None)
-        except KeyError:
-            known = ", ".join(i["name"] for i in self.config.rucio_instances) or "none"
-            raise NotFound(f"No Rucio instance named '{name}' is configured (configured: {known}).", instance=name) from None
+        from ..rucio.names import instance  # the one resolver (pure; no cycle at import time)
+
+        return instance(self.config, name)
 
     def _auth_type(self, inst: dict, stored: dict | None = None) -> str:
         return (stored or {}).get("auth_type") or inst.get("auth_type", "userpass")
@@ -200,46 +162,6 @@ class RucioAuth:
         token = await self._token(inst)
         return RucioSession(inst["name"], inst["rucio_host"], token, self.http(inst), self._verify(inst),
                             self.config.rucio_timeout)
-
-    async def client(self, name: str | None, fresh: bool = False):
-        """An authenticated rucio-clients ``Client`` for code that needs rucio-clients (mounts, publish).
-
-        It gets the token through a 0600 token file in the private runtime directory and
-        never the password: when Rucio rejects the token it fails (CannotAuthenticate)
-        and the caller asks again with ``fresh=True``.
-        """
-        inst = self.instance(name)
-        name = inst["name"]
-        if fresh and name in self._tokens:
-            stale = self._tokens.pop(name)
-            await self._forget_vault_token(name, stale)
-        token = await self._token(inst)
-        cached = self._clients.get(name)
-        if cached and cached[0] is token:
-            return cached[1]
-        path = await asyncio.to_thread(self._files.write, f"rucio-{name}.token", token.value)
-        client = PerThreadClient(functools.partial(self._make_client, inst, token, path))
-        self._clients[name] = (token, client)
-        return client
-
-    def _make_client(self, inst: dict, token: _Token, path: Path):
-        from rucio.client import Client
-
-        class _FileTokenClient(Client):
-            # rucio-clients would pick a token file under /tmp shared by every instance
-            # with this account (or one named in a global rucio.cfg): use ours.
-            def _get_auth_tokens(self):
-                return str(path), str(path) + ".exp", str(path), str(path.parent)
-
-        ca = self._verify(inst)
-        return _FileTokenClient(
-            rucio_host=inst["rucio_host"], auth_host=inst.get("auth_host") or inst["rucio_host"],
-            account=token.account or inst.get("account"), auth_type="userpass",
-            # Not the password: with a valid token file the client never logs in itself.
-            creds={"username": token.account or "-", "password": "-"},
-            ca_cert=ca, vo=inst.get("vo") or "def", timeout=int(self.config.rucio_timeout),
-            user_agent="af-lab",
-        )
 
     async def renew(self, name: str, stale: RucioSession) -> RucioSession:
         """After Rucio rejected ``stale``'s token: forget it everywhere and log in once more."""
@@ -328,12 +250,28 @@ class RucioAuth:
         host = (inst.get("auth_host") or inst["rucio_host"]).rstrip("/")
         if inst.get("vo"):
             headers["X-Rucio-VO"] = inst["vo"]
+        for key, value in headers.items():  # a header cannot carry them: the user's input is at fault
+            field = key.removeprefix("X-Rucio-").lower()
+            if any(c in str(value) for c in "\r\n\x00"):
+                headers.clear()
+                raise BadRequest(f"The {field} must not contain line breaks or NUL characters.", field=field,
+                                 instance=inst["name"])
+            try:
+                str(value).encode("latin-1")  # what HTTP headers carry; Rucio reads them as such
+            except UnicodeEncodeError:
+                headers.clear()
+                raise BadRequest(f"The {field} contains characters Rucio's login cannot carry (only Latin-1, "
+                                 "e.g. no '€').", field=field, instance=inst["name"]) from None
         resp = send(self.http(inst), inst["name"], host, "GET", host + path, timeout=self.config.rucio_timeout,
                     headers=headers, verify=self._verify(inst), cert=cert)
         headers.clear()  # drop our reference to the password early
         with resp:
             if resp.status_code == 401:
                 raise Unauthorized(refused, instance=inst["name"], auth_type=auth_type, action="enter_credentials")
+            if resp.status_code == 431:
+                raise BadRequest(f"Rucio instance '{inst['name']}' refused the login: the credentials are too long "
+                                 "(HTTP 431).", field="password" if auth_type == "userpass" else "token",
+                                 instance=inst["name"])
             if resp.status_code >= 500:
                 raise ServiceUnavailable(f"Rucio instance '{inst['name']}' failed to log you in "
                                          f"(HTTP {resp.status_code}). Try again later.", instance=inst["name"],
@@ -381,7 +319,7 @@ class RucioAuth:
         if exp is not None and float(exp) <= now:
             raise Unauthorized(
                 f"Your OIDC token for Rucio instance '{name}' expired at "
-                f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(float(exp)))}. "
+                f"{utc_time(exp)}. "
                 + ("Restart your server from the hub to get a fresh one." if source != "vault"
                    else "Paste a fresh token in the Data panel."),
                 instance=name, auth_type="oidc", action="refresh_token",
@@ -523,9 +461,6 @@ class RucioAuth:
 
     async def close(self) -> None:
         self._tokens.clear()
-        self._clients.clear()
-        if self.credentials is None:
-            self._files.close()
         for s in self._http.values():
             s.close()
         self._http.clear()
