@@ -82,7 +82,7 @@ CLUSTER_CREATE = {
     "properties": {
         "profile": _OPT_SHORT,
         "name": _OPT_SHORT,
-        "environment": _OPT_NAME,
+        "environment": {**_OPT_NAME, "x-message": "environment must be a string (an environment name or a Python prefix)"},
         "client_distributed": _OPT_SHORT,
         "cores": {"anyOf": [_COUNT, {"type": "number", "minimum": 0, "maximum": 100_000}, {"type": "null"}],
                   "x-message": "cores must be a whole number"},

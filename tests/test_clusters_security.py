@@ -207,7 +207,7 @@ async def test_a_graph_needing_a_module_only_the_cluster_environment_has_runs(jp
         ({"environment": "nope"}, "environment 'nope' is not offered by this profile"),
         ({"client_distributed": "2000.1.0"}, f"your kernel has distributed 2000.1.0 but environment 'special' has "
                                              f"distributed {distributed.__version__}"),
-        ({"environment": 3}, "environment must be a string"),
+        ({"environment": 3}, "environment must be a string (an environment name or a Python prefix)"),
     ],
 )
 async def test_a_bad_or_mismatched_environment_is_refused_before_anything_starts(
