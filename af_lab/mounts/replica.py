@@ -12,6 +12,11 @@ from ..rucio.gateway import RucioGateway
 from . import resolve
 
 
+def readable(path: str) -> bool:
+    """Whether this server's user can read ``path`` (a replica on an RSE mounted here)."""
+    return os.access(path, os.R_OK)
+
+
 def _size(path: str) -> int | None:
     try:
         return os.stat(path).st_size

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import secrets
 import sqlite3
 import time
@@ -287,7 +286,7 @@ class MountService:
         opts = mount["options"]
         return resolve.rank_sources(
             replicas, xcache=self.config.xcache_url, policy=opts.get("source", "auto"),
-            prefer_rses=opts.get("prefer_rses") or (), local_ok=_readable,
+            prefer_rses=opts.get("prefer_rses") or (), local_ok=replica.readable,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ stream mode
@@ -595,7 +594,3 @@ class MountService:
         return model.summary(mount, counts, self._jobs.get(mount["id"]),
                              lambda: self.store.errors(mount["id"], limit=10))
 
-
-# ---------------------------------------------------------------------- small helpers
-def _readable(path: str) -> bool:
-    return os.access(path, os.R_OK)
