@@ -1,17 +1,24 @@
 import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { plural } from '../common/units';
 import * as defaultApi from './api';
 import {
+  adaptOperation,
+  adoptListedNames,
+  creationFor,
+  creationRequest,
   fieldOf,
   ICreation,
   IJobsState,
   IOperation,
   IOperationError,
-  isBusy,
   jobsPollPeriod,
+  listBackoff,
+  listPollPeriod,
+  newCreation,
   POLL,
+  scaleOperation,
+  shutdownOperation,
   UIRequest
 } from './state';
 import {
@@ -19,8 +26,7 @@ import {
   ICluster,
   ICreateClusterBody,
   IProfile,
-  IProfilesResponse,
-  LIVE_STATES
+  IProfilesResponse
 } from './types';
 
 export {
@@ -85,7 +91,7 @@ export class ClustersModel implements IDisposable {
     if (this._clusters === null) {
       return null;
     }
-    return this._clusters.filter(c => !this._creationFor(c));
+    return this._clusters.filter(c => !creationFor(this._creations, c));
   }
 
   get listError(): unknown {
@@ -260,25 +266,19 @@ export class ClustersModel implements IDisposable {
     body: ICreateClusterBody,
     name = ''
   ): Promise<ICluster> {
-    const creation: ICreation = {
-      key: ++this._creationCounter,
-      profile: this.profile(profileName) ?? null,
+    const creation = newCreation(
+      ++this._creationCounter,
       profileName,
-      name: name.trim(),
+      this.profile(profileName) ?? null,
+      name,
       body,
-      startedAt: this._now(),
-      state: 'creating',
-      error: null,
-      knownIds: new Set((this._clusters ?? []).map(c => c.id))
-    };
+      this._now(),
+      this._clusters
+    );
     this._creations = [creation, ...this._creations];
     this._mutated();
-    const request: ICreateClusterBody = { ...body, profile: profileName };
-    if (creation.name) {
-      request.name = creation.name;
-    }
     try {
-      const cluster = await this._api.createCluster(request);
+      const cluster = await this._api.createCluster(creationRequest(creation));
       this._creations = this._creations.filter(c => c !== creation);
       this._upsert(cluster);
       if (cluster.backend !== 'local') {
@@ -314,15 +314,9 @@ export class ClustersModel implements IDisposable {
    * Scale to `workers` (stops adaptive scaling).
    */
   async scale(id: string, workers: number): Promise<ICluster | null> {
-    return this._operate(
-      id,
-      {
-        kind: 'scale',
-        text: `Asking for ${plural(workers, 'worker')}…`,
-        startedAt: this._now()
-      },
-      `Scaling to ${plural(workers, 'worker')} failed`,
-      () => this._api.scaleCluster(id, workers)
+    const { op, failure } = scaleOperation(workers, this._now());
+    return this._operate(id, op, failure, () =>
+      this._api.scaleCluster(id, workers)
     );
   }
 
@@ -333,17 +327,9 @@ export class ClustersModel implements IDisposable {
     id: string,
     bounds: IAdaptBounds | null
   ): Promise<ICluster | null> {
-    const text = bounds
-      ? `Switching to adaptive scaling (${bounds.minimum}–${bounds.maximum} workers)…`
-      : 'Stopping adaptive scaling…';
-    const title = bounds
-      ? 'Adaptive scaling could not be set'
-      : 'Adaptive scaling could not be stopped';
-    return this._operate(
-      id,
-      { kind: 'adapt', text, startedAt: this._now() },
-      title,
-      () => this._api.adaptCluster(id, bounds)
+    const { op, failure } = adaptOperation(bounds, this._now());
+    return this._operate(id, op, failure, () =>
+      this._api.adaptCluster(id, bounds)
     );
   }
 
@@ -351,25 +337,11 @@ export class ClustersModel implements IDisposable {
    * Shut a cluster down, or dismiss a stopped/failed one.
    */
   async shutdown(id: string): Promise<boolean> {
-    const cluster = this.find(id);
-    const live = !cluster || LIVE_STATES.includes(cluster.state);
-    const result = await this._operate(
-      id,
-      {
-        kind: live ? 'shutdown' : 'dismiss',
-        text: live
-          ? cluster?.backend !== 'local'
-            ? 'Shutting down: removing the batch jobs and stopping the scheduler…'
-            : 'Shutting down: stopping the workers and the scheduler…'
-          : 'Removing…',
-        startedAt: this._now()
-      },
-      live ? 'Shutting down failed' : 'Removing the cluster failed',
-      async () => {
-        await this._api.deleteCluster(id);
-        return null;
-      }
-    );
+    const { op, failure } = shutdownOperation(this.find(id), this._now());
+    const result = await this._operate(id, op, failure, async () => {
+      await this._api.deleteCluster(id);
+      return null;
+    });
     return result !== undefined;
   }
 
@@ -411,19 +383,6 @@ export class ClustersModel implements IDisposable {
       this._ops.delete(id);
       this._mutated();
     }
-  }
-
-  private _creationFor(cluster: ICluster): ICreation | undefined {
-    if (cluster.state !== 'starting') {
-      return undefined;
-    }
-    return this._creations.find(
-      c =>
-        c.state === 'creating' &&
-        c.profileName === cluster.profile &&
-        !c.knownIds.has(cluster.id) &&
-        (!c.name || c.name === cluster.name)
-    );
   }
 
   private _upsert(cluster: ICluster): void {
@@ -474,17 +433,7 @@ export class ClustersModel implements IDisposable {
             this._jobs.delete(id);
           }
         }
-        for (const c of this._creations) {
-          const match = clusters.find(
-            k =>
-              k.state === 'starting' &&
-              k.profile === c.profileName &&
-              !c.knownIds.has(k.id)
-          );
-          if (match && c.state === 'creating' && !c.name) {
-            c.name = match.name;
-          }
-        }
+        adoptListedNames(this._creations, clusters);
       })
       .catch(error => {
         this._listFailures++;
@@ -516,18 +465,9 @@ export class ClustersModel implements IDisposable {
   private _nextDelay(): number {
     let listDelay: number;
     if (this._listFailures > 0) {
-      listDelay = Math.min(
-        POLL.busy * 2 ** Math.min(this._listFailures, 6),
-        POLL.maxBackoff
-      );
+      listDelay = listBackoff(this._listFailures);
     } else {
-      const period = isBusy(
-        this._clusters,
-        this._creations,
-        this._ops.size > 0 || this._stale
-      )
-        ? POLL.busy
-        : POLL.idle;
+      const period = this._listPeriod();
       listDelay = this._loadedAt
         ? Math.max(0, this._loadedAt + period - this._now())
         : 0;
@@ -541,6 +481,11 @@ export class ClustersModel implements IDisposable {
     }
     // Never two ticks closer than POLL.min (answers arriving together).
     return Math.max(delay, this._lastTickAt + POLL.min - this._now(), 0);
+  }
+
+  private _listPeriod(): number {
+    const pending = this._ops.size > 0 || this._stale;
+    return listPollPeriod(this._clusters, this._creations, pending);
   }
 
   private _schedule(): void {
@@ -564,15 +509,7 @@ export class ClustersModel implements IDisposable {
       this._listFailures > 0 ||
       this._stale ||
       !this._loadedAt ||
-      this._now() - this._loadedAt >=
-        (isBusy(
-          this._clusters,
-          this._creations,
-          this._ops.size > 0 || this._stale
-        )
-          ? POLL.busy
-          : POLL.idle) -
-          50;
+      this._now() - this._loadedAt >= this._listPeriod() - 50;
     if (listDue) {
       await this._refreshList();
     }

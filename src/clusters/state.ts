@@ -1,9 +1,12 @@
 /**
- * What the Clusters view keeps per cluster besides the cluster (operations,
- * errors, job states, creations), its polling periods, and the form field a
- * server error names.
+ * What the Clusters view keeps per cluster besides the cluster (operations
+ * and what their cards say, errors, job states, creations), its polling
+ * periods, how a creation is matched to the cluster the server lists for
+ * it, and the form field a server error names.
  */
+import { plural } from '../common/units';
 import {
+  IAdaptBounds,
   ICluster,
   ICreateClusterBody,
   IJobsResponse,
@@ -53,6 +56,69 @@ export interface IOperationError {
   title: string;
   error: unknown;
   at: number;
+}
+
+/**
+ * An action about to start, and the title of its error if it fails.
+ */
+export interface IPlannedOperation {
+  op: IOperation;
+  failure: string;
+}
+
+/**
+ * Scaling to `workers`.
+ */
+export function scaleOperation(
+  workers: number,
+  startedAt: number
+): IPlannedOperation {
+  return {
+    op: {
+      kind: 'scale',
+      text: `Asking for ${plural(workers, 'worker')}…`,
+      startedAt
+    },
+    failure: `Scaling to ${plural(workers, 'worker')} failed`
+  };
+}
+
+/**
+ * Starting or changing adaptive scaling, or stopping it (`null`).
+ */
+export function adaptOperation(
+  bounds: IAdaptBounds | null,
+  startedAt: number
+): IPlannedOperation {
+  const text = bounds
+    ? `Switching to adaptive scaling (${bounds.minimum}–${bounds.maximum} workers)…`
+    : 'Stopping adaptive scaling…';
+  const title = bounds
+    ? 'Adaptive scaling could not be set'
+    : 'Adaptive scaling could not be stopped';
+  return { op: { kind: 'adapt', text, startedAt }, failure: title };
+}
+
+/**
+ * Shutting a cluster down, or dismissing a stopped/failed one.
+ */
+export function shutdownOperation(
+  cluster: ICluster | undefined,
+  startedAt: number
+): IPlannedOperation {
+  const live = !cluster || LIVE_STATES.includes(cluster.state);
+  return {
+    op: {
+      kind: live ? 'shutdown' : 'dismiss',
+      text: live
+        ? cluster?.backend !== 'local'
+          ? 'Shutting down: removing the batch jobs and stopping the scheduler…'
+          : 'Shutting down: stopping the workers and the scheduler…'
+        : 'Removing…',
+      startedAt
+    },
+    failure: live ? 'Shutting down failed' : 'Removing the cluster failed'
+  };
 }
 
 /**
@@ -161,4 +227,103 @@ export function isBusy(
       (c.state === 'running' &&
         (c.workers !== c.requested_workers || c.pending !== null))
   );
+}
+
+/**
+ * How long the list waits between two reads (ms) while all goes well.
+ */
+export function listPollPeriod(
+  clusters: readonly ICluster[] | null,
+  creations: readonly ICreation[],
+  pending: boolean
+): number {
+  return isBusy(clusters, creations, pending) ? POLL.busy : POLL.idle;
+}
+
+/**
+ * How long the list waits after `failures` failed reads in a row (ms).
+ */
+export function listBackoff(failures: number): number {
+  return Math.min(POLL.busy * 2 ** Math.min(failures, 6), POLL.maxBackoff);
+}
+
+/**
+ * The placeholder for a cluster whose creation is starting now.
+ */
+export function newCreation(
+  key: number,
+  profileName: string,
+  profile: IProfile | null,
+  name: string,
+  body: ICreateClusterBody,
+  startedAt: number,
+  clusters: readonly ICluster[] | null
+): ICreation {
+  return {
+    key,
+    profile,
+    profileName,
+    name: name.trim(),
+    body,
+    startedAt,
+    state: 'creating',
+    error: null,
+    knownIds: new Set((clusters ?? []).map(c => c.id))
+  };
+}
+
+/**
+ * The body of the POST that creates the cluster a creation stands for.
+ */
+export function creationRequest(creation: ICreation): ICreateClusterBody {
+  const request: ICreateClusterBody = {
+    ...creation.body,
+    profile: creation.profileName
+  };
+  if (creation.name) {
+    request.name = creation.name;
+  }
+  return request;
+}
+
+/**
+ * The running creation a listed cluster stands for, if any: a starting
+ * cluster of the same profile (and name, when one was asked for) that did
+ * not exist when the creation started.
+ */
+export function creationFor(
+  creations: readonly ICreation[],
+  cluster: ICluster
+): ICreation | undefined {
+  if (cluster.state !== 'starting') {
+    return undefined;
+  }
+  return creations.find(
+    c =>
+      c.state === 'creating' &&
+      c.profileName === cluster.profile &&
+      !c.knownIds.has(cluster.id) &&
+      (!c.name || c.name === cluster.name)
+  );
+}
+
+/**
+ * Give running creations that asked for no name the server's name once a
+ * matching cluster is listed (updates them in place).
+ */
+export function adoptListedNames(
+  creations: readonly ICreation[],
+  clusters: readonly ICluster[]
+): void {
+  for (const c of creations) {
+    const match = clusters.find(
+      k =>
+        k.state === 'starting' &&
+        k.profile === c.profileName &&
+        !c.knownIds.has(k.id)
+    );
+    if (match && c.state === 'creating' && !c.name) {
+      c.name = match.name;
+    }
+  }
 }
