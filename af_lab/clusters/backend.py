@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from distributed.core import Status
 
+from .scheduler_process import SchedulerProcess
+
 if TYPE_CHECKING:
     from distributed.deploy.spec import SpecCluster
 
@@ -77,6 +79,28 @@ class BackendContext:
             "tls_args": self.tls.scheduler_args(),
             "client_security": self.tls.security("client"),
         }
+
+    def jobqueue_options(self) -> dict[str, Any]:
+        """What every dask-jobqueue cluster of af-lab is given: TLS, af-lab's scheduler process, the ledger hooks."""
+        return {
+            "protocol": "tls://",
+            "on_submitted": self.on_submitted,
+            "on_removed": self.on_removed,
+            "on_failed": self.on_failed,
+            "scheduler_cls": SchedulerProcess,
+            "scheduler_options": self.scheduler_options(),
+            "silence_logs": False,
+            "asynchronous": True,
+        }
+
+    def detached(self, cluster: SpecCluster) -> SpecCluster:
+        """A batch cluster object as af-lab keeps it: its own connection presents the cluster's client
+        certificate (not ``security=``, which dask-jobqueue would put into the job's arguments with the
+        server's paths; jobs use their shipped copies), and closing the object at interpreter exit does not
+        remove the jobs (the scheduler outlives a server restart)."""
+        cluster.security = self.tls.security("client")
+        cluster.shutdown_on_close = False
+        return cluster
 
 
 class Backend:

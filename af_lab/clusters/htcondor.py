@@ -27,7 +27,6 @@ from distributed.core import Status
 from . import condor, tls
 from .backend import Backend, BackendContext, JobState
 from .condor import CLUSTER_ATTR, CondorCommandFailed
-from .scheduler_process import SchedulerProcess
 from .worker_token import ENV_VAR, FILE_NAME
 
 DEFAULT_DEATH_TIMEOUT_S = 60
@@ -138,21 +137,7 @@ def _htcondor_cluster(ctx: BackendContext, prologue: list[str], directives: dict
         submit_command_extra=list(s.get("submit_command_extra") or []),
         cancel_command_extra=list(s.get("cancel_command_extra") or []),
         log_directory=str(log_dir),
-        protocol="tls://",
         job_cls=AFLabHTCondorJob,
-        on_submitted=ctx.on_submitted,
-        on_removed=ctx.on_removed,
-        on_failed=ctx.on_failed,
-        scheduler_cls=SchedulerProcess,
-        scheduler_options=ctx.scheduler_options(),
-        silence_logs=False,
-        asynchronous=True,
+        **ctx.jobqueue_options(),
     )
-    # af-lab's own connection to the scheduler presents the cluster's client certificate.
-    # (Not passed as ``security=``: dask-jobqueue would put the server-side paths in the job's
-    # arguments; the job finds its copies through the prologue's Dask configuration instead.)
-    cluster.security = ctx.tls.security("client")
-    # The scheduler is meant to outlive this object across a server restart:
-    # dask's interpreter-exit hook must not close (and condor_rm) the cluster.
-    cluster.shutdown_on_close = False
-    return cluster
+    return ctx.detached(cluster)

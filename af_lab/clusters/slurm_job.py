@@ -33,7 +33,6 @@ from distributed.core import Status
 
 from . import slurm, tls
 from .backend import BackendContext
-from .scheduler_process import SchedulerProcess
 from .worker_token import ENV_VAR, FILE_NAME
 
 _FAILED_COMMAND = re.compile(r"Exit code: (-?\d+)\n.*?\nstderr:\n(.*)\Z", re.S)
@@ -149,20 +148,9 @@ def slurm_cluster(ctx: BackendContext) -> SLURMCluster:
         job_script_prologue=prologue,
         job_extra_directives=directives,
         log_directory=str(log_dir),
-        protocol="tls://",
         job_cls=AFLabSLURMJob,
         slurm_settings=s,
         ship_files=files,
-        on_submitted=ctx.on_submitted,
-        on_removed=ctx.on_removed,
-        on_failed=ctx.on_failed,
-        scheduler_cls=SchedulerProcess,
-        scheduler_options=ctx.scheduler_options(),
-        silence_logs=False,
-        asynchronous=True,
+        **ctx.jobqueue_options(),
     )
-    # af-lab's own connection presents the cluster's client certificate (not ``security=``: dask-jobqueue
-    # would put the server's paths into the job's arguments; the job uses its copies, see the prologue).
-    cluster.security = ctx.tls.security("client")
-    cluster.shutdown_on_close = False  # the scheduler outlives this object across a server restart
-    return cluster
+    return ctx.detached(cluster)
