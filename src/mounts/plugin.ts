@@ -12,8 +12,8 @@ import { PathExt } from '@jupyterlab/coreutils';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { INotebookTracker } from '@jupyterlab/notebook';
 
-import { mountNotice, NOTICE_ACTION_LABELS } from '../common/notify';
-import { describeError } from '../request';
+import { mountNotice } from '../common/notify';
+import { NoticeHandlers, showNotice } from '../common/toast';
 import { IAFLabEvents, IAFLabSidebar, SectionRank } from '../tokens';
 import { allMountFiles, mountFileset } from './api';
 import { isActive, MountsModel } from './model';
@@ -124,7 +124,7 @@ const plugin: JupyterFrontEndPlugin<IAFLabMounts> = {
         if (!notice) {
           continue;
         }
-        const run: Record<string, () => Promise<unknown> | void> = {
+        const run: NoticeHandlers = {
           'open-folder': () => openInFileBrowser(mount),
           'insert-code': () => insertCode(mount),
           retry: () => model.retry(mount.id),
@@ -133,16 +133,7 @@ const plugin: JupyterFrontEndPlugin<IAFLabMounts> = {
             widget.highlight(mount.id);
           }
         };
-        Notification.emit(notice.message, notice.type, {
-          autoClose: notice.autoClose,
-          actions: notice.actions.map(action => ({
-            label: NOTICE_ACTION_LABELS[action],
-            callback: () =>
-              void Promise.resolve(run[action]?.()).catch(reason =>
-                Notification.error(describeError(reason))
-              )
-          }))
-        });
+        showNotice(notice, run);
       }
     });
 

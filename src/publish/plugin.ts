@@ -14,7 +14,8 @@ import { Contents } from '@jupyterlab/services';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
 import { EventStream } from '../common/eventStream';
-import { NOTICE_ACTION_LABELS, publishNotice } from '../common/notify';
+import { publishNotice } from '../common/notify';
+import { NoticeHandlers, showNotice } from '../common/toast';
 import { describeError } from '../request';
 import {
   IAFLabEvents,
@@ -91,7 +92,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       if (!notice) {
         return;
       }
-      const run: Record<string, () => Promise<unknown> | void> = {
+      const run: NoticeHandlers = {
         retry: () => model.retry(job.id),
         show: showJobs,
         'show-in-data': () =>
@@ -100,16 +101,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
             instance: job.request?.instance ?? ''
           })
       };
-      Notification.emit(notice.message, notice.type, {
-        autoClose: notice.autoClose,
-        actions: notice.actions.map(action => ({
-          label: NOTICE_ACTION_LABELS[action],
-          callback: () =>
-            void Promise.resolve(run[action]?.()).catch(reason =>
-              Notification.error(describeError(reason))
-            )
-        }))
-      });
+      showNotice(notice, run);
     });
 
     const browser = (): FileBrowser | null =>
