@@ -115,6 +115,15 @@ def private_dir(path: str | os.PathLike) -> Path:
     return path
 
 
+def private_file(path: str | os.PathLike) -> Path:
+    """Make ``path`` a 0600 file (created empty if missing) before anything is written to it; returns it."""
+    path = Path(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, PRIVATE_FILE)
+    os.close(fd)
+    os.chmod(path, PRIVATE_FILE)
+    return path
+
+
 def private_sqlite(path: str | os.PathLike) -> Path:
     """Prepare a SQLite database file as 0600 *before* it is opened.
 

@@ -115,11 +115,17 @@ def as_nobody(script: str, *args: str) -> dict:
         path = Path(d) / "probe.py"
         path.write_text(script)
         os.chmod(path, 0o644)
-        env = {"PATH": "/usr/bin:/bin", "HOME": d, "PYTHONPATH": sysconfig.get_paths()["purelib"]}
+        # The clone may sit under a 0700 home: the probe sees the server's packages at a path it can
+        # traverse, bind-mounted in a private mount namespace of its own (nothing else is opened up).
+        packages = Path(d) / "packages"
+        packages.mkdir(mode=0o755)
+        env = {"PATH": "/usr/bin:/bin", "HOME": d, "PYTHONPATH": str(packages)}
         proc = subprocess.run(
-            ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", SYSTEM_PYTHON, str(path), *args],
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c", 'mount --bind "$1" "$2" && shift 2 && exec "$@"',
+             "sh", sysconfig.get_paths()["purelib"], str(packages),
+             "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", SYSTEM_PYTHON, str(path), *args],
             capture_output=True, text=True, timeout=120, env=env, cwd=d,
-        )
+        )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -128,7 +134,8 @@ def environ_of(pid: int) -> str:
     return Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv") or not os.path.exists(SYSTEM_PYTHON),
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv") or not shutil.which("unshare")
+                    or not os.path.exists(SYSTEM_PYTHON),
                     reason="needs root, setpriv and the system Python to act as another user")
 async def test_another_user_can_neither_connect_nor_read_nor_find_secrets(
     jp_fetch, jp_serverapp, public_state_dir, tmp_path, monkeypatch

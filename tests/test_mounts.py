@@ -32,6 +32,7 @@ from traitlets.config import Config
 
 from af_facility.lab import aflab_config
 from af_facility.rucio_server import rucio_client
+from af_lab.units import human_bytes
 
 pytestmark = pytest.mark.facility
 
@@ -627,8 +628,11 @@ async def test_quota_precheck_and_lru_eviction(jp_fetch, jp_root_dir, aflab_sett
     _code, err = await api(jp_fetch, "POST", "mounts", {"did": "cms_opendata:ZZTo4mu"}, expect=507)
     e = err["error"]
     assert e["type"] == "insufficient_storage"
-    assert e["needed_bytes"] == 515135 and e["available_bytes"] < e["needed_bytes"]
-    assert "needs 503.1 KiB more in the cache" in e["message"] and "held by your mounts" in e["message"]
+    _code, listing = await api(jp_fetch, "GET", "rucio/instances/demo/dids/cms_opendata:ZZTo4mu/content", expect=200)
+    assert listing["complete"]
+    dataset_bytes = sum(f["bytes"] for f in listing["items"])  # what Rucio says the dataset holds
+    assert e["needed_bytes"] == dataset_bytes and e["available_bytes"] < e["needed_bytes"]
+    assert f"needs {human_bytes(dataset_bytes)} more in the cache" in e["message"] and "held by your mounts" in e["message"]
     assert not (Path(jp_root_dir) / "af-data/cms_opendata/ZZTo4mu").exists()
 
     await api(jp_fetch, "DELETE", f"mounts/{run['id']}", expect=200)  # releases Run2012B: now evictable

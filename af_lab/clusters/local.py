@@ -25,6 +25,7 @@ from distributed.core import Status
 from distributed.deploy.spec import ProcessInterface, SpecCluster
 
 from ..errors import ServiceUnavailable
+from ..paths import private_file
 from . import tls
 from .backend import TAG_ENV, Backend, BackendContext, JobState
 from .scheduler_process import SchedulerProcess, proc_start_ticks
@@ -90,11 +91,11 @@ class LocalWorkerJob(ProcessInterface):
             "--death-timeout", str(self.death_timeout),
             "--local-directory", str(self.run_dir / "workers"),
         ]  # fmt: skip
-        with open(log_path, "wb") as log:
+        with open(private_file(log_path), "wb") as log:
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                 env={**self.env, TAG_ENV: self.cluster_id}, start_new_session=True,
-                cwd=str(self.run_dir),
+                cwd=str(self.run_dir), umask=0o077,  # the worker's files (scratch space, spills) are the user's only
             )
         self.job_id = str(proc.pid)
         if self._on_submitted:

@@ -136,7 +136,7 @@ class ManagedCluster:
             "profile": {"name": p.name, "backend": p.backend, "display_name": p.display_name,
                         "defaults": p.defaults, "limits": p.limits, "settings": p.settings},
             "options": self.options.to_json(),
-            "environment": {"name": self.options.environment, "python": self.python},
+            "environment": {"name": self.options.environment},  # never the interpreter's path (a server detail)
             "created": self.created,
             "state": self.state,
             "message": self.message,

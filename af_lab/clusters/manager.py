@@ -136,7 +136,7 @@ class ClusterService:
         form = profile.form()
         offered = self.environments.for_profile(profile.settings.get("environments"))
         default = profile.settings.get("default_environment") or offered[0].name
-        form["environments"] = [{"name": e.name, "display_name": e.display_name, "prefix": e.prefix}
+        form["environments"] = [{"name": e.name, "display_name": e.display_name}
                                 for e in offered]
         form["schema"]["properties"]["environment"] = {
             "type": "string", "title": "Software environment", "enum": [e.name for e in offered],

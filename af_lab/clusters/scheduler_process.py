@@ -31,6 +31,8 @@ from typing import Any
 from distributed.core import rpc
 from distributed.deploy.spec import ProcessInterface
 
+from ..paths import private_file
+
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
 LOOPBACK = "127.0.0.1"
@@ -113,7 +115,7 @@ class SchedulerProcess(ProcessInterface):
             "--dashboard-address", f"{LOOPBACK}:0",
             "--scheduler-file", str(scheduler_file), *self.tls_args,
         ]  # fmt: skip
-        with open(self.run_dir / "scheduler.log", "ab") as log:
+        with open(private_file(self.run_dir / "scheduler.log"), "ab") as log:
             self.process = subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL,
@@ -121,6 +123,7 @@ class SchedulerProcess(ProcessInterface):
                 stderr=log,
                 env=self.env,
                 start_new_session=True,  # not in the server's process group: survives its restart
+                umask=0o077,  # its scheduler file and logs are the user's only
             )
         deadline = time.monotonic() + START_TIMEOUT_S
         ident = None
