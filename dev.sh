@@ -184,6 +184,8 @@ run_tests() {
 
 ui_tests() {
   local dir=$REPO/.facility-ui rc=0
+  # Mount views of the last run are immutable (chattr +i, af-lab running as root): clear that first.
+  [ -d "$dir" ] && { chattr -R -i "$dir" 2>/dev/null || true; }
   rm -rf "$dir"; mkdir -p "$dir"; chmod 755 "$dir"
   AF_DEMO_BIG_FILES=${AF_UI_BIG_FILES:-2000} python -m af_facility --dir "$dir" up || { python -m af_facility --dir "$dir" down; return 1; }
   python - "$dir" <<'EOF'
