@@ -12,6 +12,7 @@ Adding a backend = one module with a :class:`Backend` subclass, registered in
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -101,6 +102,45 @@ class BackendContext:
         cluster.security = self.tls.security("client")
         cluster.shutdown_on_close = False
         return cluster
+
+
+# dask-jobqueue's text for a failed submit command: its exit code and stderr.
+_FAILED_COMMAND = re.compile(r"Exit code: (-?\d+)\n.*?\nstderr:\n(.*)\Z", re.S)
+
+
+class LedgerJob:
+    """Mixin (before the dask-jobqueue job class) for af-lab's batch jobs: each job reports to the
+    cluster's ledger when submitted, removed or refused, and a refused submit becomes the batch
+    system's typed error (``command_failed``) with the command's own stderr."""
+
+    def __init__(self, *args, on_submitted: Callable[[str, str], None] | None = None,
+                 on_removed: Callable[[str, str], None] | None = None,
+                 on_failed: Callable[[str, str], None] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._on_submitted, self._on_removed, self._on_failed = on_submitted, on_removed, on_failed
+
+    def command_failed(self, exit_code: int, stderr: str) -> Exception:
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        try:
+            await super().start()
+        except BaseException as exc:
+            self.status = Status.failed  # SpecCluster asserts every job it created ends closed or failed
+            match = _FAILED_COMMAND.search(str(exc)) if isinstance(exc, RuntimeError) else None
+            if match is not None:
+                failure = self.command_failed(int(match.group(1)), match.group(2))
+                if self._on_failed:
+                    self._on_failed(self.name, str(getattr(failure, "message", failure)))
+                raise failure from None
+            raise
+        if self._on_submitted:
+            self._on_submitted(self.name, self.job_id)
+
+    async def close(self) -> None:
+        await super().close()
+        if self._on_removed and self.job_id:
+            self._on_removed(self.name, self.job_id)
 
 
 class Backend:

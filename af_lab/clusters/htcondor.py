@@ -17,65 +17,24 @@ from dask-jobqueue's error text).
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
 from typing import Any
 
 from dask_jobqueue.htcondor import HTCondorCluster, HTCondorJob
-from distributed.core import Status
 
 from . import condor, tls
-from .backend import Backend, BackendContext, JobState
+from .backend import Backend, BackendContext, JobState, LedgerJob
 from .condor import CLUSTER_ATTR, CondorCommandFailed
 from .worker_token import ENV_VAR, FILE_NAME
 
 DEFAULT_DEATH_TIMEOUT_S = 60
 SCRATCH = "${_CONDOR_SCRATCH_DIR:-$PWD}"
-_FAILED_COMMAND = re.compile(r"Exit code: (-?\d+)\n.*?\nstderr:\n(.*)\Z", re.S)
 
 
-def submit_error(exc: BaseException) -> CondorCommandFailed | None:
-    """condor_submit's exit code and stderr from dask-jobqueue's RuntimeError text."""
-    match = _FAILED_COMMAND.search(str(exc))
-    if not isinstance(exc, RuntimeError) or match is None:
-        return None
-    return CondorCommandFailed("condor_submit", int(match.group(1)), match.group(2))
-
-
-class AFLabHTCondorJob(HTCondorJob):
+class AFLabHTCondorJob(LedgerJob, HTCondorJob):
     """One HTCondor job = one Dask worker, with af-lab's bookkeeping hooks."""
 
-    def __init__(
-        self,
-        *args,
-        on_submitted: Callable[[str, str], None] | None = None,
-        on_removed: Callable[[str, str], None] | None = None,
-        on_failed: Callable[[str, str], None] | None = None,
-        **kwargs,
-    ):
-        super().__init__(*args, **kwargs)
-        self._on_submitted = on_submitted
-        self._on_removed = on_removed
-        self._on_failed = on_failed
-
-    async def start(self) -> None:
-        try:
-            await super().start()
-        except BaseException as exc:
-            self.status = Status.failed  # SpecCluster asserts every job it created ends closed or failed
-            failure = submit_error(exc)
-            if failure is not None:
-                if self._on_failed:
-                    self._on_failed(self.name, failure.message)
-                raise failure from None
-            raise
-        if self._on_submitted:
-            self._on_submitted(self.name, self.job_id)
-
-    async def close(self) -> None:
-        await super().close()
-        if self._on_removed and self.job_id:
-            self._on_removed(self.name, self.job_id)
+    def command_failed(self, exit_code: int, stderr: str) -> CondorCommandFailed:
+        return CondorCommandFailed("condor_submit", exit_code, stderr)
 
 
 def _append_list(directives: dict[str, Any], key: str, files: list[str]) -> None:

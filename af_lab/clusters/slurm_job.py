@@ -22,26 +22,22 @@
 from __future__ import annotations
 
 import base64
-import re
 import shlex
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from dask_jobqueue.slurm import SLURMCluster, SLURMJob
-from distributed.core import Status
 
 from . import slurm, tls
-from .backend import BackendContext
+from .backend import BackendContext, LedgerJob
 from .worker_token import ENV_VAR, FILE_NAME
 
-_FAILED_COMMAND = re.compile(r"Exit code: (-?\d+)\n.*?\nstderr:\n(.*)\Z", re.S)
 DEFAULT_DEATH_TIMEOUT_S = 60
 DEFAULT_WALLTIME = "08:00:00"
 JOB_DIR_ENV = "AF_LAB_JOB_DIR"
 
 
-class AFLabSLURMJob(SLURMJob):
+class AFLabSLURMJob(LedgerJob, SLURMJob):
     """One SLURM job = one Dask worker, with af-lab's tag, shipped files and bookkeeping hooks."""
 
     def __init__(
@@ -49,17 +45,11 @@ class AFLabSLURMJob(SLURMJob):
         *args,
         slurm_settings: dict[str, Any] | None = None,
         ship_files: dict[str, str] | None = None,
-        on_submitted: Callable[[str, str], None] | None = None,
-        on_removed: Callable[[str, str], None] | None = None,
-        on_failed: Callable[[str, str], None] | None = None,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
         self._settings = slurm_settings or {}
         self._ship_files = dict(ship_files or {})
-        self._on_submitted = on_submitted
-        self._on_removed = on_removed
-        self._on_failed = on_failed
         conf = self._settings.get("slurm_conf")
         prefix = f"env SLURM_CONF={shlex.quote(str(conf))} " if conf else ""
         extra = " ".join(shlex.quote(a) for a in self._settings.get("submit_command_extra") or [])
@@ -93,25 +83,8 @@ class AFLabSLURMJob(SLURMJob):
                 out.append(f'export {ENV_VAR}="${JOB_DIR_ENV}/{FILE_NAME}"')
         return out
 
-    async def start(self) -> None:
-        try:
-            await super().start()
-        except BaseException as exc:
-            self.status = Status.failed  # SpecCluster asserts every job it created ends closed or failed
-            match = _FAILED_COMMAND.search(str(exc)) if isinstance(exc, RuntimeError) else None
-            if match is not None:  # dask-jobqueue's error text carries sbatch's exit code and stderr
-                failure = slurm.SlurmCommandFailed("sbatch", int(match.group(1)), match.group(2))
-                if self._on_failed:
-                    self._on_failed(self.name, failure.message)
-                raise failure from None
-            raise
-        if self._on_submitted:
-            self._on_submitted(self.name, self.job_id)
-
-    async def close(self) -> None:
-        await super().close()
-        if self._on_removed and self.job_id:
-            self._on_removed(self.name, self.job_id)
+    def command_failed(self, exit_code: int, stderr: str) -> slurm.SlurmCommandFailed:
+        return slurm.SlurmCommandFailed("sbatch", exit_code, stderr)
 
 
 def slurm_cluster(ctx: BackendContext) -> SLURMCluster:
