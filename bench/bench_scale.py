@@ -42,11 +42,10 @@ sys.path.insert(0, str(REPO))
 
 import condor_standin  # noqa: E402
 
+from bench._scale import SETTLE_S, timed_scale_and_close  # noqa: E402
 from bench._server import JupyterServer  # noqa: E402
 
 WORKER_ARGS = ["--host", "127.0.0.1", "--dashboard-address", "127.0.0.1:0"]
-POLL_S = 0.02
-SETTLE_S = 1.0  # a new cluster sits idle this long before the timed scale, on both sides
 
 
 # ------------------------------------------------------------------------------------- af-lab
@@ -104,17 +103,7 @@ async def bare_run(n: int, log_dir: Path) -> tuple[float, float]:
         silence_logs=False,
         asynchronous=True,
     )
-    try:
-        await asyncio.sleep(SETTLE_S)
-        t0 = time.perf_counter()
-        cluster.scale(n)
-        while len(cluster.scheduler_info["workers"]) < n:
-            await asyncio.sleep(POLL_S)
-        scaled = time.perf_counter() - t0
-    finally:
-        t0 = time.perf_counter()
-        await cluster.close()
-    return scaled, time.perf_counter() - t0
+    return await timed_scale_and_close(cluster, n)
 
 
 # ------------------------------------------------------------------------------------- driver
