@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from .attachments.service import AttachmentService
 from .clusters.manager import ClusterService
 from .config import AFLab
 from .events.bus import EventBus
@@ -40,6 +41,8 @@ class Services:
         self.mounts = MountService(config, self.gateway, self.events, self.credentials, root_dir, log=self.log)
         self.publish = PublishService(config, self.gateway, self.events, self.credentials, self.mounts, root_dir,
                                       log=self.log)
+        # What became of the DIDs a notebook recorded: Rucio (gateway), the mounts, the kernels' reports.
+        self.attachments = AttachmentService(self.gateway, self.mounts, self.publish.sessions, log=self.log)
 
     async def start(self) -> None:
         """Resume interrupted mounts and publish jobs, restore persisted clusters, without

@@ -122,6 +122,29 @@ CREDENTIALS = {
     "additionalProperties": False,
 }
 
+ATTACHMENTS_RESOLVE = {
+    "type": "object",
+    "properties": {
+        "attachments": {
+            "type": "array",
+            "maxItems": 500,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "did": {"type": "string", "minLength": 1, "maxLength": 1024},
+                    "mode": {"enum": ["cache", "stream", "replica", None]},
+                    "instance": _OPT_SHORT,
+                },
+                "required": ["did"],
+                "additionalProperties": False,
+            },
+        },
+        "refresh": {"type": ["boolean", "null"]},
+    },
+    "required": ["attachments"],
+    "additionalProperties": False,
+}
+
 BODY_SCHEMAS: dict[str, dict[str, Any]] = {
     "af_lab.mounts.handlers.MountsHandler.post": MOUNT,
     "af_lab.publish.handlers.ValidateHandler.post": PUBLISH,
@@ -129,6 +152,7 @@ BODY_SCHEMAS: dict[str, dict[str, Any]] = {
     "af_lab.clusters.handlers.ClustersHandler.post": CLUSTER_CREATE,
     "af_lab.clusters.handlers.ClusterHandler.patch": CLUSTER_PATCH,
     "af_lab.vault.handlers.InstanceCredentialsHandler.put": CREDENTIALS,
+    "af_lab.attachments.handlers.ResolveHandler.post": ATTACHMENTS_RESOLVE,
 }
 
 _VALIDATORS = {key: Draft7Validator(schema) for key, schema in BODY_SCHEMAS.items()}
