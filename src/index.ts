@@ -1,5 +1,6 @@
 import { JupyterFrontEndPlugin } from '@jupyterlab/application';
 
+import attachmentsPlugin from './attachments/plugin';
 import clustersPlugin from './clusters/plugin';
 import eventsPlugin from './common/eventsPlugin';
 import mountsPlugin from './mounts/plugin';
@@ -24,7 +25,8 @@ const plugins: JupyterFrontEndPlugin<any>[] = [
   rucioPlugin,
   mountsPlugin,
   clustersPlugin,
-  publishPlugin
+  publishPlugin,
+  attachmentsPlugin
 ];
 
 export default plugins;

@@ -1,0 +1,48 @@
+import { AFLabRequestError, endpointUrl, requestAPI } from '../request';
+import { IAttachment, IResolvedAttachment, ISessionDid } from './types';
+
+/**
+ * `POST /af-lab/attachments/resolve`: each attachment's state, in order.
+ */
+export async function resolveAttachments(
+  attachments: readonly IAttachment[],
+  refresh = false
+): Promise<IResolvedAttachment[]> {
+  const answer = await requestAPI<{ attachments: IResolvedAttachment[] }>(
+    'attachments/resolve',
+    {
+      method: 'POST',
+      body: JSON.stringify({
+        attachments: attachments.map(a => ({
+          did: a.did,
+          mode: a.mode,
+          ...(a.instance ? { instance: a.instance } : {})
+        })),
+        refresh
+      }),
+      headers: { 'Content-Type': 'application/json' }
+    }
+  );
+  if (!answer || !Array.isArray(answer.attachments)) {
+    throw new AFLabRequestError({
+      status: 200,
+      type: 'invalid_response',
+      message:
+        'The attachment states have an unexpected form; the af_lab server extension may not match this interface.',
+      url: endpointUrl('attachments/resolve'),
+      body: answer
+    });
+  }
+  return answer.attachments;
+}
+
+/**
+ * `GET /af-lab/attachments/session?notebook=`: the DIDs the kernel running
+ * the notebook mounted.
+ */
+export async function sessionDids(notebook: string): Promise<ISessionDid[]> {
+  const answer = await requestAPI<{ dids: ISessionDid[] }>(
+    `attachments/session?notebook=${encodeURIComponent(notebook)}`
+  );
+  return Array.isArray(answer?.dids) ? answer.dids : [];
+}
