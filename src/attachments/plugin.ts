@@ -201,7 +201,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       createNew: (panel: NotebookPanel) => {
         const button = new ToolbarButton({
           className: 'jp-AFLab-attachmentsButton',
-          label: 'Data',
+          label: 'Inputs',
           tooltip: 'Data used by this notebook (af-lab)',
           onClick: () => {
             app.shell.activateById(panel.id);

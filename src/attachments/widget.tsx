@@ -5,7 +5,8 @@ import { AttachmentsPanel } from './AttachmentsPanel';
 import { AttachmentsModel } from './model';
 
 /**
- * The "Notebook Data" section of the sidebar.
+ * The "Notebook Inputs" section of the sidebar (not "…Data": the Data
+ * section's title must stay unique as a substring).
  */
 export class AttachmentsWidget extends VisibleReactWidget {
   constructor(model: AttachmentsModel) {
@@ -13,7 +14,7 @@ export class AttachmentsWidget extends VisibleReactWidget {
     this._model = model;
     this.id = 'af-lab-attachments';
     this.addClass('jp-AFLab-AttachmentsSection');
-    this.title.label = 'Notebook Data';
+    this.title.label = 'Notebook Inputs';
     this.title.caption =
       'Data used by this notebook: the DIDs it mounted, and whether each is still mounted and still in Rucio';
   }
