@@ -27,8 +27,9 @@ async def resolve(jp_fetch, *items: dict, refresh: bool = True) -> list[dict]:
     return data["attachments"]
 
 
-async def session_dids(jp_fetch, notebook: str) -> dict:
-    resp = await jp_fetch("af-lab", "attachments", "session", params={"notebook": notebook})
+async def session_dids(jp_fetch, notebook: str, kernel: str | None = None) -> dict:
+    params = {"notebook": notebook, **({"kernel": kernel} if kernel else {})}
+    resp = await jp_fetch("af-lab", "attachments", "session", params=params)
     return json.loads(resp.body)
 
 
@@ -121,6 +122,10 @@ async def test_session_lists_what_the_notebooks_kernel_mounted(jp_fetch, facilit
         assert data["dids"] == [{"did": f"user.jdoe:{name}", "mode": "stream", "instance": m["instance"]}]
         other = await session_dids(jp_fetch, "elsewhere.ipynb")
         assert other["dids"] == [] and other["kernel_id"] is None
+        # By kernel id: found under whatever path the report was filed (the notebook was renamed since).
+        renamed = await session_dids(jp_fetch, "ana/renamed.ipynb", kernel=kernel)
+        assert renamed["dids"] == data["dids"] and renamed["kernel_id"] == kernel
+        assert (await session_dids(jp_fetch, "ana/nb.ipynb", kernel="no-such-kernel"))["dids"] == []
         code, err = await api(jp_fetch, "GET", "attachments/session")
         assert code == 400 and err["error"]["field"] == "notebook"
     finally:

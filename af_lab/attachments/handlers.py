@@ -7,9 +7,10 @@
   ``state``: mounted | mounting | stale | not_mounted | gone | invalid | unknown
   (see ``attachments/service.py``). A bad item is answered in place, never a failed request.
 
-``GET attachments/session?notebook=<workspace path>``
+``GET attachments/session?notebook=<workspace path>[&kernel=<kernel id>]``
   200 ``{"notebook", "kernel_id"|null, "dids": [{"did", "mode"?, "instance"?}]}`` — what the kernel
-  running that notebook mounted through af-lab (its latest report, ``PUT publish/sessions/<kernel>``).
+  running that notebook mounted through af-lab (its latest report, ``PUT publish/sessions/<kernel>``);
+  with ``kernel``, that kernel's report wherever it was filed (the notebook may have been renamed).
 """
 
 from __future__ import annotations
@@ -30,11 +31,14 @@ class SessionHandler(AFLabHandler):
     @tornado.web.authenticated
     async def get(self):
         notebook = self.get_argument("notebook", "")
-        if not notebook or len(notebook) > 1024:
+        kernel = self.get_argument("kernel", "") or None
+        if not (notebook or kernel) or len(notebook) > 1024 or (kernel and len(kernel) > 128):
             raise BadRequest(
-                "notebook must be the notebook's workspace path (at most 1024 characters).", field="notebook"
+                "notebook (the notebook's workspace path, at most 1024 characters) or kernel (its kernel id) "
+                "is required.",
+                field="notebook",
             )
-        self.write_json(await self.services.attachments.session(notebook))
+        self.write_json(await self.services.attachments.session(notebook or None, kernel))
 
 
 handlers = [("attachments/resolve", ResolveHandler), ("attachments/session", SessionHandler)]

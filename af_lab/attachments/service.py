@@ -59,10 +59,14 @@ class AttachmentService:
 
         return {"attachments": list(await asyncio.gather(*(one(i) for i in items)))}
 
-    async def session(self, notebook: str) -> dict[str, Any]:
+    async def session(self, notebook: str | None, kernel_id: str | None = None) -> dict[str, Any]:
         """The DIDs the kernel running ``notebook`` mounted (its last report), each with the mode
-        and instance of its newest mount here: what the frontend adds to the notebook's attachments."""
-        facts = self.sessions.for_notebook(notebook) or {}
+        and instance of its newest mount here: what the frontend adds to the notebook's attachments.
+
+        With ``kernel_id``, that kernel's report, whatever path it was filed under: the server
+        files a report under the path its session had then, which a rename may have changed.
+        """
+        facts = (self.sessions.for_kernel(kernel_id) if kernel_id else self.sessions.for_notebook(notebook)) or {}
         mounts = (await self.mounts.list())["mounts"]
         dids = []
         for did in facts.get("inputs") or []:

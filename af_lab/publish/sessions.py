@@ -59,3 +59,8 @@ class SessionFacts:
 
     def for_notebook(self, notebook: str | None) -> dict[str, Any] | None:
         return self._by_notebook.get(notebook) if notebook else None
+
+    def for_kernel(self, kernel_id: str | None) -> dict[str, Any] | None:
+        """That kernel's latest report, whichever notebook path it was filed under (a renamed notebook)."""
+        found = [f for f in self._by_notebook.values() if kernel_id and f["kernel_id"] == kernel_id]
+        return max(found, key=lambda f: f["reported_at"]) if found else None

@@ -37,12 +37,19 @@ export async function resolveAttachments(
 }
 
 /**
- * `GET /af-lab/attachments/session?notebook=`: the DIDs the kernel running
- * the notebook mounted.
+ * `GET /af-lab/attachments/session?notebook=&kernel=`: the DIDs the kernel
+ * running the notebook mounted (by kernel id when known: the server files a
+ * kernel's report under the path its session had, which a rename changes).
  */
-export async function sessionDids(notebook: string): Promise<ISessionDid[]> {
+export async function sessionDids(
+  notebook: string,
+  kernelId?: string | null
+): Promise<ISessionDid[]> {
+  const query = `notebook=${encodeURIComponent(notebook)}${
+    kernelId ? `&kernel=${encodeURIComponent(kernelId)}` : ''
+  }`;
   const answer = await requestAPI<{ dids: ISessionDid[] }>(
-    `attachments/session?notebook=${encodeURIComponent(notebook)}`
+    `attachments/session?${query}`
   );
   return Array.isArray(answer?.dids) ? answer.dids : [];
 }

@@ -150,7 +150,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const readSession = async (panel: NotebookPanel) => {
       const handle = handleOf(panel);
       try {
-        const dids = await sessionDids(handle.path);
+        const dids = await sessionDids(
+          handle.path,
+          panel.sessionContext.session?.kernel?.id
+        );
         const fresh = dids
           .filter(d => !model.dismissed(handle, d))
           .map(d => ({
