@@ -96,9 +96,6 @@ function AttachmentRow(props: {
   const busy = model.busy(attachment);
   const failure = model.actionError(attachment);
   const reasonId = `jp-AFLab-attachment-${attachmentKey(attachment).replace(/[^A-Za-z0-9_-]/g, '_')}`;
-  const where = resolved?.mount
-    ? (resolved.mount.fileset ?? resolved.mount.target)
-    : null;
   return (
     <li
       className="jp-AFLab-attachment"
@@ -120,7 +117,6 @@ function AttachmentRow(props: {
       <div className="jp-AFLab-attachment-sub">
         {MODE_WORDS[attachment.mode] ?? attachment.mode}
         {attachment.instance ? ` · ${attachment.instance}` : ''}
-        {where ? ` · ${where}` : ''}
       </div>
       {resolved?.message && (
         <div className="jp-AFLab-attachment-message" id={`${reasonId}-msg`}>
