@@ -2,7 +2,7 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ToolbarButton } from '@jupyterlab/apputils';
+import { ICommandPalette, ToolbarButton } from '@jupyterlab/apputils';
 import {
   INotebookTracker,
   NotebookActions,
@@ -37,12 +37,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
     'Record the DIDs a notebook mounts in its metadata and show whether each is still mounted and still in Rucio.',
   autoStart: true,
   requires: [IAFLabSidebar],
-  optional: [INotebookTracker, IAFLabMounts],
+  optional: [INotebookTracker, IAFLabMounts, ICommandPalette],
   activate: (
     app: JupyterFrontEnd,
     sidebar: IAFLabSidebar,
     tracker: INotebookTracker | null,
-    mountsService: IAFLabMounts | null
+    mountsService: IAFLabMounts | null,
+    palette: ICommandPalette | null
   ): void => {
     const mounts = mountsService?.model ?? null;
     const model = new AttachmentsModel({ mounts: mounts ?? undefined });
@@ -57,6 +58,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
       caption:
         'The DIDs this notebook mounted: mounted, stale or gone from Rucio',
       execute: () => sidebar.activateSection(widget)
+    });
+    palette?.addItem({
+      command: CommandIDs.show,
+      category: 'Analysis Facility'
     });
 
     if (!tracker) {
