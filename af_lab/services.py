@@ -37,7 +37,7 @@ class Services:
         user = self.credentials.user if self.credentials else None
         self.rucio = RucioService(config, self.gateway, user=user, log=self.log)
         self.status = StatusService(config, credentials=self.credentials, rucio_auth=self.rucio_auth)
-        self.clusters = ClusterService(config, log=self.log, credentials=self.credentials)
+        self.clusters = ClusterService(config, self.events, log=self.log, credentials=self.credentials)
         self.mounts = MountService(config, self.gateway, self.events, self.credentials, root_dir, log=self.log)
         self.publish = PublishService(config, self.gateway, self.events, self.credentials, self.mounts, root_dir,
                                       log=self.log)

@@ -4,6 +4,7 @@ import { ISignal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
 import { EventStream } from './common/eventStream';
+import { FallbackPoll } from './common/fallbackPoll';
 
 /**
  * The id of the settings schema `schema/plugin.json` and of the plugin that
@@ -119,6 +120,11 @@ export const IAFLabSettings = new Token<IAFLabSettings>(
  */
 export interface IAFLabEvents {
   readonly stream: EventStream;
+  /**
+   * The one polling fallback while the stream is down: sections add
+   * themselves to it instead of running their own timers.
+   */
+  readonly fallback: FallbackPoll;
 }
 
 export const IAFLabEvents = new Token<IAFLabEvents>(

@@ -147,6 +147,31 @@ async def test_local_cluster_create_scale_adapt_shutdown(jp_fetch, jp_serverapp,
     assert not gone, f"worker or scheduler processes left behind: {gone}"
 
 
+async def test_cluster_changes_are_pushed_on_the_event_stream(jp_fetch, event_stream):
+    """Created, running, scaled (workers connecting), stopping, removed: each reaches a listening
+    browser on the one event stream, carrying the cluster's full model."""
+    stream = await event_stream("clusters")
+    _, cluster = await call(jp_fetch, "POST", "af-lab", "clusters",
+                            body={"profile": "local", "name": "live", "workers": 1, "cores": 1}, expect=201)
+    cid = cluster["id"]
+    await call(jp_fetch, "PATCH", "af-lab", "clusters", cid, body={"workers": 2, "wait": 60}, expect=200)
+
+    def models(received):
+        return [e["data"] for e in received if e["topic"] == f"clusters/{cid}"]
+
+    await stream.until(lambda r: any(m["workers"] == 2 for m in models(r)), seconds=10)
+    await call(jp_fetch, "DELETE", "af-lab", "clusters", cid, expect=204)
+    await stream.until(lambda r: any(m["state"] == "removed" for m in models(r)))
+
+    seen = models(stream.received)
+    states = [m["state"] for m in seen]
+    assert states[0] == "starting" and states[-1] == "removed", states
+    assert states.index("running") < states.index("stopping") < states.index("removed"), states
+    assert any(m["state"] == "running" and m["workers"] == 2 and m["requested_workers"] == 2 for m in seen)
+    assert all(m["id"] == cid for m in seen)
+    assert not any(a == b for a, b in zip(seen, seen[1:], strict=False)), "an unchanged model was pushed twice"
+
+
 # ---------------------------------------------------------------------------- dask-labextension
 async def test_dask_labextension_lists_and_proxies_af_lab_clusters(jp_fetch):
     _, cluster = await call(jp_fetch, "POST", "af-lab", "clusters", body={"workers": 1}, expect=201)

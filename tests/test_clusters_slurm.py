@@ -104,7 +104,8 @@ async def wait_async(predicate, timeout=60.0, what="condition"):
 
 
 # ---------------------------------------------------------------------------- happy path + isolation
-async def test_slurm_cluster_runs_on_isolated_workers(jp_fetch, facility, slurm, jp_root_dir, monkeypatch, tmp_path):
+async def test_slurm_cluster_runs_on_isolated_workers(jp_fetch, facility, slurm, jp_root_dir, monkeypatch, tmp_path,
+                                                     event_stream):
     monkeypatch.setenv("JUPYTER_TOKEN", "server-secret-not-for-workers")
     (jp_root_dir / "analysis.ipynb").write_text("{}")
     cache = facility.root / "cache"
@@ -116,11 +117,20 @@ async def test_slurm_cluster_runs_on_isolated_workers(jp_fetch, facility, slurm,
     (rse / "hello.txt").chmod(0o644)
     url = f"{facility.state.services['xrootd']['cache_url']}//rse/SLURMTEST/hello.txt"
 
+    stream = await event_stream("clusters")
     _, cluster = await call(jp_fetch, "POST", "af-lab", "clusters", body={"profile": "slurm"}, expect=201)
     cid = cluster["id"]
     assert cluster["backend"] == "slurm"
     _, cluster = await call(jp_fetch, "PATCH", "af-lab", "clusters", cid, body={"workers": 2, "wait": 120}, expect=200)
     assert cluster["workers"] == 2
+    # The job states reach a listening browser on the event stream, read from squeue by tag.
+    def job_events(received):
+        return [e["data"] for e in received if e["topic"] == f"clusters/{cid}/jobs"]
+
+    await stream.until(lambda r: any(j["counts"]["running"] == 2 for j in job_events(r)), seconds=30)
+    pushed = job_events(stream.received)
+    assert pushed and pushed[-1]["counts"]["running"] == 2, pushed
+    assert all(row["status"] in ("pending", "running") for j in pushed for row in j["jobs"]), pushed
 
     _, jobs = await call(jp_fetch, "GET", "af-lab", "clusters", cid, "jobs", expect=200)
     queued = squeue(slurm, cid)

@@ -31,6 +31,7 @@ from distributed.core import Status
 
 from ..config import AFLab
 from ..errors import AFLabError, BadRequest, Conflict, NotFound, ServiceUnavailable
+from ..events.bus import EventBus
 from . import idle, restart, tls, worker_token
 from .backend import BackendContext, JobState, jobs_model
 from .backends import BACKENDS
@@ -41,6 +42,7 @@ from .restart import read_tail, reason_of
 from .scheduler_process import proc_start_ticks
 from .store import ClusterStore
 from .tokens import TokenShipper
+from .watch import ClusterEvents
 
 # Schedulers and workers unpickle af-lab's plugins without af-lab installed.
 cloudpickle.register_pickle_by_value(worker_token)
@@ -58,9 +60,11 @@ class WorkersDidNotConnect(AFLabError):
 
 
 class ClusterService:
-    def __init__(self, config: AFLab, log: logging.Logger | None = None, credentials=None, backends=None):
+    def __init__(self, config: AFLab, events: EventBus, log: logging.Logger | None = None, credentials=None,
+                 backends=None):
         self.config = config
         self.log = log or logging.getLogger("af_lab")
+        self.events = ClusterEvents(events, self.log)  # every change on the clusters/<id> topics
         self.backends = backends or BACKENDS
         self.tokens = TokenShipper(credentials, config.cluster_token_refresh_margin, self.log)
         self.environments = Environments(config.cluster_environments)
@@ -97,10 +101,12 @@ class ClusterService:
         except Exception:
             self.log.exception("af-lab: restoring clusters failed")
         self._monitor = asyncio.ensure_future(self._monitor_loop())
+        self.events.start(self)
 
     async def close(self) -> None:
         """Server shutdown: clusters stay for the next server unless configured not to."""
         self._closed = True
+        await self.events.close()
         if self._monitor:
             self._monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -153,6 +159,9 @@ class ClusterService:
     async def get(self, cluster_id: str) -> dict[str, Any]:
         await self.ready()
         return self._get(cluster_id).model()
+
+    def managed(self) -> list[ManagedCluster]:
+        return list(self._clusters.values())
 
     def _get(self, cluster_id: str) -> ManagedCluster:
         mc = self._clusters.get(cluster_id)
@@ -236,6 +245,7 @@ class ClusterService:
             else:
                 self._clusters.pop(cluster_id, None)
                 self.store.delete(cluster_id)
+                self.events.removed(cluster_id)
             if isinstance(exc, RuntimeError):
                 raise ServiceUnavailable(f"the cluster could not start: {reason_of(exc)}") from None
             raise
@@ -388,6 +398,7 @@ class ClusterService:
         async with mc.lock:
             if mc.state in LIVE:
                 mc.state = "stopping"
+                self.events.changed(mc)
                 failed = await self._teardown(mc)
             else:
                 failed = await self._cleanup_jobs(mc) if mc.cleanup_pending else None
@@ -397,6 +408,7 @@ class ClusterService:
                 raise ServiceUnavailable(f"cluster {mc.name!r} was shut down but its jobs are not removed yet: {failed}")
             self._clusters.pop(cluster_id, None)
             self.store.delete(cluster_id)
+        self.events.removed(cluster_id)
         self.log.info("af-lab: cluster %s (%s) shut down", mc.name, cluster_id)
 
     async def _teardown(self, mc: ManagedCluster) -> str | None:
@@ -461,7 +473,9 @@ class ClusterService:
         out: dict[str, Any] = {"cluster": mc.id, "backend": mc.backend, "queried_at": time.time()}
         queued = await self._queue(mc)
         connected = {str(w.get("name")) for w in mc.connected_workers().values()}
-        return {**out, **jobs_model(self.backends[mc.backend], queued, mc.jobs, connected)}
+        answer = {**out, **jobs_model(self.backends[mc.backend], queued, mc.jobs, connected)}
+        self.events.jobs_read(mc.id, answer)  # other tabs see what this read found
+        return answer
 
     def _context(self, mc: ManagedCluster) -> BackendContext:
         """The backend context (a minimal one for clusters restored without a dask object)."""
@@ -554,6 +568,7 @@ class ClusterService:
     def _save(self, mc: ManagedCluster) -> None:
         if mc.id in self._clusters:
             self.store.save(mc.record(self.owner))
+            self.events.changed(mc)
 
 
 def client_snippet(cluster_id: str) -> str:

@@ -7,8 +7,11 @@
   if any (a site's wrapper: a container runtime, or the demo facility's isolating wrapper);
 * every job carries the cluster's tag: job name ``af-<cluster id>`` and
   ``--comment=af-lab:<cluster id>``, so jobs are found by asking SLURM (:mod:`.slurm`);
-* ``--export=NONE``: nothing of the Jupyter server's environment (its token, Vault's)
-  reaches a job; the prologue exports the cluster's allow-listed environment instead;
+* nothing of the Jupyter server's environment (its token, Vault's) reaches a job: ``sbatch``
+  runs under ``env -i`` with the cluster's allow-listed environment (plus SLURM's own ``SLURM_*``
+  client settings) and the job gets exactly that (``--export=ALL``); the prologue exports the
+  allow-listed environment again. (Not ``--export=NONE``: SLURM then rebuilds the user's login
+  environment with ``su - <user> -c env`` before every job, ~2 s per worker start on 22.05);
 * files af-lab ships (the bearer token; TLS certificates and keys) travel *inside*
   the job script, which slurmctld keeps readable by root and the job's owner only.
   The script's prologue writes them, ``umask 077``, into ``AF_LAB_JOB_DIR=$(mktemp -d)``
@@ -22,6 +25,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import shlex
 from pathlib import Path
 from typing import Any
@@ -45,6 +49,7 @@ class AFLabSLURMJob(LedgerJob, SLURMJob):
         *args,
         slurm_settings: dict[str, Any] | None = None,
         ship_files: dict[str, str] | None = None,
+        submit_env: dict[str, str] | None = None,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
@@ -53,7 +58,15 @@ class AFLabSLURMJob(LedgerJob, SLURMJob):
         conf = self._settings.get("slurm_conf")
         prefix = f"env SLURM_CONF={shlex.quote(str(conf))} " if conf else ""
         extra = " ".join(shlex.quote(a) for a in self._settings.get("submit_command_extra") or [])
-        self.submit_command = f"{prefix}sbatch {extra}".strip()
+        # sbatch (and so the job, --export=ALL) sees the allow-listed environment only; the values are
+        # not secret (see environments.ALLOWED_ENV), so they may show on sbatch's command line.
+        env = {k: v for k, v in os.environ.items() if k.startswith("SLURM_")}
+        env.update(submit_env or {})
+        env.setdefault("PATH", os.environ.get("PATH", "/usr/bin:/bin"))  # where sbatch is
+        if conf:
+            env["SLURM_CONF"] = str(conf)
+        clean = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(env.items()))
+        self.submit_command = f"env -i {clean} sbatch {extra}".strip()
         extra = " ".join(shlex.quote(a) for a in self._settings.get("cancel_command_extra") or [])
         self.cancel_command = f"{prefix}scancel {extra}".strip()
 
@@ -90,7 +103,7 @@ class AFLabSLURMJob(LedgerJob, SLURMJob):
 def slurm_cluster(ctx: BackendContext) -> SLURMCluster:
     """An (unstarted) SLURMCluster for this cluster context; the service awaits it."""
     s, options = ctx.settings, ctx.options
-    directives = [f"--comment={slurm.COMMENT_PREFIX}{ctx.cluster_id}", "--export=NONE"]
+    directives = [f"--comment={slurm.COMMENT_PREFIX}{ctx.cluster_id}", "--export=ALL"]  # of sbatch's clean env
     if options.gpus:
         directives.append(f"--gres=gpu:{options.gpus}")
     directives += list(s.get("job_extra_directives") or [])
@@ -124,6 +137,7 @@ def slurm_cluster(ctx: BackendContext) -> SLURMCluster:
         job_cls=AFLabSLURMJob,
         slurm_settings=s,
         ship_files=files,
+        submit_env=env,
         **ctx.jobqueue_options(),
     )
     return ctx.detached(cluster)

@@ -72,3 +72,7 @@ class EventBus:
     @property
     def subscriber_count(self) -> int:
         return len(self._subscribers)
+
+    def wants(self, topic: str) -> bool:
+        """Whether anyone listens to ``topic`` now (publishers skip costly reads nobody would see)."""
+        return any(sub.wants(topic) for sub in self._subscribers)

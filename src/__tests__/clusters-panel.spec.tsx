@@ -11,11 +11,10 @@ import * as api from '../clusters/api';
 import {
   cluster,
   HTCONDOR_JOBS,
-  htcondorCluster,
   PROFILES
 } from '../clusters/__tests__/fixtures';
 import { ClustersPanel } from '../clusters/ClustersPanel';
-import { ClustersModel, POLL } from '../clusters/model';
+import { ClustersModel } from '../clusters/model';
 import { ICluster } from '../clusters/types';
 import { AFLabRequestError } from '../request';
 import { deferred } from './helpers';
@@ -40,97 +39,6 @@ beforeEach(() => {
 
 afterEach(() => {
   jest.useRealTimers();
-});
-
-describe('ClustersModel polling', () => {
-  it('fetches nothing while the view is hidden', async () => {
-    jest.useFakeTimers();
-    const model = new ClustersModel();
-    await act(() => jest.advanceTimersByTimeAsync(60_000));
-    expect(mocked.listClusters).not.toHaveBeenCalled();
-    expect(mocked.fetchProfiles).not.toHaveBeenCalled();
-    model.dispose();
-  });
-
-  it('polls slowly when idle, and stops when hidden', async () => {
-    jest.useFakeTimers();
-    mocked.listClusters.mockResolvedValue([cluster()]);
-    const model = new ClustersModel();
-    model.setActive(true);
-    await jest.advanceTimersByTimeAsync(10);
-    expect(mocked.listClusters).toHaveBeenCalledTimes(1);
-    expect(mocked.fetchProfiles).toHaveBeenCalledTimes(1);
-    await jest.advanceTimersByTimeAsync(POLL.idle - 100);
-    expect(mocked.listClusters).toHaveBeenCalledTimes(1);
-    await jest.advanceTimersByTimeAsync(200);
-    expect(mocked.listClusters).toHaveBeenCalledTimes(2);
-    // A local cluster has no batch jobs: no job requests at all.
-    expect(mocked.fetchJobs).not.toHaveBeenCalled();
-
-    model.setActive(false);
-    await jest.advanceTimersByTimeAsync(5 * POLL.idle);
-    expect(mocked.listClusters).toHaveBeenCalledTimes(2);
-    // Back on screen with stale data: one fetch at once.
-    model.setActive(true);
-    await jest.advanceTimersByTimeAsync(10);
-    expect(mocked.listClusters).toHaveBeenCalledTimes(3);
-    model.dispose();
-  });
-
-  it('polls fast while workers are missing, and the jobs while one is not running', async () => {
-    jest.useFakeTimers();
-    mocked.listClusters.mockResolvedValue([htcondorCluster()]);
-    const model = new ClustersModel();
-    model.setActive(true);
-    await jest.advanceTimersByTimeAsync(10);
-    expect(mocked.fetchJobs).toHaveBeenCalledTimes(1);
-    expect(model.jobs(htcondorCluster().id)?.data?.counts?.held).toBe(1);
-    await jest.advanceTimersByTimeAsync(20_000);
-    // Every 2 s for the list, every 5 s for the jobs; never more.
-    expect(mocked.listClusters.mock.calls.length).toBeGreaterThanOrEqual(9);
-    expect(mocked.listClusters.mock.calls.length).toBeLessThanOrEqual(11);
-    expect(mocked.fetchJobs.mock.calls.length).toBeGreaterThanOrEqual(4);
-    expect(mocked.fetchJobs.mock.calls.length).toBeLessThanOrEqual(5);
-
-    // Everything runs: slow down to the idle periods.
-    mocked.listClusters.mockResolvedValue([
-      htcondorCluster({ workers: 3, requested_workers: 3, pending: null })
-    ]);
-    mocked.fetchJobs.mockResolvedValue({
-      ...HTCONDOR_JOBS,
-      counts: { submitted: 3, idle: 0, running: 3, held: 0, done: 0 },
-      jobs: HTCONDOR_JOBS.jobs.map(j => ({
-        ...j,
-        status: 'running',
-        connected: true
-      }))
-    });
-    await jest.advanceTimersByTimeAsync(10_000);
-    const lists = mocked.listClusters.mock.calls.length;
-    const jobs = mocked.fetchJobs.mock.calls.length;
-    await jest.advanceTimersByTimeAsync(60_000);
-    expect(mocked.listClusters.mock.calls.length - lists).toBeLessThanOrEqual(
-      60_000 / POLL.idle + 1
-    );
-    expect(mocked.fetchJobs.mock.calls.length - jobs).toBeLessThanOrEqual(
-      60_000 / POLL.jobsIdle + 1
-    );
-    model.dispose();
-  });
-
-  it('backs off after failures', async () => {
-    jest.useFakeTimers();
-    mocked.listClusters.mockRejectedValue(
-      new AFLabRequestError({ status: 0, type: 'network', message: 'down' })
-    );
-    const model = new ClustersModel();
-    model.setActive(true);
-    await jest.advanceTimersByTimeAsync(120_000);
-    // 2, 4, 8, 16, 32, 60, 60 s … after the first attempt.
-    expect(mocked.listClusters.mock.calls.length).toBeLessThanOrEqual(8);
-    expect(model.listError).toBeInstanceOf(AFLabRequestError);
-    model.dispose();
-  });
 });
 
 describe('ClustersPanel', () => {

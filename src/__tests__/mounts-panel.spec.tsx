@@ -10,6 +10,7 @@ import {
 import React from 'react';
 
 import { IServerEvent, IStreamStatus } from '../common/eventStream';
+import { FallbackPoll } from '../common/fallbackPoll';
 import { explainMountError } from '../mounts/errors';
 import { IMountEventSource, MountsApi, MountsModel } from '../mounts/model';
 import { IMountActions, MountsPanel } from '../mounts/MountsPanel';
@@ -167,11 +168,8 @@ describe('MountsModel', () => {
     try {
       const events = new FakeEvents();
       const fake = api([mount({ state: 'fetching' })]);
-      const model = new MountsModel({
-        api: fake,
-        events,
-        fallbackPollMs: 1000
-      });
+      const fallback = new FallbackPoll({ stream: events, intervalMs: 1000 });
+      const model = new MountsModel({ api: fake, events, fallback });
       model.start();
       await act(async () => {
         await Promise.resolve();
@@ -191,6 +189,7 @@ describe('MountsModel', () => {
       });
       expect(fake.listMounts.mock.calls.length).toBe(after);
       model.dispose();
+      fallback.dispose();
     } finally {
       jest.useRealTimers();
     }

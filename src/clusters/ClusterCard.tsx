@@ -404,7 +404,8 @@ export function ClusterCard(props: IClusterCardProps): JSX.Element {
 }
 
 /**
- * The HTCondor job states of a cluster (idle / running / held with reasons),
+ * The batch job states of a cluster (idle or pending / running / held with
+ * reasons),
  * so that "0 workers" is explained; one line for a local cluster.
  */
 export function JobStatus(props: {
@@ -433,14 +434,14 @@ export function JobStatus(props: {
   return (
     <div
       className="jp-AFLab-JobStatus"
-      data-backend="htcondor"
+      data-backend={cluster.backend}
       data-loading={jobs?.loading ? 'true' : 'false'}
     >
       <div className="jp-AFLab-JobStatus-line">
         <span className="jp-AFLab-ClusterCard-label">Jobs</span>
         {counts ? (
           <span className="jp-AFLab-JobStatus-counts" title={data?.message}>
-            {jobCountEntries(counts).map(entry => (
+            {jobCountEntries(counts, cluster.backend).map(entry => (
               <span
                 key={entry.key}
                 className="jp-AFLab-JobCount"
@@ -455,7 +456,7 @@ export function JobStatus(props: {
           </span>
         ) : jobs?.error ? null : (
           <span className="jp-AFLab-ClusterCard-muted">
-            {jobs?.loading ? 'asking HTCondor…' : 'not known yet'}
+            {jobs?.loading ? 'asking the batch system…' : 'not known yet'}
           </span>
         )}
         {jobs?.loading && counts && (

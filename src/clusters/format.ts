@@ -142,11 +142,13 @@ export function explainMissingWorkers(
  * running, which is always shown).
  */
 export function jobCountEntries(
-  counts: IJobCounts
+  counts: IJobCounts,
+  backend = 'htcondor'
 ): { key: keyof IJobCounts; label: string; value: number }[] {
   const order: { key: keyof IJobCounts; label: string }[] = [
     { key: 'running', label: 'running' },
-    { key: 'idle', label: 'idle' },
+    // Each batch system's own word for a job waiting in the queue.
+    { key: 'idle', label: backend === 'htcondor' ? 'idle' : 'pending' },
     { key: 'held', label: 'held' },
     { key: 'done', label: 'done' }
   ];

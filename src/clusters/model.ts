@@ -1,6 +1,8 @@
 import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
+import { EventStream, IServerEvent } from '../common/eventStream';
+import { FallbackPoll, streamIsDown } from '../common/fallbackPoll';
 import * as defaultApi from './api';
 import {
   adaptOperation,
@@ -12,11 +14,8 @@ import {
   IJobsState,
   IOperation,
   IOperationError,
-  jobsPollPeriod,
-  listBackoff,
-  listPollPeriod,
   newCreation,
-  POLL,
+  readClusterEvent,
   scaleOperation,
   shutdownOperation,
   UIRequest
@@ -26,7 +25,8 @@ import {
   ICluster,
   ICreateClusterBody,
   IProfile,
-  IProfilesResponse
+  IProfilesResponse,
+  LIVE_STATES
 } from './types';
 
 export {
@@ -35,18 +35,41 @@ export {
   IJobsState,
   IOperation,
   IOperationError,
-  POLL,
   UIRequest
 } from './state';
 
 /**
+ * What the model uses of the shared event stream (replaced in tests).
+ */
+export type IClusterEventSource = Pick<
+  EventStream,
+  'received' | 'opened' | 'status' | 'start'
+>;
+
+/**
  * The state of the Clusters view, shared by the sidebar section and the
  * `af-lab:*-cluster` commands.
+ *
+ * It is kept current by the server's `clusters/<id>` events (the cluster)
+ * and `clusters/<id>/jobs` events (its batch jobs) on the shared event
+ * stream; the list is read when the view is first shown and after every
+ * reconnect. While the stream is down and the view is shown, the shared
+ * {@link FallbackPoll} re-reads the list and the batch jobs.
  */
 export class ClustersModel implements IDisposable {
   constructor(options: ClustersModel.IOptions = {}) {
     this._api = options.api ?? defaultApi;
     this._now = options.now ?? (() => Date.now());
+    this._events = options.events ?? null;
+    this._ownsFallback = !options.fallback;
+    this._fallback =
+      options.fallback ?? new FallbackPoll({ stream: this._events });
+    this._polled = this._fallback.add({
+      wanted: () => this._active && !this._disposed,
+      refresh: () => this._pollOnce()
+    });
+    this._events?.received.connect(this._onEvent, this);
+    this._events?.opened.connect(this._onOpened, this);
   }
 
   get changed(): ISignal<this, void> {
@@ -69,7 +92,11 @@ export class ClustersModel implements IDisposable {
       return;
     }
     this._disposed = true;
-    this._clearTimer();
+    this._polled.dispose();
+    if (this._ownsFallback) {
+      this._fallback.dispose();
+    }
+    Signal.disconnectReceiver(this);
     Signal.clearData(this);
   }
 
@@ -146,11 +173,12 @@ export class ClustersModel implements IDisposable {
     this._uiRequested.emit(request);
   }
 
-  // -------------------------------------------------------------- polling
+  // -------------------------------------------------------------- updates
 
   /**
-   * Whether the view is on screen. Polling runs only while it is; when it
-   * comes back, stale data is fetched at once.
+   * Whether the view is on screen. The first time (and whenever the list may
+   * be stale: no live stream) the list is read at once; while it is shown
+   * and the stream is down, the shared fallback keeps reading it.
    */
   setActive(active: boolean): void {
     if (active === this._active || this._disposed) {
@@ -158,13 +186,15 @@ export class ClustersModel implements IDisposable {
     }
     this._active = active;
     if (!active) {
-      this._clearTimer();
       return;
     }
+    this._events?.start();
     if (this._profiles === null && this._profilesRequest === null) {
       void this.loadProfiles();
     }
-    this._schedule();
+    if (!this._loadedAt || !this._events || streamIsDown(this._events.status)) {
+      void this.refresh();
+    }
   }
 
   get isActive(): boolean {
@@ -172,12 +202,16 @@ export class ClustersModel implements IDisposable {
   }
 
   /**
-   * Fetch the list (and the jobs that are due) now.
+   * Fetch the list and the batch jobs of its clusters now.
    */
   async refresh(): Promise<void> {
     await this._refreshList();
-    await this._refreshDueJobs();
-    this._schedule();
+    const batch = (this._clusters ?? []).filter(
+      c =>
+        c.backend !== 'local' &&
+        (LIVE_STATES.includes(c.state) || !this._jobs.get(c.id)?.at)
+    );
+    await Promise.all(batch.map(c => this.refreshJobs(c.id)));
   }
 
   /**
@@ -276,7 +310,7 @@ export class ClustersModel implements IDisposable {
       this._clusters
     );
     this._creations = [creation, ...this._creations];
-    this._mutated();
+    this._emit();
     try {
       const cluster = await this._api.createCluster(creationRequest(creation));
       this._creations = this._creations.filter(c => c !== creation);
@@ -295,7 +329,7 @@ export class ClustersModel implements IDisposable {
       }
       throw error;
     } finally {
-      this._mutated();
+      this._emit();
     }
   }
 
@@ -358,7 +392,7 @@ export class ClustersModel implements IDisposable {
     }
     this._ops.set(id, op);
     this._errors.delete(id);
-    this._mutated();
+    this._emit();
     try {
       const cluster = await call();
       if (cluster) {
@@ -381,11 +415,20 @@ export class ClustersModel implements IDisposable {
       throw error;
     } finally {
       this._ops.delete(id);
-      this._mutated();
+      this._emit();
     }
   }
 
+  /**
+   * Note that a cluster changed: list answers asked for before are stale for
+   * it (see {@link _refreshList}).
+   */
+  private _touched(id: string): void {
+    this._changedAt.set(id, ++this._changes);
+  }
+
   private _upsert(cluster: ICluster): void {
+    this._touched(cluster.id);
     const list = this._clusters ?? [];
     const index = list.findIndex(c => c.id === cluster.id);
     this._clusters =
@@ -395,37 +438,72 @@ export class ClustersModel implements IDisposable {
   }
 
   private _remove(id: string): void {
+    this._touched(id);
     if (this._clusters) {
       this._clusters = this._clusters.filter(c => c.id !== id);
     }
     this._jobs.delete(id);
   }
 
-  /**
-   * A change was made: answers of requests started before it are stale.
-   */
-  private _mutated(): void {
-    this._generation++;
+  private _onEvent(_: unknown, { topic, data }: IServerEvent): void {
+    const event = readClusterEvent(topic, data);
+    if (!event) {
+      return; // another section's topic
+    }
+    if (event.kind === 'jobs') {
+      const loading = this._jobsRequests.has(event.id);
+      const at = this._now();
+      this._jobs.set(event.id, { data: event.jobs, error: null, loading, at });
+    } else if (event.kind === 'removed') {
+      this._remove(event.id);
+    } else {
+      // The browser's dashboard URL is the REST answer's (the base URL).
+      const dashboard_url = this.find(event.id)?.dashboard_url ?? '';
+      this._upsert({ ...event.cluster, dashboard_url });
+      adoptListedNames(this._creations, this._clusters ?? []);
+      if (event.cluster.dashboard_link && !dashboard_url) {
+        void this._refreshList(); // a new cluster: read its dashboard URL
+      }
+    }
     this._emit();
-    this._schedule();
+  }
+
+  private _onOpened(): void {
+    // Events sent while disconnected are lost: catch up.
+    if (this._loadedAt || this._active) {
+      void this.refresh();
+    }
+  }
+
+  /**
+   * One read of the fallback; a rejection makes it back off.
+   */
+  private async _pollOnce(): Promise<void> {
+    await this.refresh();
+    if (this._listError) {
+      throw this._listError;
+    }
   }
 
   private _refreshList(): Promise<void> {
     if (this._listRequest) {
       return this._listRequest;
     }
-    const generation = this._generation;
+    const askedAt = this._changes;
     const request = this._api
       .listClusters()
-      .then(clusters => {
-        this._listFailures = 0;
+      .then(listed => {
         this._listError = null;
-        if (generation !== this._generation) {
-          // An action finished meanwhile: this answer may predate it.
-          this._stale = true;
-          return;
+        // An event or action newer than this answer wins for its cluster.
+        const newer = (id: string) => (this._changedAt.get(id) ?? 0) > askedAt;
+        const clusters = listed
+          .filter(c => !newer(c.id) || this.find(c.id))
+          .map(c => (newer(c.id) ? this.find(c.id)! : c));
+        for (const known of this._clusters ?? []) {
+          if (newer(known.id) && !clusters.some(c => c.id === known.id)) {
+            clusters.push(known);
+          }
         }
-        this._stale = false;
         this._clusters = clusters;
         this._loadedAt = this._now();
         for (const id of Array.from(this._jobs.keys())) {
@@ -436,7 +514,6 @@ export class ClustersModel implements IDisposable {
         adoptListedNames(this._creations, clusters);
       })
       .catch(error => {
-        this._listFailures++;
         this._listError = error;
       })
       .finally(() => {
@@ -446,82 +523,6 @@ export class ClustersModel implements IDisposable {
     this._listRequest = request;
     this._emit();
     return request;
-  }
-
-  private _jobsDueIn(cluster: ICluster): number | null {
-    const period = jobsPollPeriod(cluster, this._jobs.get(cluster.id));
-    if (period === null) {
-      return null;
-    }
-    const at = this._jobs.get(cluster.id)?.at ?? 0;
-    return Math.max(0, at + period - this._now());
-  }
-
-  private async _refreshDueJobs(): Promise<void> {
-    const due = (this._clusters ?? []).filter(c => this._jobsDueIn(c) === 0);
-    await Promise.all(due.map(c => this.refreshJobs(c.id)));
-  }
-
-  private _nextDelay(): number {
-    let listDelay: number;
-    if (this._listFailures > 0) {
-      listDelay = listBackoff(this._listFailures);
-    } else {
-      const period = this._listPeriod();
-      listDelay = this._loadedAt
-        ? Math.max(0, this._loadedAt + period - this._now())
-        : 0;
-    }
-    let delay = listDelay;
-    for (const c of this._clusters ?? []) {
-      const due = this._jobsDueIn(c);
-      if (due !== null) {
-        delay = Math.min(delay, due);
-      }
-    }
-    // Never two ticks closer than POLL.min (answers arriving together).
-    return Math.max(delay, this._lastTickAt + POLL.min - this._now(), 0);
-  }
-
-  private _listPeriod(): number {
-    const pending = this._ops.size > 0 || this._stale;
-    return listPollPeriod(this._clusters, this._creations, pending);
-  }
-
-  private _schedule(): void {
-    this._clearTimer();
-    if (!this._active || this._disposed) {
-      return;
-    }
-    const delay = this._nextDelay();
-    this._timer = setTimeout(() => {
-      this._timer = null;
-      void this._tick();
-    }, delay);
-  }
-
-  private async _tick(): Promise<void> {
-    if (!this._active || this._disposed) {
-      return;
-    }
-    this._lastTickAt = this._now();
-    const listDue =
-      this._listFailures > 0 ||
-      this._stale ||
-      !this._loadedAt ||
-      this._now() - this._loadedAt >= this._listPeriod() - 50;
-    if (listDue) {
-      await this._refreshList();
-    }
-    await this._refreshDueJobs();
-    this._schedule();
-  }
-
-  private _clearTimer(): void {
-    if (this._timer !== null) {
-      clearTimeout(this._timer);
-      this._timer = null;
-    }
   }
 
   private _emit(): void {
@@ -534,7 +535,10 @@ export class ClustersModel implements IDisposable {
   private _now: () => number;
   private _disposed = false;
   private _active = false;
-  private _timer: ReturnType<typeof setTimeout> | null = null;
+  private _events: IClusterEventSource | null;
+  private _fallback: FallbackPoll;
+  private _ownsFallback: boolean;
+  private _polled: IDisposable;
   private _changed = new Signal<this, void>(this);
   private _uiRequested = new Signal<this, UIRequest>(this);
 
@@ -544,12 +548,11 @@ export class ClustersModel implements IDisposable {
 
   private _clusters: ICluster[] | null = null;
   private _listError: unknown = null;
-  private _listFailures = 0;
   private _listRequest: Promise<void> | null = null;
   private _loadedAt = 0;
-  private _lastTickAt = 0;
-  private _generation = 0;
-  private _stale = false;
+  // Local change counter: which clusters changed after a list was asked for.
+  private _changes = 0;
+  private _changedAt = new Map<string, number>();
 
   private _jobs = new Map<string, IJobsState>();
   private _jobsRequests = new Map<string, Promise<void>>();
@@ -577,5 +580,14 @@ export namespace ClustersModel {
   export interface IOptions {
     api?: IApi;
     now?: () => number;
+    /**
+     * The shared event stream (topics `clusters/…`); none: the fallback
+     * polls whenever the view is shown.
+     */
+    events?: IClusterEventSource | null;
+    /**
+     * The shared polling fallback (default: one of its own).
+     */
+    fallback?: FallbackPoll;
   }
 }

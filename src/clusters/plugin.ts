@@ -59,13 +59,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
     events: IAFLabEvents | null
   ): void => {
     const { commands } = app;
-    const model = new ClustersModel();
-    // A cluster changed on the server (e.g. closed from dask-labextension's
-    // pane): read the list now instead of at the next poll.
-    events?.stream.received.connect((_, event) => {
-      if (event.topic.startsWith('clusters/') && model.isActive) {
-        void model.refresh();
-      }
+    // Kept current by the clusters/… events of the shared stream.
+    const model = new ClustersModel({
+      events: events?.stream,
+      fallback: events?.fallback
     });
     const dashboards = new DaskDashboards(app);
     model.changed.connect(() => {

@@ -1,8 +1,8 @@
 /**
  * What the Clusters view keeps per cluster besides the cluster (operations
- * and what their cards say, errors, job states, creations), its polling
- * periods, how a creation is matched to the cluster the server lists for
- * it, and the form field a server error names.
+ * and what their cards say, errors, job states, creations), how a creation
+ * is matched to the cluster the server lists for it, what a server event
+ * says, and the form field a server error names.
  */
 import { plural } from '../common/units';
 import {
@@ -13,26 +13,6 @@ import {
   IProfile,
   LIVE_STATES
 } from './types';
-
-/**
- * Polling periods (ms). The list is polled quickly only while something is
- * changing; job states only for HTCondor clusters, quickly only while a job
- * is not running. Nothing is polled while the view is hidden.
- */
-export const POLL = {
-  /** Something is starting, stopping or scaling. */
-  busy: 2000,
-  /** Nothing is changing. */
-  idle: 15000,
-  /** HTCondor jobs while a job is idle or held or a worker is missing. */
-  jobsBusy: 5000,
-  /** HTCondor jobs while every job runs and every worker is connected. */
-  jobsIdle: 30000,
-  /** Longest wait after repeated failures. */
-  maxBackoff: 60000,
-  /** Shortest wait between two timer ticks. */
-  min: 1000
-} as const;
 
 /**
  * An action running on one cluster; the card shows it with a spinner.
@@ -179,75 +159,6 @@ export function fieldOf(error: unknown): string | null {
 }
 
 /**
- * How often to read an HTCondor cluster's job states (ms), or null: never
- * (other backends, or a stopped cluster already read once). Quickly while
- * jobs or workers are settling.
- */
-export function jobsPollPeriod(
-  cluster: ICluster,
-  state: IJobsState | undefined
-): number | null {
-  if (cluster.backend === 'local') {
-    return null;
-  }
-  if (!LIVE_STATES.includes(cluster.state)) {
-    // Once for a stopped cluster: what happened to its jobs.
-    return state?.at ? null : 0;
-  }
-  if (state?.error) {
-    return POLL.jobsIdle;
-  }
-  const counts = state?.data?.counts;
-  const settling =
-    cluster.state === 'starting' ||
-    cluster.workers < cluster.requested_workers ||
-    cluster.pending !== null ||
-    !counts ||
-    counts.idle > 0 ||
-    counts.held > 0 ||
-    counts.running < counts.submitted - counts.done;
-  return settling ? POLL.jobsBusy : POLL.jobsIdle;
-}
-
-/**
- * Whether something is changing (then the list is polled quickly).
- */
-export function isBusy(
-  clusters: readonly ICluster[] | null,
-  creations: readonly ICreation[],
-  pending: boolean
-): boolean {
-  if (pending || creations.some(c => c.state === 'creating')) {
-    return true;
-  }
-  return (clusters ?? []).some(
-    c =>
-      c.state === 'starting' ||
-      c.state === 'stopping' ||
-      (c.state === 'running' &&
-        (c.workers !== c.requested_workers || c.pending !== null))
-  );
-}
-
-/**
- * How long the list waits between two reads (ms) while all goes well.
- */
-export function listPollPeriod(
-  clusters: readonly ICluster[] | null,
-  creations: readonly ICreation[],
-  pending: boolean
-): number {
-  return isBusy(clusters, creations, pending) ? POLL.busy : POLL.idle;
-}
-
-/**
- * How long the list waits after `failures` failed reads in a row (ms).
- */
-export function listBackoff(failures: number): number {
-  return Math.min(POLL.busy * 2 ** Math.min(failures, 6), POLL.maxBackoff);
-}
-
-/**
  * The placeholder for a cluster whose creation is starting now.
  */
 export function newCreation(
@@ -326,4 +237,34 @@ export function adoptListedNames(
       c.name = match.name;
     }
   }
+}
+
+/**
+ * What a `clusters/<id>` or `clusters/<id>/jobs` server event says; null for
+ * another topic or a malformed event.
+ */
+export type ClusterEvent =
+  | { kind: 'cluster'; id: string; cluster: ICluster }
+  | { kind: 'removed'; id: string }
+  | { kind: 'jobs'; id: string; jobs: IJobsResponse };
+
+export function readClusterEvent(
+  topic: string,
+  data: unknown
+): ClusterEvent | null {
+  const match = /^clusters\/([^/]+)(\/jobs)?$/.exec(topic);
+  if (!match || !data || typeof data !== 'object') {
+    return null;
+  }
+  const id = match[1];
+  if (match[2]) {
+    return { kind: 'jobs', id, jobs: data as IJobsResponse };
+  }
+  const cluster = data as ICluster;
+  if (cluster.id !== id) {
+    return null;
+  }
+  return (cluster.state as string) === 'removed'
+    ? { kind: 'removed', id }
+    : { kind: 'cluster', id, cluster };
 }

@@ -5,16 +5,18 @@ import {
 
 import { IAFLabEvents } from '../tokens';
 import { EventStream } from './eventStream';
+import { FallbackPoll } from './fallbackPoll';
 
 /**
- * The topics of the one connection: mounts and publish jobs; clusters as
- * soon as the server publishes them (until then the Clusters view polls).
+ * The topics of the one connection: mounts, publish jobs and clusters
+ * (their state and their batch jobs).
  */
 export const EVENT_TOPICS = ['mounts', 'publish', 'clusters'];
 
 /**
  * One connection to the server's event stream for every section, with one
- * reconnect/backoff (see {@link EventStream}); each section listens to its
+ * reconnect/backoff (see {@link EventStream}), and one polling fallback
+ * while it is down (see {@link FallbackPoll}); each section listens to its
  * own topic on it.
  */
 const plugin: JupyterFrontEndPlugin<IAFLabEvents> = {
@@ -23,7 +25,8 @@ const plugin: JupyterFrontEndPlugin<IAFLabEvents> = {
   autoStart: true,
   provides: IAFLabEvents,
   activate: (app: JupyterFrontEnd): IAFLabEvents => {
-    return { stream: new EventStream({ topics: EVENT_TOPICS }) };
+    const stream = new EventStream({ topics: EVENT_TOPICS });
+    return { stream, fallback: new FallbackPoll({ stream }) };
   }
 };
 

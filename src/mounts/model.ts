@@ -6,6 +6,7 @@ import {
   IServerEvent,
   IStreamStatus
 } from '../common/eventStream';
+import { FallbackPoll } from '../common/fallbackPoll';
 import { OwnActions } from '../common/notify';
 import * as defaultApi from './api';
 import {
@@ -49,8 +50,8 @@ export interface IMountEventSource extends IDisposable {
  * The list is read once (`GET /af-lab/mounts`) and again after every
  * reconnect of the stream (events missed while disconnected are never
  * lost); in between, each `mounts/<id>` event replaces its mount. While the
- * stream is down and a job runs, the list is re-read every few seconds so
- * progress never stalls on screen.
+ * stream is down and a job runs, the shared {@link FallbackPoll} re-reads
+ * the list every few seconds so progress never stalls on screen.
  */
 export class MountsModel implements IDisposable {
   /**
@@ -64,7 +65,19 @@ export class MountsModel implements IDisposable {
     // to dispose.
     this._ownsEvents = !options.events;
     this._events = options.events ?? new EventStream({ topics: ['mounts'] });
-    this._fallbackMs = options.fallbackPollMs ?? 3000;
+    this._ownsFallback = !options.fallback;
+    this._fallback =
+      options.fallback ?? new FallbackPoll({ stream: this._events });
+    this._polled = this._fallback.add({
+      wanted: () =>
+        this._started && !this._disposed && this.mounts.some(isActive),
+      refresh: async () => {
+        await this.refresh();
+        if (this._error) {
+          throw this._error; // the fallback backs off
+        }
+      }
+    });
     this._events.received.connect(this._onEvent, this);
     this._events.opened.connect(this._onOpened, this);
     this._events.statusChanged.connect(this._onStreamStatus, this);
@@ -177,7 +190,6 @@ export class MountsModel implements IDisposable {
       .finally(() => {
         this._loading = false;
         this._refreshing = null;
-        this._updateFallback();
         this._emit();
       });
     this._refreshing = request;
@@ -268,7 +280,10 @@ export class MountsModel implements IDisposable {
       return;
     }
     this._disposed = true;
-    this._stopFallback();
+    this._polled.dispose();
+    if (this._ownsFallback) {
+      this._fallback.dispose();
+    }
     if (this._cacheTimer) {
       window.clearTimeout(this._cacheTimer);
     }
@@ -313,7 +328,6 @@ export class MountsModel implements IDisposable {
   }
 
   private _onStreamStatus(): void {
-    this._updateFallback();
     this._emit();
   }
 
@@ -334,34 +348,7 @@ export class MountsModel implements IDisposable {
     this._mounts.set(mount.id, mount);
     this._changedAt.set(mount.id, ++this._changes);
     this._sorted = null;
-    this._updateFallback();
     this._emit();
-  }
-
-  /**
-   * Poll while the stream is down and a job runs; stop as soon as either
-   * changes.
-   */
-  private _updateFallback(): void {
-    const streamDown = this._events.status.state !== 'open';
-    const running = [...this._mounts.values()].some(isActive);
-    if (this._started && streamDown && running && !this._disposed) {
-      if (!this._fallbackTimer) {
-        this._fallbackTimer = window.setInterval(
-          () => void this.refresh(),
-          this._fallbackMs
-        );
-      }
-    } else {
-      this._stopFallback();
-    }
-  }
-
-  private _stopFallback(): void {
-    if (this._fallbackTimer) {
-      window.clearInterval(this._fallbackTimer);
-      this._fallbackTimer = 0;
-    }
   }
 
   private _refreshCacheSoon(): void {
@@ -389,7 +376,9 @@ export class MountsModel implements IDisposable {
   private _api: MountsApi;
   private _events: IMountEventSource;
   private _ownsEvents: boolean;
-  private _fallbackMs: number;
+  private _fallback: FallbackPoll;
+  private _ownsFallback: boolean;
+  private _polled: IDisposable;
   private _mounts = new Map<string, IMount>();
   private _sorted: IMount[] | null = null;
   private _cache: ICacheUsage | null = null;
@@ -403,7 +392,6 @@ export class MountsModel implements IDisposable {
   private _changes = 0;
   private _changedAt = new Map<string, number>();
   private _pending = new Set<string>();
-  private _fallbackTimer = 0;
   private _cacheTimer = 0;
   private _changed = new Signal<this, void>(this);
 }
@@ -413,10 +401,9 @@ export namespace MountsModel {
     api?: MountsApi;
     events?: IMountEventSource;
     /**
-     * Re-read the list this often while the stream is down and a job runs.
-     * Default 3000 ms.
+     * The shared polling fallback (default: one of its own on `events`).
      */
-    fallbackPollMs?: number;
+    fallback?: FallbackPoll;
   }
 }
 

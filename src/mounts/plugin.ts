@@ -42,7 +42,10 @@ const plugin: JupyterFrontEndPlugin<IAFLabMounts> = {
     fileBrowser: IDefaultFileBrowser | null,
     events: IAFLabEvents | null
   ): IAFLabMounts => {
-    const model = new MountsModel({ events: events?.stream });
+    const model = new MountsModel({
+      events: events?.stream,
+      fallback: events?.fallback
+    });
 
     const openInFileBrowser = async (mount: IMount): Promise<void> => {
       const path =

@@ -1,6 +1,7 @@
 import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
+import { FallbackPoll } from '../common/fallbackPoll';
 import { OwnActions } from '../common/notify';
 import * as api from './api';
 import {
@@ -15,8 +16,8 @@ import { IPublishJob } from './types';
  * The user's publish jobs, kept current by the `publish` event topic.
  *
  * The list is read with `GET publish/jobs` at start, after every reconnect of
- * the event stream (events sent during a gap are lost), and every
- * `pollMs` while the stream is down and a job is still active.
+ * the event stream (events sent during a gap are lost), and by the shared
+ * {@link FallbackPoll} while the stream is down and a job is still active.
  */
 export class PublishJobsModel implements IDisposable {
   /**
@@ -26,7 +27,10 @@ export class PublishJobsModel implements IDisposable {
 
   constructor(options: PublishJobsModel.IOptions = {}) {
     this._stream = options.stream ?? null;
-    this._pollMs = options.pollMs ?? 5000;
+    this._ownsFallback = !options.fallback;
+    this._fallback =
+      options.fallback ??
+      new FallbackPoll({ stream: this._stream, intervalMs: options.pollMs });
     if (this._stream) {
       this._stream.received.connect(this._onEvent, this);
       this._stream.statusChanged.connect(this._onStatus, this);
@@ -90,7 +94,15 @@ export class PublishJobsModel implements IDisposable {
   start(): void {
     void this.refresh();
     this._stream?.start();
-    this._poll = window.setInterval(() => this._maybePoll(), this._pollMs);
+    this._polled ??= this._fallback.add({
+      wanted: () => !this._disposed && this._jobs.some(isActive),
+      refresh: async () => {
+        await this.refresh();
+        if (this._error) {
+          throw this._error; // the fallback backs off
+        }
+      }
+    });
   }
 
   /**
@@ -199,7 +211,10 @@ export class PublishJobsModel implements IDisposable {
       return;
     }
     this._disposed = true;
-    window.clearInterval(this._poll);
+    this._polled?.dispose();
+    if (this._ownsFallback) {
+      this._fallback.dispose();
+    }
     if (this._stream) {
       this._stream.received.disconnect(this._onEvent, this);
       this._stream.statusChanged.disconnect(this._onStatus, this);
@@ -275,18 +290,6 @@ export class PublishJobsModel implements IDisposable {
     this._emit();
   }
 
-  private _maybePoll(): void {
-    const streamDown =
-      this._stream !== null && this._stream.status.state !== 'open';
-    if (
-      (streamDown || this._stream === null) &&
-      this._jobs.some(isActive) &&
-      !document.hidden
-    ) {
-      void this.refresh();
-    }
-  }
-
   private _emit(): void {
     if (!this._disposed) {
       this._changed.emit();
@@ -294,8 +297,9 @@ export class PublishJobsModel implements IDisposable {
   }
 
   private _stream: EventStream | null;
-  private _pollMs: number;
-  private _poll = 0;
+  private _fallback: FallbackPoll;
+  private _ownsFallback: boolean;
+  private _polled: IDisposable | null = null;
   private _jobs: IPublishJob[] = [];
   private _loaded = false;
   private _loading: Promise<void> | null = null;
@@ -315,7 +319,12 @@ export namespace PublishJobsModel {
      */
     stream?: EventStream | null;
     /**
-     * Poll period while the stream is down and a job is active.
+     * The shared polling fallback (default: one of its own on `stream`).
+     */
+    fallback?: FallbackPoll;
+    /**
+     * Poll period of its own fallback while the stream is down and a job is
+     * active.
      */
     pollMs?: number;
   }

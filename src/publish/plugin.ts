@@ -66,7 +66,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
     events: IAFLabEvents | null
   ): void => {
     const stream = events?.stream ?? new EventStream({ topics: ['publish'] });
-    const model = new PublishJobsModel({ stream });
+    const model = new PublishJobsModel({
+      stream,
+      fallback: events?.fallback
+    });
     model.start();
 
     const section = new PublishSection({

@@ -345,3 +345,148 @@ test('HTCondor job states explain missing workers', async ({
     await cleanUp(request);
   }
 });
+
+/**
+ * A SLURM cluster from the form (the facility runs SLURM by default): its
+ * batch jobs go from pending to running on the card (pushed by the server's
+ * event stream, no polling), then the inserted client code runs a
+ * computation on the SLURM workers from a notebook kernel.
+ */
+test('create a SLURM cluster from the form and compute on it', async ({
+  page,
+  request
+}) => {
+  test.setTimeout(8 * 60_000);
+  const answer = await request.get('/af-lab/clusters/profiles');
+  expect(answer.ok()).toBe(true);
+  const { profiles } = (await answer.json()) as {
+    profiles: { name: string; backend: string }[];
+  };
+  const profile = profiles.find(p => p.backend === 'slurm');
+  test.skip(!profile, 'this server offers no SLURM cluster profile');
+  const name = `${NAME} slurm`;
+  const notebook = `slurm-${Date.now().toString(36)}.ipynb`;
+
+  await cleanUp(request);
+  await page.goto();
+  try {
+    const panel = await openClustersSection(page);
+    // Every job state any card shows from now on, in order (a state may last
+    // less than a screenshot: record it as the DOM changes).
+    await page.evaluate(() => {
+      const seen: string[] = [];
+      (window as any).afJobStates = seen;
+      const note = () => {
+        for (const row of document.querySelectorAll(
+          '.jp-AFLab-JobStatus[data-backend="slurm"] tr[data-job-state]'
+        )) {
+          const state = `${row.firstElementChild?.textContent}:${row.getAttribute('data-job-state')}`;
+          if (!seen.includes(state)) {
+            seen.push(state);
+          }
+        }
+      };
+      new MutationObserver(note).observe(document.body, {
+        subtree: true,
+        childList: true,
+        attributes: true,
+        attributeFilter: ['data-job-state']
+      });
+    });
+
+    await panel.getByRole('button', { name: 'New cluster' }).first().click();
+    const form = panel.getByRole('form', { name: 'New cluster' });
+    await expect(form).toBeVisible({ timeout: 30_000 });
+    await form.getByLabel('Profile').selectOption(profile!.name);
+    await form.getByLabel(/^Name/).fill(name);
+    // The kernel and the cluster must run the same `distributed`: the
+    // analysis environment and its kernel when the site has them.
+    const environment = form.getByLabel(/Software environment/);
+    const analysis =
+      (await environment.locator('option[value="analysis"]').count()) > 0;
+    if ((await environment.count()) > 0) {
+      await environment.selectOption(analysis ? 'analysis' : 'server');
+    }
+    await form.getByLabel('Cores per worker').fill('1');
+    await form.getByLabel('Memory per worker').fill('1 GiB');
+    await form.getByLabel('Workers to start').fill('2');
+    await expect(form.locator('.jp-AFLab-field-error')).toHaveCount(0);
+    await shot(page, 'slurm-1-form');
+    await form.getByRole('button', { name: 'Create cluster' }).click();
+    await expect(panel.locator('.jp-AFLab-CreationCard')).toBeVisible();
+
+    const card = panel.locator('.jp-AFLab-ClusterCard[data-cluster-id]', {
+      has: page.locator('.jp-AFLab-ClusterCard-name', { hasText: name })
+    });
+    await expect(card).toHaveAttribute('data-state', 'running', {
+      timeout: 180_000
+    });
+    const id = (await card.getAttribute('data-cluster-id')) ?? '';
+    const jobs = card.locator('.jp-AFLab-JobStatus[data-backend="slurm"]');
+    await expect(jobs.locator('.jp-AFLab-JobStatus-counts')).toContainText(
+      'of 2 submitted',
+      { timeout: 60_000 }
+    );
+    await jobs.locator('summary').click(); // the table of jobs
+    await expect(jobs.locator('tr[data-job-state="running"]')).toHaveCount(2, {
+      timeout: 180_000
+    });
+    await expect(card.locator('[data-stat="workers"] dd')).toHaveText('2', {
+      timeout: 180_000
+    });
+    await shot(page, 'slurm-2-running');
+
+    // Each job was seen pending (queued by SLURM) before it ran.
+    const states = (await page.evaluate(
+      () => (window as any).afJobStates
+    )) as string[];
+    const jobIds = [...new Set(states.map(s => s.split(':')[0]))];
+    expect(jobIds).toHaveLength(2);
+    for (const job of jobIds) {
+      const mine = states.filter(s => s.startsWith(`${job}:`));
+      expect(mine[mine.length - 1]).toBe(`${job}:running`);
+    }
+    expect(
+      states.some(s => s.endsWith(':pending')),
+      `job states seen: ${states.join(', ')}`
+    ).toBe(true);
+
+    // ---------------------------------------------------------- client code
+    await page.notebook.createNew(notebook, {
+      kernel: analysis ? 'af-analysis' : 'python3'
+    });
+    await openClustersSection(page);
+    await card.getByRole('button', { name: 'Insert client code' }).click();
+    await expect
+      .poll(async () => page.notebook.getCellTextInput(0), { timeout: 15_000 })
+      .toContain(`dask_client("${id}")`);
+    await page.notebook.runCell(0);
+    await expect
+      .poll(async () => (await page.notebook.getCellTextOutput(0))?.join(''), {
+        timeout: 120_000
+      })
+      .toMatch(/Client/);
+    // A computation on the SLURM workers: the answer, and where it ran.
+    await page.notebook.addCell(
+      'code',
+      [
+        'import os',
+        'total = client.submit(sum, range(1, 101)).result()',
+        "jobs = sorted(set(client.run(lambda: os.environ.get('SLURM_JOB_ID', 'none')).values()))",
+        "print(f'sum={total} slurm_jobs={len(jobs)} {jobs}')"
+      ].join('\n')
+    );
+    const last = (await page.notebook.getCellCount()) - 1;
+    await page.notebook.runCell(last);
+    await expect
+      .poll(
+        async () => (await page.notebook.getCellTextOutput(last))?.join(''),
+        { timeout: 120_000 }
+      )
+      .toMatch(/sum=5050 slurm_jobs=2 \['\d+', '\d+'\]/);
+    await shot(page, 'slurm-3-computed');
+  } finally {
+    await shot(page, 'slurm-final').catch(() => undefined);
+    await cleanUp(request);
+  }
+});
