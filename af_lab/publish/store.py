@@ -166,9 +166,7 @@ class JobStore:
         """(scope, name) -> job id for files of jobs that have not ended: two jobs must not race on a DID."""
         found = {}
         with self.db.connection() as db:
-            jobs = db.execute(
-                "SELECT id, doc FROM jobs WHERE state IN ('queued', 'running', 'interrupted')"
-            ).fetchall()
+            jobs = db.execute("SELECT id, doc FROM jobs WHERE state IN ('queued', 'running', 'interrupted')").fetchall()
             for job in jobs:
                 if job["id"] == exclude:
                     continue
@@ -183,7 +181,5 @@ class JobStore:
     def jobs_with_file(self, name: str) -> list[tuple[str, str]]:
         """(job id, workspace path) of every job that holds a file published as ``name``."""
         with self.db.connection() as db:
-            rows = db.execute(
-                "SELECT job, rel FROM files WHERE name=? AND state='registered'", (name,)
-            ).fetchall()
+            rows = db.execute("SELECT job, rel FROM files WHERE name=? AND state='registered'", (name,)).fetchall()
         return [(r["job"], r["rel"]) for r in rows]
