@@ -459,6 +459,9 @@ class RucioAuth:
                    message=f"logged in as {token.account or '?'} ({token.auth_type})")
         return out
 
+    async def start(self) -> None:
+        """Nothing to do before a request: tokens are fetched when a call first needs one."""
+
     async def close(self) -> None:
         self._tokens.clear()
         for s in self._http.values():
