@@ -21,9 +21,8 @@ from .storage import Storage
 
 async def free_name(gateway: RucioGateway, instance: str, scope: str, name: str) -> str | None:
     """A version of ``name`` not taken in ``scope`` (``hist_v2.root``...), asked in one bulk lookup."""
-    candidates = naming.variants(name)
-    taken = await gateway.existing_dids(instance, scope, candidates)
-    return next((c for c in candidates if c not in taken), None)
+    taken = set(await gateway.existing_dids(instance, scope, naming.variants(name)))
+    return naming.suggest(name, lambda _candidates: taken)
 
 
 async def check_in_rucio(gateway: RucioGateway, p: Plan) -> None:

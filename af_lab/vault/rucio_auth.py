@@ -40,7 +40,6 @@ from ..errors import AFLabError, BadRequest, Forbidden, ServiceUnavailable, Unau
 from ..units import utc_time
 from .credentials import CredentialService
 
-AUTH_TYPES = ("userpass", "x509_proxy", "oidc")
 REFRESH_MARGIN_S = 300.0  # replace a token this long before it expires (or at 3/4 of a short life)
 TOKEN_HEADER = "X-Rucio-Auth-Token"
 APP_ID = "af-lab"
