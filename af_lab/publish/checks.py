@@ -8,7 +8,6 @@ target dataset/container, and quota.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from ..errors import BadRequest, Conflict, Forbidden, InsufficientStorage
@@ -16,7 +15,6 @@ from ..rucio.gateway import RucioGateway
 from ..units import human_bytes
 from . import naming
 from .plan import Plan
-from .storage import Storage
 
 
 async def free_name(gateway: RucioGateway, instance: str, scope: str, name: str) -> str | None:
@@ -51,7 +49,7 @@ async def check_in_rucio(gateway: RucioGateway, p: Plan) -> None:
             field="rse",
         )
     settings = await gateway.rse_settings(inst, req.rse)
-    await asyncio.to_thread(Storage, settings)  # refuses non-deterministic RSEs, RSEs we cannot write
+    await gateway.storage(settings)  # refuses non-deterministic RSEs, RSEs we cannot write
 
     # Names that exist already: same size may be the same content (decided once hashed), else refused.
     existing = await gateway.existing_dids(inst, req.scope, [i.name for i in p.items])

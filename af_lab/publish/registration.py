@@ -6,12 +6,12 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from ..errors import Conflict
+from ..errors import Conflict, FileChanged
+from ..paths import signature
 from ..rucio.publishing import chunks, did, jsonable
-from . import workspace
+from ..rucio.upload import same_adler
 from .context import JobContext
 from .provenance import rucio_meta
-from .storage import FileChanged
 
 
 class Registration:
@@ -121,7 +121,7 @@ class Registration:
         """
         root = Path(self.root_dir)
         for r in rows:
-            now = workspace.signature(root / r["rel"])
+            now = signature(root / r["rel"])
             if now != (r["bytes"], r["mtime_ns"]):
                 state = "vanished" if now is None else "changed"
                 raise FileChanged(
@@ -153,7 +153,7 @@ class Registration:
             else:
                 content = set()
         found = [r for r in rows if r["name"] in metas]
-        taken = [r for r in found if not workspace.same_adler(metas[r["name"]].get("adler32"), r["adler32"])]
+        taken = [r for r in found if not same_adler(metas[r["name"]].get("adler32"), r["adler32"])]
         if taken:
             raise Conflict(
                 f"{scope}:{taken[0]['name']} was registered by someone else while this job ran, with "

@@ -30,12 +30,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import AFLabError, Conflict, ServiceUnavailable
+from ..errors import AFLabError, Conflict, FileChanged, ServiceUnavailable
+from ..paths import signature
+from ..rucio.upload import same_adler
 from . import workspace
 from .checks import free_name, human
 from .context import Interrupted, JobContext
 from .registration import Registration
-from .storage import TMP_SUFFIX, FileChanged, Storage, ensure_client_config
 
 if TYPE_CHECKING:
     from ..vault.credentials import CredentialService
@@ -85,7 +86,6 @@ class JobRunner:
         """Start the jobs a previous server left running."""
         if self._closed:
             return
-        await asyncio.to_thread(ensure_client_config)
         try:
             pending = await self.store.run(self.store.jobs, ACTIVE, 10_000)
         except Exception as exc:  # a broken state file must not stop the server
@@ -215,12 +215,12 @@ class JobRunner:
             try:
                 rse = job["request"]["rse"]
                 settings = await self.gateway.rse_settings(job["request"]["instance"], rse)
-                storage = Storage(settings)
+                storage = await self.gateway.storage(settings)
                 scope = job["request"]["scope"]
 
                 def clean(row) -> int:
                     if row["state"] == "stored":  # recorded as ours once verified: remove it
-                        return storage.remove(row["pfn"] + TMP_SUFFIX) + storage.remove(row["pfn"])
+                        return storage.remove_copies(row["pfn"])
                     # Perhaps copied before a crash but not yet recorded: ours only if the bytes match.
                     return storage.remove_if_ours(storage.pfn(scope, row["name"]), row["bytes"], row["adler32"])
 
@@ -261,7 +261,7 @@ class JobRunner:
 
         def one(row):
             path = root / row["rel"]
-            before = workspace.signature(path)
+            before = signature(path)
             if before is None:
                 raise FileChanged(f"{row['rel']} vanished before it could be published.", path=row["rel"])
             if before != (row["bytes"], row["mtime_ns"]):
@@ -271,7 +271,7 @@ class JobRunner:
                     path=row["rel"],
                 )
             adler, md5, size = workspace.checksums(path, hashed, with_md5=self.md5)
-            if workspace.signature(path) != before or size != row["bytes"]:
+            if signature(path) != before or size != row["bytes"]:
                 raise FileChanged(f"{row['rel']} changed while its checksum was computed.", path=row["rel"])
             return row["idx"], {"adler32": adler, "md5": md5, "state": "hashed"}
 
@@ -290,7 +290,7 @@ class JobRunner:
             same, differ = [], []
             for r in taken:
                 meta = metas.get(r["name"])
-                if meta is not None and workspace.same_adler(meta.get("adler32"), r["adler32"]):
+                if meta is not None and same_adler(meta.get("adler32"), r["adler32"]):
                     same.append(r)
                 elif meta is not None:
                     differ.append(r)
@@ -345,7 +345,7 @@ class JobRunner:
             return
         rse = job["request"]["rse"]
         settings = await self.ctx.rucio(job, f"reading the description of {rse}", self.gateway.rse_settings, rse)
-        storage = Storage(settings, auth_token=await self._storage_token(settings))
+        storage = await self.gateway.storage(settings, await self._storage_token(settings))
         scope = job["request"]["scope"]
         root = Path(self.root_dir)
         progress = job["progress"]

@@ -26,7 +26,6 @@ from . import provenance as prov
 from .context import JobContext, public
 from .runner import ENDED, JobRunner
 from .sessions import SessionFacts
-from .storage import ensure_client_config
 from .store import JobStore
 
 if TYPE_CHECKING:
@@ -299,7 +298,6 @@ class PublishService:
 
     async def _plan(self, body: dict[str, Any]) -> planning.Plan:
         inst = self.gateway.instance(body.get("instance"))
-        ensure_client_config()
         vo = inst.get("vo") or "def"
         account = inst.get("account") or ""
         req = planning.parse(body, self.defaults, account, inst)

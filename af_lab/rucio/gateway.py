@@ -25,6 +25,7 @@ from ..vault.rucio_auth import RucioAuth, RucioSession, TokenRejected
 from . import catalog, names, publishing
 from .api import RucioAPI
 from .errors import from_exception
+from .upload import Storage, ensure_client_config
 
 MEMO_MAX = 2000  # small answers (DID details, scopes, RSEs) kept in memory
 FILE_LISTS_MAX = 16  # DID file lists kept in memory (a warm re-mount needs no Rucio call)
@@ -44,7 +45,8 @@ class RucioGateway:
         self._memo: dict[Any, tuple[float, Any]] = {}
 
     async def start(self) -> None:
-        pass
+        # rucio-clients' RSE layer (uploads) needs a client configuration, even an empty one.
+        await asyncio.to_thread(ensure_client_config)
 
     async def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -261,6 +263,12 @@ class RucioGateway:
         """Create the container if needed and attach ``child``; both idempotent."""
         await self.call(instance, f"attaching {child['scope']}:{child['name']} to {scope}:{name}",
                         publishing.into_container, scope, name, child)
+
+    async def storage(self, settings: dict[str, Any], auth_token: str | None = None) -> Storage:
+        """The upload helper for the RSE ``settings`` describe (:meth:`rse_settings`): copies,
+        verification and removal through rucio-clients' protocol layer. A 400 naming ``rse``
+        when af-lab cannot write there (non-deterministic, no protocol it writes with)."""
+        return await asyncio.to_thread(Storage, settings, auth_token)
 
     async def set_metadata(self, instance: str, entries: Sequence[dict[str, Any]]) -> bool:
         """Custom metadata in bulk; False if the server keeps none (Rucio's JSON plugin off)."""
