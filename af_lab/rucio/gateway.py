@@ -6,7 +6,10 @@ service, in headers only), the thread pool Rucio calls block in, the reject → 
 again → retry once, the translation of Rucio's failures into af-lab's typed errors
 (:mod:`.errors`), and the memo of small answers shared by every caller (a DID's
 files listed for a mount are reused by the next mount of it). Services get the
-gateway in their constructor and call its async methods; none of them sees a token.
+gateway in their constructor and call its typed async methods (below: browse and mounts,
+then publish; multi-call bodies in :mod:`.catalog` and :mod:`.publishing`); none of them
+sees a token or imports rucio-clients. Uploads (rucio-clients' RSE protocol layer) come
+as a :class:`~.upload.Storage` from :meth:`RucioGateway.storage`.
 """
 
 from __future__ import annotations
