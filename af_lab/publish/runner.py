@@ -102,11 +102,13 @@ class JobRunner:
         self._tasks[job_id] = task
         task.add_done_callback(lambda t, j=job_id: self._tasks.pop(j, None) if self._tasks.get(j) is t else None)
 
+    def live(self, job_id: str) -> dict[str, Any] | None:
+        """A running job's document: its progress lives in memory between saves."""
+        return self._live.get(job_id)
+
     async def job(self, job_id: str) -> dict[str, Any] | None:
-        """The job's document: a running job's progress lives in memory between saves."""
-        if job_id in self._live:
-            return self._live[job_id]
-        return await self.store.run(self.store.get, job_id)
+        """The job's document, live if it runs, else as stored."""
+        return self.live(job_id) or await self.store.run(self.store.get, job_id)
 
     async def cancel(self, job: dict[str, Any]) -> dict[str, Any]:
         """Stop the job's task (if it runs) and undo what it copied; the job as it ended."""

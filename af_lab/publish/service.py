@@ -55,6 +55,7 @@ class PublishService:
         defaults = self.defaults
         self.max_files = int(defaults.get("max_files", 100_000))
         self.store: JobStore | None = None  # opened by start()
+        self.context: JobContext | None = None  # the store, Rucio with a job's patience, events
         self.runner: JobRunner | None = None
         self._started: asyncio.Future | None = None
         self._submit_lock = asyncio.Lock()
@@ -70,7 +71,9 @@ class PublishService:
     async def _open(self) -> None:
         defaults = self.defaults
         self.store = await asyncio.to_thread(JobStore, Path(self.config.state_dir) / "publish.sqlite3")
-        ctx = JobContext(self.store, self.gateway, self.events, retry_window=float(defaults.get("retry_seconds", 300)))
+        self.context = ctx = JobContext(
+            self.store, self.gateway, self.events, retry_window=float(defaults.get("retry_seconds", 300))
+        )
         self.runner = JobRunner(
             ctx,
             self.credentials,
@@ -216,13 +219,13 @@ class PublishService:
             for i in plan.items
         ]
         await self.store.run(self.store.create, job, files)
-        self.runner.ctx.emit(job, force=True)
+        self.context.emit(job, force=True)
         self.runner.start(job_id)
         return public(job)
 
     async def jobs(self) -> list[dict[str, Any]]:
         await self.start()
-        return [public(await self.runner.job(j["id"]) or j) for j in await self.store.run(self.store.jobs)]
+        return [public(self.runner.live(j["id"]) or j) for j in await self.store.run(self.store.jobs)]
 
     async def job(self, job_id: str, offset: int = 0, limit: int = 200) -> dict[str, Any]:
         job = await self._get(job_id)
@@ -257,7 +260,7 @@ class PublishService:
         job = await self._get(job_id)
         if job["state"] == "interrupted":
             job.update(state="queued", error=None, resumable=False, message="Resuming.")
-            await self.runner.ctx.save(job)
+            await self.context.save(job)
             self.runner.start(job_id)
             return public(job)
         if job["state"] in ("failed", "cancelled"):
