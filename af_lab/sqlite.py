@@ -57,20 +57,27 @@ class Database:
         # isolation_level=None: transactions are explicit (:meth:`transaction`).
         self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
         self._conn.row_factory = row_factory
-        with self._lock:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            if foreign_keys:
-                self._conn.execute("PRAGMA foreign_keys=ON")
-            if version is not None:
-                found = self._conn.execute("PRAGMA user_version").fetchone()[0]
-                if found > version:
-                    raise RuntimeError(f"{self.path} was written by a newer af-lab (schema {found})")
-            self._conn.executescript(schema)
-            if version is not None:
-                self._conn.execute(f"PRAGMA user_version={int(version)}")
+        try:
+            self._prepare(schema, version, foreign_keys)
+        except BaseException:
+            self._conn.close()
+            raise
         self.path.chmod(0o600)
         self._closed = False
+
+    def _prepare(self, schema: str, version: int | None, foreign_keys: bool) -> None:
+        conn = self._conn
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        if foreign_keys:
+            conn.execute("PRAGMA foreign_keys=ON")
+        if version is not None:
+            found = conn.execute("PRAGMA user_version").fetchone()[0]
+            if found > version:
+                raise RuntimeError(f"{self.path} was written by a newer af-lab (schema {found})")
+        conn.executescript(schema)
+        if version is not None:
+            conn.execute(f"PRAGMA user_version={int(version)}")
 
     @contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:
