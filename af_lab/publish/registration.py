@@ -73,7 +73,7 @@ class Registration:
                         )
                     else:
                         await self.ctx.rucio(job, "registering replicas", self.gateway.add_replicas, rse, left)
-            await asyncio.to_thread(
+            await self.store.run(
                 self.store.update_files, job["id"], [(r["idx"], {"state": "registered"}) for r in part]
             )
             await self.ctx.save(job)
@@ -173,9 +173,7 @@ class Registration:
                 await self.ctx.rucio(
                     job, f"attaching files to {ds['did']}", self.gateway.attach, ds_scope, ds_name, part, None
                 )
-        await asyncio.to_thread(
-            self.store.update_files, job["id"], [(r["idx"], {"state": "registered"}) for r in found]
-        )
+        await self.store.run(self.store.update_files, job["id"], [(r["idx"], {"state": "registered"}) for r in found])
 
     # -------------------------------------- phase: protecting (the rule)
 

@@ -234,7 +234,7 @@ class JobRunner:
                 left = [r["rel"] for r, res in zip(ours, results, strict=True) if isinstance(res, BaseException)]
             except AFLabError as exc:
                 left = [f"all ({exc.message})"]
-        await asyncio.to_thread(
+        await self.store.run(
             self.store.update_files, job["id"], [(r["idx"], {"state": "rolled back", "pfn": None}) for r in ours]
         )
         job.update(state=state, phase="ended", resumable=False, message=message)
@@ -310,9 +310,7 @@ class JobRunner:
                     suggestion=alt,
                     taken=[r["name"] for r in differ[:50]],
                 )
-            await asyncio.to_thread(
-                self.store.update_files, job["id"], [(r["idx"], {"state": "existing"}) for r in same]
-            )
+            await self.store.run(self.store.update_files, job["id"], [(r["idx"], {"state": "existing"}) for r in same])
             progress["files_skipped"] = len(same)
 
     async def _done_if_noop(self, job: dict[str, Any]) -> bool:
