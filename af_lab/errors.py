@@ -55,6 +55,13 @@ class InsufficientStorage(AFLabError):
     kind = "insufficient_storage"
 
 
+class FileChanged(AFLabError):
+    """A local file vanished or changed while it was being published."""
+
+    status = 409
+    kind = "file_changed"
+
+
 class ServiceUnavailable(AFLabError):
     """A backing service (Rucio, Vault, XCache, a scheduler) cannot be reached."""
 

@@ -144,3 +144,12 @@ def private_sqlite(path: str | os.PathLike) -> Path:
             if not os.path.islink(candidate):
                 os.chmod(candidate, PRIVATE_FILE)
     return path
+
+
+def signature(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(size, mtime_ns) of a file, or None if it is gone: the cheap "did it change?" check."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns

@@ -1,8 +1,9 @@
 """The container of af-lab's services, one instance per server process.
 
 Every service is built here with exactly the objects it uses, in dependency order, so
-this file is the map of who talks to whom. Every service has ``start()`` (work that
-must not wait for a first request, e.g. resuming jobs) and ``close()``.
+this file is the map of who talks to whom. Every service has the same two-call
+life: ``start()`` (work that must not wait for a first request, e.g. resuming jobs;
+idempotent, so request paths that need it may await it too) and ``close()``.
 """
 
 from __future__ import annotations
@@ -47,15 +48,20 @@ class Services:
     async def start(self) -> None:
         """Resume interrupted mounts and publish jobs, restore persisted clusters, without
         waiting for a request: orphaned jobs must be cleaned up even if nobody opens a panel."""
+        if self.credentials is not None:
+            await self.credentials.start()
+        await self.rucio_auth.start()
         await self.gateway.start()
         await self.rucio.start()
-        await asyncio.gather(self.mounts.start(), self.publish.start(), self.clusters.ready())
+        await self.status.start()
+        await asyncio.gather(self.mounts.start(), self.publish.start(), self.clusters.start())
 
     async def close(self) -> None:
         """In reverse order of construction: users of a service stop before it does."""
         await self.publish.close()
         await self.mounts.close()
         await self.clusters.close()
+        await self.status.close()
         await self.rucio.close()
         await self.gateway.close()
         await self.rucio_auth.close()

@@ -57,6 +57,12 @@ def test_only_the_credential_service_touches_vault():
     assert offenders == []
 
 
+def test_only_the_rucio_package_uses_rucio_clients():
+    """rucio-clients (its exceptions, its RSE upload layer) stays behind the one gateway."""
+    offenders = [rel for rel, imports in modules() if uses(imports, "rucio") and not rel.startswith("rucio/")]
+    assert offenders == []
+
+
 def test_the_product_never_imports_the_demo_facility():
     offenders = [rel for rel, imports in modules() if uses(imports, "af_facility")]
     assert offenders == []

@@ -17,6 +17,7 @@ from af_lab.errors import BadRequest, Forbidden, NotFound
 from af_lab.publish import naming, plan, workspace
 from af_lab.publish.service import PublishService
 from af_lab.publish.store import JobStore
+from af_lab.rucio.upload import same_adler
 
 INSTANCE = {"name": "demo", "account": "jdoe", "default_rse": "SITE1_USERDISK"}
 DEFAULTS = {"rse": "SITE1_USERDISK", "lifetime_days": 30, "scope": "user.jdoe"}
@@ -191,7 +192,7 @@ def test_checksums_match_rucio_clients(tmp_path):
         adler, md5, n = workspace.checksums(path, seen.append)
         assert n == size == sum(seen)
         assert adler == rucio_adler32(str(path)) == f"{zlib.adler32(data) & 0xFFFFFFFF:08x}"
-    assert workspace.same_adler("0001abcd", "1abcd") and not workspace.same_adler("1abcd", None)
+    assert same_adler("0001abcd", "1abcd") and not same_adler("1abcd", None)
 
 
 def test_notebook_inputs_from_metadata(ws):

@@ -222,7 +222,7 @@ class DaskClustersHandler(AFLabHandler):
 
     @web.authenticated
     async def get(self, cluster_id: str = "") -> None:
-        await self.clusters.ready()
+        await self.clusters.start()
         if not cluster_id:
             return self._finish(self.clusters.labextension_models())
         model = self.clusters.labextension_model(cluster_id)

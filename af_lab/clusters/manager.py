@@ -90,7 +90,8 @@ class ClusterService:
         self.owner = {"pid": os.getpid(), "start_ticks": proc_start_ticks(os.getpid()), "instance": uuid.uuid4().hex}
 
     # ================================================================== lifecycle
-    async def ready(self) -> None:
+    async def start(self) -> None:
+        """Restore the clusters a previous server left (idempotent: request paths await it too)."""
         if self._started is None:
             self._started = asyncio.ensure_future(self._start())
         await asyncio.shield(self._started)
@@ -153,11 +154,11 @@ class ClusterService:
         return form
 
     async def list(self) -> list[dict[str, Any]]:
-        await self.ready()
+        await self.start()
         return [mc.model() for mc in sorted(self._clusters.values(), key=lambda c: c.created)]
 
     async def get(self, cluster_id: str) -> dict[str, Any]:
-        await self.ready()
+        await self.start()
         return self._get(cluster_id).model()
 
     def managed(self) -> list[ManagedCluster]:
@@ -194,7 +195,7 @@ class ClusterService:
         self, profile_name: str | None, form: dict[str, Any], name: str | None = None,
         environment: str | None = None, client_distributed: str | None = None,
     ) -> dict[str, Any]:
-        await self.ready()
+        await self.start()
         if self._closed:
             raise ServiceUnavailable("the server is shutting down")
         profile = pick(self.profiles, profile_name, self.default_profile)
@@ -277,7 +278,7 @@ class ClusterService:
 
     async def client_credentials(self, cluster_id: str, client_distributed: str | None = None) -> dict[str, Any]:
         """What a kernel needs to connect: the address, the cluster's CA and client certificate, a snippet."""
-        await self.ready()
+        await self.start()
         mc = self._get_live(cluster_id)
         env = Environment(mc.options.environment or "server", mc.python, "")
         found = await self.environments.check(env, client_distributed)
@@ -289,7 +290,7 @@ class ClusterService:
 
     # ================================================================== scale / adapt
     async def scale(self, cluster_id: str, workers: Any, wait: Any = None) -> dict[str, Any]:
-        await self.ready()
+        await self.start()
         mc = self._get_live(cluster_id)
         n = mc.profile.validate_workers(workers)
         async with mc.lock:
@@ -353,7 +354,7 @@ class ClusterService:
         return len(failed)
 
     async def adapt(self, cluster_id: str, adapt: Any) -> dict[str, Any]:
-        await self.ready()
+        await self.start()
         self.adapt_now(cluster_id, adapt)
         return self._get(cluster_id).model()
 
@@ -393,7 +394,7 @@ class ClusterService:
 
     # ================================================================== delete
     async def delete(self, cluster_id: str) -> None:
-        await self.ready()
+        await self.start()
         mc = self._get(cluster_id)
         async with mc.lock:
             if mc.state in LIVE:
@@ -468,7 +469,7 @@ class ClusterService:
 
     # ================================================================== job status
     async def jobs(self, cluster_id: str) -> dict[str, Any]:
-        await self.ready()
+        await self.start()
         mc = self._get(cluster_id)
         out: dict[str, Any] = {"cluster": mc.id, "backend": mc.backend, "queried_at": time.time()}
         queued = await self._queue(mc)

@@ -1,9 +1,8 @@
 """SQLite state of mounts and of the shared cache, under ``c.AFLab.state_dir``.
 
-One connection, used only from the event loop thread: every statement here is
-short (an indexed lookup or one batched transaction), so running it inline is
-cheaper than a thread hop, and a single writer needs no locking. WAL keeps
-readers (``sqlite3`` on the command line, a second server) from blocking it.
+The file, its mode, WAL and the one connection are :class:`af_lab.sqlite.Database`'s,
+with its threading rule: async code awaits :meth:`Store.run` (the database's own
+thread), worker threads call the methods directly.
 
 Tables:
   mounts         one row per mount (what was asked, where, state, rule)
@@ -18,12 +17,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from ..paths import private_sqlite
+from ..sqlite import Database
+
+T = TypeVar("T")
 
 SCHEMA_VERSION = 1
 
@@ -76,30 +77,39 @@ CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value INTEGER NOT NUL
 
 class Store:
     def __init__(self, path: Path):
-        private_sqlite(path)  # 0600 before SQLite makes its -wal/-shm with the same mode
-        self.path = path
-        # isolation_level=None: we open transactions explicitly (``with self.tx()``).
-        self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across a process crash
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.executescript(SCHEMA)
-        self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        path.chmod(0o600)
+        self.database = Database(path, SCHEMA, version=SCHEMA_VERSION, foreign_keys=True, name="af-lab-mounts-db")
+        self.path = self.database.path
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(*args)`` (a method of this store) off the event loop, in the database's thread."""
+        return await self.database.run(fn, *args, **kwargs)
 
     def close(self) -> None:
-        self.db.close()
+        self.database.close()
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        """One transaction around several calls (the lock is held: no other thread's call interleaves)."""
+        with self.database.transaction() as db:
+            yield db
+
+    # One statement under the database's lock, its rows fetched before the lock is released.
+    def _all(self, sql: str, args: Any = ()) -> list[sqlite3.Row]:
+        with self.database.connection() as db:
+            return db.execute(sql, args).fetchall()
+
+    def _one(self, sql: str, args: Any = ()) -> sqlite3.Row | None:
+        with self.database.connection() as db:
+            return db.execute(sql, args).fetchone()
+
+    def _exec(self, sql: str, args: Any = ()) -> int:
+        """A write; the number of rows it changed."""
+        with self.database.connection() as db:
+            return db.execute(sql, args).rowcount
+
+    def _exec_many(self, sql: str, rows: Iterable[Any]) -> None:
+        with self.database.connection() as db:
+            db.executemany(sql, rows)
 
     # ------------------------------------------------------------------ mounts
     def insert_mount(self, mount: dict[str, Any], files: list[dict[str, Any]]) -> None:
@@ -128,7 +138,7 @@ class Store:
             fields["rule"] = _dump(fields["rule"])
         fields["updated"] = time.time()
         cols = ", ".join(f"{k} = :{k}" for k in fields)
-        self.db.execute(f"UPDATE mounts SET {cols} WHERE id = :id", {**fields, "id": mount_id})
+        self._exec(f"UPDATE mounts SET {cols} WHERE id = :id", {**fields, "id": mount_id})
 
     def delete_mount(self, mount_id: str) -> None:
         with self.tx() as db:
@@ -136,15 +146,15 @@ class Store:
             db.execute("DELETE FROM mounts WHERE id = ?", (mount_id,))
 
     def mount(self, mount_id: str) -> dict[str, Any] | None:
-        row = self.db.execute("SELECT * FROM mounts WHERE id = ?", (mount_id,)).fetchone()
+        row = self._one("SELECT * FROM mounts WHERE id = ?", (mount_id,))
         return _mount_row(row) if row else None
 
     def mount_by_target(self, target: str) -> dict[str, Any] | None:
-        row = self.db.execute("SELECT * FROM mounts WHERE target = ?", (target,)).fetchone()
+        row = self._one("SELECT * FROM mounts WHERE target = ?", (target,))
         return _mount_row(row) if row else None
 
     def mounts(self) -> list[dict[str, Any]]:
-        return [_mount_row(r) for r in self.db.execute("SELECT * FROM mounts ORDER BY created")]
+        return [_mount_row(r) for r in self._all("SELECT * FROM mounts ORDER BY created")]
 
     def file_counts(self, mount_id: str | None = None) -> dict[str, dict[str, dict[str, int]]]:
         """{mount_id: {state: {"files": n, "bytes": b}}} in one grouped query."""
@@ -154,7 +164,7 @@ class Store:
             sql += " WHERE mount_id = ?"
             args = (mount_id,)
         out: dict[str, dict[str, dict[str, int]]] = {}
-        for row in self.db.execute(sql + " GROUP BY mount_id, state", args):
+        for row in self._all(sql + " GROUP BY mount_id, state", args):
             out.setdefault(row["mount_id"], {})[row["state"]] = {"files": row["n"], "bytes": row["b"]}
         return out
 
@@ -171,17 +181,17 @@ class Store:
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
             args += [limit, offset]
-        return [_file_row(r) for r in self.db.execute(sql, args)]
+        return [_file_row(r) for r in self._all(sql, args)]
 
     def count_files(self, mount_id: str, state: str | None = None) -> int:
         if state:
-            row = self.db.execute("SELECT COUNT(*) FROM mount_files WHERE mount_id = ? AND state = ?", (mount_id, state))
+            row = self._one("SELECT COUNT(*) FROM mount_files WHERE mount_id = ? AND state = ?", (mount_id, state))
         else:
-            row = self.db.execute("SELECT COUNT(*) FROM mount_files WHERE mount_id = ?", (mount_id,))
-        return row.fetchone()[0]
+            row = self._one("SELECT COUNT(*) FROM mount_files WHERE mount_id = ?", (mount_id,))
+        return row[0]
 
     def errors(self, mount_id: str, limit: int = 20) -> list[dict[str, Any]]:
-        rows = self.db.execute(
+        rows = self._all(
             "SELECT path, error FROM mount_files WHERE mount_id = ? AND error IS NOT NULL ORDER BY path LIMIT ?",
             (mount_id, limit),
         )
@@ -191,7 +201,7 @@ class Store:
         if "replicas" in fields:
             fields["replicas"] = json.dumps(fields["replicas"])
         cols = ", ".join(f"{k} = :{k}" for k in fields)
-        self.db.execute(
+        self._exec(
             f"UPDATE mount_files SET {cols} WHERE mount_id = :mount_id AND path = :path",
             {**fields, "mount_id": mount_id, "path": path},
         )
@@ -199,41 +209,37 @@ class Store:
     def set_files_state(self, mount_id: str, from_states: Iterable[str], state: str) -> int:
         states = list(from_states)
         marks = ",".join("?" * len(states))
-        cur = self.db.execute(
+        return self._exec(
             f"UPDATE mount_files SET state = ?, error = NULL WHERE mount_id = ? AND state IN ({marks})",
             (state, mount_id, *states),
         )
-        return cur.rowcount
 
     # ------------------------------------------------------------------ cache
     def _wanted(self, keys: Iterable[tuple[str, str]]) -> None:
         """Load ``keys`` into the temp table ``wanted``: joins on it use the indexes, where a
         long ``IN (VALUES ...)`` list would scan."""
-        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (scope TEXT, name TEXT, PRIMARY KEY (scope, name))")
-        self.db.execute("BEGIN")  # one transaction: row by row, autocommit costs ~0.1 ms per key
-        try:
-            self.db.execute("DELETE FROM wanted")
-            self.db.executemany("INSERT OR IGNORE INTO wanted VALUES (?, ?)", keys)
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        with self.database.connection() as db:
+            db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (scope TEXT, name TEXT, PRIMARY KEY (scope, name))")
+        with self.database.transaction() as db:  # one transaction: row by row, autocommit costs ~0.1 ms per key
+            db.execute("DELETE FROM wanted")
+            db.executemany("INSERT OR IGNORE INTO wanted VALUES (?, ?)", keys)
 
     def cache_rows(self) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.db.execute("SELECT scope, name, adler32, bytes, last_used FROM cache_entries")]
+        return [dict(r) for r in self._all("SELECT scope, name, adler32, bytes, last_used FROM cache_entries")]
 
     def pinned(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which of ``keys`` a listed cache-mode mount refers to."""
-        self._wanted(keys)
-        rows = self.db.execute(
-            "SELECT DISTINCT w.scope, w.name FROM wanted w JOIN mount_files f ON f.scope = w.scope AND f.name = w.name"
-            " JOIN mounts m ON m.id = f.mount_id WHERE m.mode = 'cache'"
-        )
+        with self.database.connection():  # the temp table is filled and read under one hold of the lock
+            self._wanted(keys)
+            rows = self._all(
+                "SELECT DISTINCT w.scope, w.name FROM wanted w JOIN mount_files f ON f.scope = w.scope"
+                " AND f.name = w.name JOIN mounts m ON m.id = f.mount_id WHERE m.mode = 'cache'"
+            )
         return {(r[0], r[1]) for r in rows}
 
     def add_cache_entry(self, scope: str, name: str, adler32: str, nbytes: int) -> None:
         now = time.time()
-        self.db.execute(
+        self._exec(
             "INSERT INTO cache_entries (scope, name, adler32, bytes, created, last_used) VALUES (?, ?, ?, ?, ?, ?)"
             " ON CONFLICT(scope, name) DO UPDATE SET adler32 = excluded.adler32, bytes = excluded.bytes,"
             " created = excluded.created, last_used = excluded.last_used",
@@ -241,41 +247,42 @@ class Store:
         )
 
     def touch_cache(self, keys: Iterable[tuple[str, str]], when: float | None = None) -> None:
-        self._wanted(keys)
-        self.db.execute(
-            "UPDATE cache_entries SET last_used = ? WHERE (scope, name) IN (SELECT scope, name FROM wanted)",
-            (when or time.time(),),
-        )
+        with self.database.connection():  # the temp table is filled and read under one hold of the lock
+            self._wanted(keys)
+            self._exec(
+                "UPDATE cache_entries SET last_used = ? WHERE (scope, name) IN (SELECT scope, name FROM wanted)",
+                (when or time.time(),),
+            )
 
     def drop_cache_entries(self, keys: Iterable[tuple[str, str]]) -> None:
-        self.db.executemany("DELETE FROM cache_entries WHERE scope = ? AND name = ?", list(keys))
+        self._exec_many("DELETE FROM cache_entries WHERE scope = ? AND name = ?", list(keys))
 
     def pinned_bytes(self) -> int:
         """Bytes of cache entries a listed cache-mode mount refers to."""
-        return self.db.execute(
+        return self._one(
             "SELECT COALESCE(SUM(c.bytes), 0) FROM cache_entries c WHERE EXISTS (SELECT 1 FROM mount_files f"
             " JOIN mounts m ON m.id = f.mount_id WHERE f.scope = c.scope AND f.name = c.name AND m.mode = 'cache')"
-        ).fetchone()[0]
+        )[0]
 
     def eviction_candidates(self) -> Iterator[dict[str, Any]]:
         """Cache entries no listed cache-mode mount refers to, least recently used first."""
-        rows = self.db.execute(
+        rows = self._all(
             "SELECT * FROM cache_entries c WHERE NOT EXISTS (SELECT 1 FROM mount_files f JOIN mounts m"
             " ON m.id = f.mount_id WHERE f.scope = c.scope AND f.name = c.name AND m.mode = 'cache')"
             " ORDER BY last_used, created"
-        ).fetchall()
+        )
         for r in rows:
             yield dict(r)
 
     # ------------------------------------------------------------------ counters
     def bump(self, **deltas: int) -> None:
-        self.db.executemany(
+        self._exec_many(
             "INSERT INTO counters (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = value + excluded.value",
             list(deltas.items()),
         )
 
     def counters(self) -> dict[str, int]:
-        return {r["key"]: r["value"] for r in self.db.execute("SELECT key, value FROM counters")}
+        return {r["key"]: r["value"] for r in self._all("SELECT key, value FROM counters")}
 
 
 def _dump(value: Any) -> str | None:

@@ -1,4 +1,4 @@
-"""Submit-time checks of a publish plan against Rucio (synchronous: run in a thread).
+"""Submit-time checks of a publish plan against Rucio, through the gateway's typed methods.
 
 Everything that can be known before a byte moves is checked here, so a bad request
 is answered at once with a message naming the field: scope ownership, the RSE
@@ -11,16 +11,23 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import BadRequest, Conflict, Forbidden, InsufficientStorage
+from ..rucio.gateway import RucioGateway
 from ..units import human_bytes
-from .catalogue import Catalogue
+from . import naming
 from .plan import Plan
-from .storage import Storage
 
 
-def check_in_rucio(cat: Catalogue, p: Plan) -> None:
-    """Scope ownership, RSE, quota, dataset/container state and name conflicts (runs in a thread)."""
+async def free_name(gateway: RucioGateway, instance: str, scope: str, name: str) -> str | None:
+    """A version of ``name`` not taken in ``scope`` (``hist_v2.root``...), asked in one bulk lookup."""
+    taken = set(await gateway.existing_dids(instance, scope, naming.variants(name)))
+    return naming.suggest(name, lambda _candidates: taken)
+
+
+async def check_in_rucio(gateway: RucioGateway, p: Plan) -> None:
+    """Scope ownership, RSE, quota, dataset/container state and name conflicts."""
     req = p.request
-    owned = cat.owned_scopes()
+    inst = req.instance
+    owned = await gateway.owned_scopes(inst)
     for scope, field in (
         (req.scope, "scope"),
         *((d[0], k) for d, k in ((req.dataset, "dataset"), (req.container, "container")) if d),
@@ -33,7 +40,7 @@ def check_in_rucio(cat: Catalogue, p: Plan) -> None:
                 scopes=owned,
             )
 
-    rses = {r["rse"]: r for r in cat.rses()}
+    rses = {r["rse"]: r for r in await gateway.rses(inst)}
     if req.rse not in rses:
         raise BadRequest(f"There is no RSE called {req.rse} on this Rucio instance.", field="rse")
     if not rses[req.rse].get("availability_write", True):
@@ -41,11 +48,11 @@ def check_in_rucio(cat: Catalogue, p: Plan) -> None:
             f"{req.rse} is not accepting writes at the moment (availability_write is off). Choose another RSE.",
             field="rse",
         )
-    settings = cat.rse_settings(req.rse)
-    Storage(settings)  # refuses non-deterministic RSEs, RSEs we cannot write
+    settings = await gateway.rse_settings(inst, req.rse)
+    await gateway.storage(settings)  # refuses non-deterministic RSEs, RSEs we cannot write
 
     # Names that exist already: same size may be the same content (decided once hashed), else refused.
-    existing = cat.lookup(req.scope, [i.name for i in p.items])
+    existing = await gateway.existing_dids(inst, req.scope, [i.name for i in p.items])
     differ = []
     for item in p.items:
         meta = existing.get(item.name)
@@ -57,7 +64,7 @@ def check_in_rucio(cat: Catalogue, p: Plan) -> None:
             item.taken = True
     if differ:
         first = differ[0]
-        alt = cat.free_name(req.scope, first.name)
+        alt = await free_name(gateway, inst, req.scope, first.name)
         what = (
             f"{req.scope}:{first.name} already exists in Rucio with different content"
             if len(differ) == 1
@@ -73,7 +80,7 @@ def check_in_rucio(cat: Catalogue, p: Plan) -> None:
         )
 
     if req.dataset:
-        meta = _collection(cat, req.dataset, "DATASET", "dataset")
+        meta = await _collection(gateway, inst, req.dataset, "DATASET", "dataset")
         p.dataset_new = meta is None
         if meta is not None and meta.get("is_open") is False:
             raise Conflict(
@@ -82,19 +89,19 @@ def check_in_rucio(cat: Catalogue, p: Plan) -> None:
                 field="dataset",
             )
     if req.container:
-        p.container_new = _collection(cat, req.container, "CONTAINER", "container") is None
+        p.container_new = await _collection(gateway, inst, req.container, "CONTAINER", "container") is None
 
     if all(i.taken for i in p.items) and not p.dataset_new:
         p.warnings.append(
             "Every file already exists in Rucio under its name; if the content is the same "
             "the job will have nothing to copy."
         )
-    check_quota(cat, p)
+    await check_quota(gateway, p)
 
 
-def _collection(cat: Catalogue, did: tuple[str, str], did_type: str, field: str) -> dict | None:
+async def _collection(gateway: RucioGateway, inst: str, did: tuple[str, str], did_type: str, field: str) -> dict | None:
     """The metadata of an existing dataset/container ``did`` (None if new); another DID type there is refused."""
-    meta = cat.metadata(*did)
+    meta = await gateway.did_metadata(inst, *did)
     if meta is not None and meta.get("did_type") != did_type:
         raise Conflict(
             f"{did[0]}:{did[1]} exists and is a {str(meta.get('did_type')).lower()}, not a {field}.",
@@ -103,15 +110,15 @@ def _collection(cat: Catalogue, did: tuple[str, str], did_type: str, field: str)
     return meta
 
 
-def check_quota(cat: Catalogue, p: Plan) -> None:
+async def check_quota(gateway: RucioGateway, p: Plan) -> None:
     """The account's local (and any global) limit on the RSE must hold the new bytes.
 
     Checked for admins too when a limit is set: Rucio lets admins past quota, a site's limit
     still says how much they should use."""
     req = p.request
     need = sum(i.bytes for i in p.items if not i.taken)
-    used, limit = cat.usage(req.rse)
-    admin = cat.is_admin()
+    used, limit = await gateway.usage(req.instance, req.rse)
+    admin = await gateway.is_admin(req.instance)
     p.quota = {"needed_bytes": need, "used_bytes": used, "limit_bytes": finite(limit), "admin": admin}
     if limit is None and not admin:
         raise InsufficientStorage(
@@ -127,7 +134,7 @@ def check_quota(cat: Catalogue, p: Plan) -> None:
             field="rse",
             **p.quota,
         )
-    for expression, left in cat.global_quota_left(req.rse):
+    for expression, left in await gateway.global_quota_left(req.instance, req.rse):
         if need > left:
             raise InsufficientStorage(
                 f"Not enough quota under the limit for {expression}: these files need "

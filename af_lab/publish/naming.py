@@ -30,12 +30,17 @@ def flatten(rel: str) -> str:
 
 def suggest(name: str, taken: Callable[[Iterable[str]], set[str]], vo: str = "def") -> str | None:
     """A free variant of ``name`` (``hist_v2.root``, ``hist_v3.root``...); ``taken`` answers in bulk."""
+    candidates = variants(name, vo)
+    used = taken(candidates)
+    return next((c for c in candidates if c not in used), None)
+
+
+def variants(name: str, vo: str = "def") -> list[str]:
+    """The next 20 versions of ``name`` (``hist_v2.root``, ...) that fit the VO's name length."""
     stem, dot, ext = name.rpartition(".") if "." in name.lstrip(".") else (name, "", "")
     if not stem:
         stem, dot, ext = name, "", ""
     m = re.match(r"^(.*)_v(\d+)$", stem)
     base, start = (m.group(1), int(m.group(2)) + 1) if m else (stem, 2)
     candidates = [f"{base}_v{n}{dot}{ext}" for n in range(start, start + 20)]
-    candidates = [c for c in candidates if len(c) <= rules(vo).name_max]
-    used = taken(candidates)
-    return next((c for c in candidates if c not in used), None)
+    return [c for c in candidates if len(c) <= rules(vo).name_max]

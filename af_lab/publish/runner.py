@@ -24,84 +24,132 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
+import logging
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import AFLabError, Conflict, ServiceUnavailable, Unauthorized
+from ..errors import AFLabError, Conflict, FileChanged, ServiceUnavailable
+from ..paths import signature
+from ..rucio.upload import same_adler
 from . import workspace
-from .catalogue import Catalogue
-from .checks import human
-from .registration import RegistrationPhases
-from .storage import TMP_SUFFIX, FileChanged, Storage
+from .checks import free_name, human
+from .context import Interrupted, JobContext
+from .registration import Registration
 
-TOPIC = "publish"
+if TYPE_CHECKING:
+    from ..vault.credentials import CredentialService
+
 CANCELLED = (
     "Cancelled. The copies made so far were removed from the RSE; nothing was registered in Rucio. "
     "Your local files are untouched."
 )
-EVENT_INTERVAL = 0.25  # seconds between progress events of one job (phase changes always go out)
 FLUSH_INTERVAL = 0.5  # seconds between batched writes of per-file states
+ACTIVE = ("queued", "running")
+ENDED = ("done", "failed", "cancelled")
 
 
-class Interrupted(Exception):
-    """The job cannot go on now (Rucio unreachable, credentials refused) but can be resumed as it is."""
+class JobRunner:
+    """Runs publish jobs as tasks: owns the tasks, the live documents of running jobs, cancel
+    requests and the thread pool that hashes and copies. :class:`~af_lab.publish.service.PublishService`
+    owns one and asks it to start, cancel and close; the phases from ``registering`` on are
+    :class:`~af_lab.publish.registration.Registration`'s."""
 
-    def __init__(self, error: AFLabError):
-        super().__init__(error.message)
-        self.error = error
+    def __init__(
+        self,
+        ctx: JobContext,
+        credentials: CredentialService | None,
+        root_dir: str,
+        concurrency: int,
+        md5: bool,
+        log: logging.Logger,
+    ):
+        self.ctx = ctx
+        self.store = ctx.store
+        self.gateway = ctx.gateway
+        self.credentials = credentials  # the bearer token for token-authenticated storage
+        self.root_dir = root_dir
+        self.concurrency = concurrency
+        self.md5 = md5
+        self.log = log
+        self.registration = Registration(ctx, root_dir)
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="af-publish")
+        self._tasks: dict[str, asyncio.Task] = {}
+        self._live: dict[str, dict[str, Any]] = {}  # job documents of running jobs
+        self._cancel: set[str] = set()
+        self._closed = False
 
+    # ------------------------------------------------------------ what the service asks
 
-class JobRunner(RegistrationPhases):
-    """The phases of a publish job; :class:`~af_lab.publish.service.PublishService` is one.
+    async def resume_all(self) -> None:
+        """Start the jobs a previous server left running."""
+        if self._closed:
+            return
+        try:
+            pending = await self.store.run(self.store.jobs, ACTIVE, 10_000)
+        except Exception as exc:  # a broken state file must not stop the server
+            self.log.error("af-lab publish: cannot read the job store: %s", exc)
+            return
+        for job in pending:
+            self.log.info("af-lab publish: resuming job %s (%s)", job["id"], job["phase"])
+            self.start(job["id"])
 
-    Split from the service for reading: the service owns the state used here (``store``,
-    the thread ``_pool``, the Rucio ``gateway``, the ``_live`` documents of running jobs,
-    ``_cancel`` requests) and the request side (options, checks, submit).
-    The phases from ``registering`` on are in :class:`~af_lab.publish.registration.RegistrationPhases`.
-    """
+    def start(self, job_id: str) -> None:
+        if self._closed or (job_id in self._tasks and not self._tasks[job_id].done()):
+            return
+        task = asyncio.get_running_loop().create_task(self._run(job_id), name=f"af-lab publish {job_id}")
+        self._tasks[job_id] = task
+        task.add_done_callback(lambda t, j=job_id: self._tasks.pop(j, None) if self._tasks.get(j) is t else None)
 
-    # ---------------------------------------------- Rucio calls of a job
+    def live(self, job_id: str) -> dict[str, Any] | None:
+        """A running job's document: its progress lives in memory between saves."""
+        return self._live.get(job_id)
 
-    async def _job_call(self, job: dict[str, Any], what: str, fn: Callable[..., Any], *args: Any) -> Any:
-        """A catalogue step of a job, through the gateway (which already retried a rejected token once).
-        Transient faults (Rucio or Vault unreachable) are retried with backoff for ``retry_window``
-        seconds; then, or on credentials Rucio keeps refusing, the job is interrupted, resumable as it is."""
-        instance, account = job["request"]["instance"], job["account"]
-        deadline = time.monotonic() + self.retry_window
-        delay = 1.0
-        while True:
-            try:
-                return await self.gateway.call(instance, what, lambda api, *a: fn(Catalogue(api, account), *a), *args)
-            except Unauthorized as exc:
-                raise Interrupted(exc) from None
-            except ServiceUnavailable as exc:
-                if time.monotonic() >= deadline:
-                    raise Interrupted(exc) from None
-            self._set(job, message=f"Rucio is unreachable while {what}; retrying in {delay:.0f} s.")
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
+    async def job(self, job_id: str) -> dict[str, Any] | None:
+        """The job's document, live if it runs, else as stored."""
+        return self.live(job_id) or await self.store.run(self.store.get, job_id)
+
+    async def cancel(self, job: dict[str, Any]) -> dict[str, Any]:
+        """Stop the job's task (if it runs) and undo what it copied; the job as it ended."""
+        task = self._tasks.get(job["id"])
+        if task is not None and not task.done():
+            self._cancel.add(job["id"])
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            job = await self.job(job["id"]) or job
+            if job["state"] in ENDED:
+                return job
+        await self._rollback(job, state="cancelled", message=CANCELLED)
+        return job
+
+    async def close(self) -> None:
+        self._closed = True
+        tasks = [t for t in self._tasks.values() if not t.done()]
+        for t in tasks:
+            t.cancel()  # jobs stay "running" in the store: the next start resumes them
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     # ------------------------------------ running, failing, rolling back
 
     async def _run(self, job_id: str) -> None:
-        job = await asyncio.to_thread(self.store.get, job_id)
+        job = await self.store.run(self.store.get, job_id)
         if job is None:
             return
         job.update(state="running", error=None, resumable=False, _phase_started=time.time())
         self._live[job_id] = job
-        await self._save(job)
+        await self.ctx.save(job)
         try:
             if not job["steps"].get("register_started"):
-                await self._phase_check(job)
-                if self._done_if_noop(job):
-                    await self._save(job)
+                await self._check(job)
+                if await self._done_if_noop(job):
+                    await self.ctx.save(job)
                     return
-                await self._phase_copy(job)
-            await self._phase_register(job)
-            await self._phase_protect(job)
-            await self._phase_finish(job)
+                await self._copy(job)
+            await self.registration.register(job)
+            await self.registration.protect(job)
+            await self.registration.finish(job)
             await self._finish(job)
         except asyncio.CancelledError:
             cancel = job_id in self._cancel
@@ -109,9 +157,9 @@ class JobRunner(RegistrationPhases):
             if cancel and not job["steps"].get("register_started"):
                 await self._rollback(job, state="cancelled", message=CANCELLED)
             else:
-                await self._save(job)  # server shutdown (or too late to cancel): resumed at the next start
+                await self.ctx.save(job)  # server shutdown (or too late to cancel): resumed at the next start
                 if cancel and not self._closed:
-                    asyncio.get_running_loop().call_soon(self._start, job_id)
+                    asyncio.get_running_loop().call_soon(self.start, job_id)
             raise
         except Interrupted as why:
             job.update(
@@ -126,7 +174,7 @@ class JobRunner(RegistrationPhases):
                     else " (registration already began, so retrying is the way to complete it)."
                 ),
             )
-            await self._save(job)
+            await self.ctx.save(job)
         except AFLabError as exc:
             await self._fail(job, exc)
         except Exception as exc:
@@ -145,7 +193,7 @@ class JobRunner(RegistrationPhases):
                 message=f"{exc.message} Registration had begun, so the job is paused rather than undone; "
                 "retry it to complete the registration.",
             )
-            await self._save(job)
+            await self.ctx.save(job)
             return
         job["error"] = exc.to_json()["error"]
         await self._rollback(
@@ -161,23 +209,20 @@ class JobRunner(RegistrationPhases):
         touched; a name that existed keeps its replica.
         """
         job["phase"] = "rolling back"
-        self._emit(job, force=True)
-        rows = await asyncio.to_thread(self.store.files, job["id"])
+        self.ctx.emit(job, force=True)
+        rows = await self.store.run(self.store.files, job["id"])
         ours = [r for r in rows if r["state"] == "stored" or (r["state"] == "hashed" and not r["taken"])]
         removed, left = 0, []
         if ours and job["steps"].get("copy_started"):
-            key = f"job:{job['id']}:rollback"
             try:
                 rse = job["request"]["rse"]
-                settings = await self._request_call(
-                    key, job["request"]["instance"], f"reading {rse}", Catalogue.rse_settings, rse
-                )
-                storage = Storage(settings)
+                settings = await self.gateway.rse_settings(job["request"]["instance"], rse)
+                storage = await self.gateway.storage(settings)
                 scope = job["request"]["scope"]
 
                 def clean(row) -> int:
                     if row["state"] == "stored":  # recorded as ours once verified: remove it
-                        return storage.remove(row["pfn"] + TMP_SUFFIX) + storage.remove(row["pfn"])
+                        return storage.remove_copies(row["pfn"])
                     # Perhaps copied before a crash but not yet recorded: ours only if the bytes match.
                     return storage.remove_if_ours(storage.pfn(scope, row["name"]), row["bytes"], row["adler32"])
 
@@ -189,7 +234,7 @@ class JobRunner(RegistrationPhases):
                 left = [r["rel"] for r, res in zip(ours, results, strict=True) if isinstance(res, BaseException)]
             except AFLabError as exc:
                 left = [f"all ({exc.message})"]
-        await asyncio.to_thread(
+        await self.store.run(
             self.store.update_files, job["id"], [(r["idx"], {"state": "rolled back", "pfn": None}) for r in ours]
         )
         job.update(state=state, phase="ended", resumable=False, message=message)
@@ -199,14 +244,14 @@ class JobRunner(RegistrationPhases):
                 "registered in Rucio): " + ", ".join(left[:5])
             )
         job["progress"]["files_removed"] = removed
-        await self._save(job)
+        await self.ctx.save(job)
 
     # --------------------------------------------------- phase: checking
 
-    async def _phase_check(self, job: dict[str, Any]) -> None:
-        self._set(job, phase="checking", message="Computing checksums.")
-        await self._save(job)
-        rows = await asyncio.to_thread(self.store.files, job["id"], ["pending"])
+    async def _check(self, job: dict[str, Any]) -> None:
+        self.ctx.set(job, phase="checking", message="Computing checksums.")
+        await self.ctx.save(job)
+        rows = await self.store.run(self.store.files, job["id"], ["pending"])
         root = Path(self.root_dir)
         progress = job["progress"]
         updates: list[tuple[int, dict]] = []
@@ -214,11 +259,11 @@ class JobRunner(RegistrationPhases):
 
         def hashed(n: int) -> None:
             progress["bytes_hashed"] += n  # plain int add from worker threads: the GIL makes it safe enough
-            loop.call_soon_threadsafe(self._emit, job)
+            loop.call_soon_threadsafe(self.ctx.emit, job)
 
         def one(row):
             path = root / row["rel"]
-            before = workspace.signature(path)
+            before = signature(path)
             if before is None:
                 raise FileChanged(f"{row['rel']} vanished before it could be published.", path=row["rel"])
             if before != (row["bytes"], row["mtime_ns"]):
@@ -228,29 +273,35 @@ class JobRunner(RegistrationPhases):
                     path=row["rel"],
                 )
             adler, md5, size = workspace.checksums(path, hashed, with_md5=self.md5)
-            if workspace.signature(path) != before or size != row["bytes"]:
+            if signature(path) != before or size != row["bytes"]:
                 raise FileChanged(f"{row['rel']} changed while its checksum was computed.", path=row["rel"])
             return row["idx"], {"adler32": adler, "md5": md5, "state": "hashed"}
 
         await self._parallel(job, rows, one, updates)
         # Names that existed at submit with the same size: same checksum -> nothing to do, else refuse.
-        taken = [r for r in await asyncio.to_thread(self.store.files, job["id"], ["hashed"]) if r["taken"]]
+        taken = [r for r in await self.store.run(self.store.files, job["id"], ["hashed"]) if r["taken"]]
         if taken:
             scope = job["request"]["scope"]
-            metas = await self._job_call(
-                job, "comparing with the DIDs already in Rucio", Catalogue.lookup, scope, [r["name"] for r in taken]
+            metas = await self.ctx.rucio(
+                job,
+                "comparing with the DIDs already in Rucio",
+                self.gateway.existing_dids,
+                scope,
+                [r["name"] for r in taken],
             )
             same, differ = [], []
             for r in taken:
                 meta = metas.get(r["name"])
-                if meta is not None and workspace.same_adler(meta.get("adler32"), r["adler32"]):
+                if meta is not None and same_adler(meta.get("adler32"), r["adler32"]):
                     same.append(r)
                 elif meta is not None:
                     differ.append(r)
                 # vanished from Rucio meanwhile (an expired DID): publish it as new
             if differ:
                 first = differ[0]
-                alt = await self._job_call(job, "looking for a free name", Catalogue.free_name, scope, first["name"])
+                alt = await self.ctx.rucio(
+                    job, "looking for a free name", functools.partial(free_name, self.gateway), scope, first["name"]
+                )
                 raise Conflict(
                     f"{scope}:{first['name']} already exists in Rucio with different content (adler32 "
                     f"{metas[first['name']].get('adler32')}, yours {first['adler32']}). Rucio DIDs are immutable: "
@@ -259,13 +310,11 @@ class JobRunner(RegistrationPhases):
                     suggestion=alt,
                     taken=[r["name"] for r in differ[:50]],
                 )
-            await asyncio.to_thread(
-                self.store.update_files, job["id"], [(r["idx"], {"state": "existing"}) for r in same]
-            )
+            await self.store.run(self.store.update_files, job["id"], [(r["idx"], {"state": "existing"}) for r in same])
             progress["files_skipped"] = len(same)
 
-    def _done_if_noop(self, job: dict[str, Any]) -> bool:
-        counts = self.store.counts(job["id"])
+    async def _done_if_noop(self, job: dict[str, Any]) -> bool:
+        counts = await self.store.run(self.store.counts, job["id"])
         if set(counts) - {"existing"}:
             return False
         ds = job.get("dataset")
@@ -287,20 +336,20 @@ class JobRunner(RegistrationPhases):
 
     # ---------------------------------------------------- phase: copying
 
-    async def _phase_copy(self, job: dict[str, Any]) -> None:
-        rows = await asyncio.to_thread(self.store.files, job["id"], ["hashed"])
-        self._set(job, phase="copying", message=f"Copying {len(rows)} file(s) to {job['request']['rse']}.")
+    async def _copy(self, job: dict[str, Any]) -> None:
+        rows = await self.store.run(self.store.files, job["id"], ["hashed"])
+        self.ctx.set(job, phase="copying", message=f"Copying {len(rows)} file(s) to {job['request']['rse']}.")
         job["steps"]["copy_started"] = True
-        await self._save(job)
+        await self.ctx.save(job)
         if not rows:
             return
         rse = job["request"]["rse"]
-        settings = await self._job_call(job, f"reading the description of {rse}", Catalogue.rse_settings, rse)
-        storage = Storage(settings, auth_token=await self._storage_token(settings))
+        settings = await self.ctx.rucio(job, f"reading the description of {rse}", self.gateway.rse_settings, rse)
+        storage = await self.gateway.storage(settings, await self._storage_token(settings))
         scope = job["request"]["scope"]
         root = Path(self.root_dir)
         progress = job["progress"]
-        done = await asyncio.to_thread(self.store.counts, job["id"])
+        done = await self.store.run(self.store.counts, job["id"])
         progress["files_done"] = done.get("stored", (0, 0))[0] + done.get("existing", (0, 0))[0]
         progress["bytes_done"] = done.get("stored", (0, 0))[1] + done.get("existing", (0, 0))[1]
 
@@ -346,7 +395,7 @@ class JobRunner(RegistrationPhases):
                 batch = updates[:]
                 updates.clear()
                 last_flush = time.monotonic()
-                await asyncio.to_thread(self.store.update_files, job["id"], batch)
+                await self.store.run(self.store.update_files, job["id"], batch)
 
         async def run(row):
             async with sem:
@@ -364,7 +413,7 @@ class JobRunner(RegistrationPhases):
                 finally:
                     inflight.discard(cf)
                 updates.append(result)
-                self._emit(job)
+                self.ctx.emit(job)
                 await flush()
 
         try:
@@ -380,7 +429,7 @@ class JobRunner(RegistrationPhases):
             await flush(force=True)
             raise
         await flush(force=True)
-        self._emit(job, force=True)
+        self.ctx.emit(job, force=True)
         if failure:
             exc = failure[0]
             if isinstance(exc, AFLabError):
@@ -390,7 +439,7 @@ class JobRunner(RegistrationPhases):
     # ------------------------------------------------- the end of a job
 
     async def _finish(self, job: dict[str, Any]) -> None:
-        counts = await asyncio.to_thread(self.store.counts, job["id"])
+        counts = await self.store.run(self.store.counts, job["id"])
         new_n, new_b = counts.get("registered", (0, 0))
         same_n, same_b = counts.get("existing", (0, 0))
         req = job["request"]
@@ -417,35 +466,6 @@ class JobRunner(RegistrationPhases):
                     else f" They are already in {job['dataset']['did']}."
                 )
         job["progress"].update(files_done=new_n + same_n, bytes_done=new_b + same_b)
-        self._clock(job)
+        self.ctx.clock(job)
         job.update(state="done", phase="ended", message=msg, resumable=False)
-        await self._save(job)
-
-    # ------------------------------------------- state, progress, events
-
-    def _set(self, job: dict[str, Any], **fields: Any) -> None:
-        if "phase" in fields and fields["phase"] != job.get("phase"):
-            self._clock(job)
-        job.update(fields)
-        self._emit(job, force="phase" in fields)
-
-    @staticmethod
-    def _clock(job: dict[str, Any]) -> None:
-        """Seconds spent per phase (this run's wall time; a resumed job adds to its earlier figures)."""
-        now = time.time()
-        started = job.get("_phase_started")
-        if started and job.get("phase"):
-            timings = job.setdefault("timings", {})
-            timings[job["phase"]] = round(timings.get(job["phase"], 0.0) + now - started, 3)
-        job["_phase_started"] = now
-
-    async def _save(self, job: dict[str, Any]) -> None:
-        await asyncio.to_thread(self.store.save, job)
-        self._emit(job, force=True)
-
-    def _emit(self, job: dict[str, Any], force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_event.get(job["id"], 0.0) < EVENT_INTERVAL:
-            return
-        self._last_event[job["id"]] = now
-        self.events.publish(f"{TOPIC}/{job['id']}", self._public(job))
+        await self.ctx.save(job)

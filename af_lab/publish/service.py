@@ -3,18 +3,16 @@
 The request side lives here: what the dialog offers (``options``), the checks of a
 request (``validate``/``submit``: local paths and names, embargo, then Rucio in
 :mod:`.checks`), provenance collection, and job listing, cancel, retry and removal.
-The job itself runs in :class:`.runner.JobRunner` (this class's base); its phases and
-their guarantees are described there.
+Jobs run in the :class:`.runner.JobRunner` this service owns; their phases and
+guarantees are described there. Rucio is reached only through the gateway's typed methods.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,23 +23,27 @@ from ..rucio.gateway import RucioGateway
 from . import checks, naming, workspace
 from . import plan as planning
 from . import provenance as prov
-from .catalogue import Catalogue
-from .runner import CANCELLED, JobRunner
+from .context import JobContext, public
+from .runner import ENDED, JobRunner
 from .sessions import SessionFacts
-from .storage import ensure_client_config
 from .store import JobStore
 
 if TYPE_CHECKING:
     from ..mounts.service import MountService
     from ..vault.credentials import CredentialService
 
-ACTIVE = ("queued", "running")
-ENDED = ("done", "failed", "cancelled")
 
-
-class PublishService(JobRunner):
-    def __init__(self, config: AFLab, gateway: RucioGateway, events: EventBus, credentials: CredentialService | None,
-                 mounts: MountService | None, root_dir: str, log: logging.Logger | None = None):
+class PublishService:
+    def __init__(
+        self,
+        config: AFLab,
+        gateway: RucioGateway,
+        events: EventBus,
+        credentials: CredentialService | None,
+        mounts: MountService | None,
+        root_dir: str,
+        log: logging.Logger | None = None,
+    ):
         self.config = config
         self.gateway = gateway
         self.events = events
@@ -50,34 +52,39 @@ class PublishService(JobRunner):
         self.log = log or logging.getLogger("af_lab")
         self.root_dir = root_dir
         self.sessions = SessionFacts()
-        defaults = dict(self.config.publish_defaults or {})
-        self.concurrency = max(1, int(defaults.get("concurrency", 4)))
-        self.retry_window = float(defaults.get("retry_seconds", 300))
+        defaults = self.defaults
         self.max_files = int(defaults.get("max_files", 100_000))
-        self.md5 = bool(defaults.get("md5", False))  # adler32 is what Rucio verifies; md5 costs ~5x more CPU
-        self._store: JobStore | None = None
-        self._pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=self.concurrency, thread_name_prefix="af-publish"
-        )
-        self._tasks: dict[str, asyncio.Task] = {}
-        self._live: dict[str, dict[str, Any]] = {}  # job documents of running jobs
-        self._cancel: set[str] = set()
-        self._last_event: dict[str, float] = {}
-        self._resumed = False
-        self._closed = False
+        self.store: JobStore | None = None  # opened by start()
+        self.context: JobContext | None = None  # the store, Rucio with a job's patience, events
+        self.runner: JobRunner | None = None
+        self._started: asyncio.Future | None = None
         self._submit_lock = asyncio.Lock()
 
     async def start(self) -> None:
-        """Resume the jobs a previous server left running."""
-        self._resume_all()
+        """Open the job store and resume the jobs a previous server left running.
+
+        Idempotent: the paths that need the store await it too, so it runs once."""
+        if self._started is None:
+            self._started = asyncio.ensure_future(self._open())
+        await asyncio.shield(self._started)
+
+    async def _open(self) -> None:
+        defaults = self.defaults
+        self.store = await asyncio.to_thread(JobStore, Path(self.config.state_dir) / "publish.sqlite3")
+        self.context = ctx = JobContext(
+            self.store, self.gateway, self.events, retry_window=float(defaults.get("retry_seconds", 300))
+        )
+        self.runner = JobRunner(
+            ctx,
+            self.credentials,
+            self.root_dir,
+            concurrency=max(1, int(defaults.get("concurrency", 4))),
+            md5=bool(defaults.get("md5", False)),  # adler32 is what Rucio verifies; md5 costs ~5x more CPU
+            log=self.log,
+        )
+        await self.runner.resume_all()
 
     # ================================================================== public API (handlers)
-
-    @property
-    def store(self) -> JobStore:
-        if self._store is None:
-            self._store = JobStore(Path(self.config.state_dir) / "publish.sqlite3")
-        return self._store
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -87,34 +94,37 @@ class PublishService(JobRunner):
         """What the Publish dialog offers: scopes, writable RSEs with quota, defaults, naming rules."""
         inst = self.gateway.instance(instance)
         name, account = inst["name"], inst.get("account") or ""
-        key = f"instance:{name}"
-
-        def gather(cat: Catalogue):
-            limits = cat.local_limits()
-            admin = cat.is_admin()
-            usage = cat.usage_all()
-            rses = []
-            for r in cat.rses():
-                rse = r["rse"]
-                limit = limits.get(rse)
-                # Writable for us: open for writes, and a quota there (admins need none in Rucio).
-                if not r.get("availability_write", True) or not (admin or (limit is not None and limit > 0)):
-                    continue
-                if not r.get("deterministic", True):
-                    continue
-                used = usage.get(rse, 0)
-                quota = checks.finite(limit)
-                rses.append(
-                    {
-                        "rse": rse,
-                        "quota_bytes": quota,
-                        "used_bytes": used,
-                        "free_bytes": None if quota is None else max(0, quota - used),
-                    }
-                )
-            return cat.owned_scopes(), rses
-
-        scopes, rses = await self._request_call(key, name, "listing your scopes and RSEs", gather)
+        answers = await asyncio.gather(
+            self.gateway.owned_scopes(name),
+            self.gateway.rses(name),
+            self.gateway.local_limits(name),
+            self.gateway.is_admin(name),
+            self.gateway.local_usage(name),
+            return_exceptions=True,  # every answer retrieved; the first failure is the one shown
+        )
+        for answer in answers:
+            if isinstance(answer, BaseException):
+                raise answer
+        scopes, all_rses, limits, admin, usage = answers
+        rses = []
+        for r in all_rses:
+            rse = r["rse"]
+            limit = limits.get(rse)
+            # Writable for us: open for writes, and a quota there (admins need none in Rucio).
+            if not r.get("availability_write", True) or not (admin or (limit is not None and limit > 0)):
+                continue
+            if not r.get("deterministic", True):
+                continue
+            used = usage.get(rse, 0)
+            quota = checks.finite(limit)
+            rses.append(
+                {
+                    "rse": rse,
+                    "quota_bytes": quota,
+                    "used_bytes": used,
+                    "free_bytes": None if quota is None else max(0, quota - used),
+                }
+            )
         defaults = self.defaults
         default_rse = defaults.get("rse") or inst.get("default_rse")
         groups = self._groups()
@@ -144,12 +154,13 @@ class PublishService(JobRunner):
 
     async def submit(self, body: dict[str, Any]) -> dict[str, Any]:
         plan = await self._plan(body)
+        await self.start()
         async with self._submit_lock:  # the busy-name check and the insert must not interleave
             return await self._create(plan)
 
     async def _create(self, plan: planning.Plan) -> dict[str, Any]:
         req = plan.request
-        conflicts = await asyncio.to_thread(self.store.active_names)
+        conflicts = await self.store.run(self.store.active_names)
         busy = [(req.scope, i.name) for i in plan.items if (req.scope, i.name) in conflicts]
         if plan.dataset_new and req.dataset in conflicts:
             busy.append(req.dataset)
@@ -207,17 +218,18 @@ class PublishService(JobRunner):
             {"rel": i.rel, "name": i.name, "bytes": i.bytes, "mtime_ns": i.mtime_ns, "taken": i.taken}
             for i in plan.items
         ]
-        await asyncio.to_thread(self.store.create, job, files)
-        self._emit(job, force=True)
-        self._start(job_id)
-        return self._public(job)
+        await self.store.run(self.store.create, job, files)
+        self.context.emit(job, force=True)
+        self.runner.start(job_id)
+        return public(job)
 
     async def jobs(self) -> list[dict[str, Any]]:
-        return [self._public(self._live.get(j["id"], j)) for j in await asyncio.to_thread(self.store.jobs)]
+        await self.start()
+        return [public(self.runner.live(j["id"]) or j) for j in await self.store.run(self.store.jobs)]
 
     async def job(self, job_id: str, offset: int = 0, limit: int = 200) -> dict[str, Any]:
         job = await self._get(job_id)
-        rows = await asyncio.to_thread(self.store.files, job_id, None, max(0, offset), max(1, min(limit, 5000)))
+        rows = await self.store.run(self.store.files, job_id, None, max(0, offset), max(1, min(limit, 5000)))
         scope = job["request"]["scope"]
         files = [
             {
@@ -230,7 +242,7 @@ class PublishService(JobRunner):
             }
             for r in rows
         ]
-        return {"job": self._public(job), "files": files, "offset": offset}
+        return {"job": public(job), "files": files, "offset": offset}
 
     async def cancel(self, job_id: str) -> dict[str, Any]:
         job = await self._get(job_id)
@@ -241,26 +253,16 @@ class PublishService(JobRunner):
                 "Too late to cancel: the files are being registered in Rucio, and the job will finish "
                 "what it started so that no half-registered dataset is left."
             )
-        task = self._tasks.get(job_id)
-        if task is not None and not task.done():
-            self._cancel.add(job_id)
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            job = await self._get(job_id)
-            if job["state"] in ENDED:
-                return self._public(job)
-        await self._rollback(job, state="cancelled", message=CANCELLED)
-        return self._public(job)
+        return public(await self.runner.cancel(job))
 
     async def retry(self, job_id: str) -> dict[str, Any]:
         """Resume an interrupted job; run a failed or cancelled one again as a new job."""
         job = await self._get(job_id)
         if job["state"] == "interrupted":
             job.update(state="queued", error=None, resumable=False, message="Resuming.")
-            await asyncio.to_thread(self.store.save, job)
-            self._emit(job, force=True)
-            self._start(job_id)
-            return self._public(job)
+            await self.context.save(job)
+            self.runner.start(job_id)
+            return public(job)
         if job["state"] in ("failed", "cancelled"):
             return await self.submit(dict(job["request"]))  # the request as resolved then, checked afresh
         raise Conflict(f"Job {job_id} is {job['state']}; only interrupted, failed or cancelled jobs can be retried.")
@@ -269,44 +271,36 @@ class PublishService(JobRunner):
         job = await self._get(job_id)
         if job["state"] not in ENDED:
             raise Conflict(f"Job {job_id} is {job['state']}; cancel it or let it finish before removing it.")
-        await asyncio.to_thread(self.store.delete, job_id)
+        await self.store.run(self.store.delete, job_id)
 
     async def provenance(self, instance: str | None, did_text: str) -> dict[str, Any]:
         """Provenance of a published DID: from Rucio's metadata, else from af-lab's job record."""
         inst = self.gateway.instance(instance)
         scope, name = naming.parse_did(did_text, "", "did", inst.get("vo") or "def")
-        meta = await self._request_call(
-            f"instance:{inst['name']}",
-            inst["name"],
-            f"reading metadata of {did_text}",
-            Catalogue.custom_metadata,
-            scope,
-            name,
-        )
+        meta = await self.gateway.custom_metadata(inst["name"], scope, name)
         found = prov.from_rucio(meta)
         if found:
             return {"did": f"{scope}:{name}", "source": "rucio", "provenance": found}
-        local = await asyncio.to_thread(self._local_provenance, scope, name)
+        await self.start()
+        local = await self.store.run(self._local_provenance, scope, name)
         if local is None:
             raise NotFound(f"No provenance is recorded for {scope}:{name}.", did=f"{scope}:{name}")
         return {"did": f"{scope}:{name}", "source": "af-lab", "provenance": local}
 
     async def close(self) -> None:
-        self._closed = True
-        tasks = [t for t in self._tasks.values() if not t.done()]
-        for t in tasks:
-            t.cancel()  # jobs stay "running" in the store: the next start resumes them
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._pool.shutdown(wait=True, cancel_futures=True)
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        """Stop the running jobs (they stay "running" in the store: the next start resumes them)."""
+        if self._started is None:
+            return
+        await asyncio.gather(self._started, return_exceptions=True)
+        if self.runner is not None:
+            await self.runner.close()
+        if self.store is not None:
+            await asyncio.to_thread(self.store.close)
 
     # ================================================================== planning (submit-time checks)
 
     async def _plan(self, body: dict[str, Any]) -> planning.Plan:
         inst = self.gateway.instance(body.get("instance"))
-        ensure_client_config()
         vo = inst.get("vo") or "def"
         account = inst.get("account") or ""
         req = planning.parse(body, self.defaults, account, inst)
@@ -337,13 +331,7 @@ class PublishService(JobRunner):
         p = planning.Plan(request=req, account=account, items=items, skipped=skipped)
         if req.notebook and not workspace.resolve(self.root_dir, req.notebook, field="notebook").is_file():
             p.warnings.append(f"Notebook {req.notebook} was not found; it is recorded as given.")
-        await self._request_call(
-            f"instance:{inst['name']}",
-            inst["name"],
-            "checking the publish request",
-            checks.check_in_rucio,
-            p,
-        )
+        await checks.check_in_rucio(self.gateway, p)
         return p
 
     # ================================================================== embargo
@@ -402,50 +390,11 @@ class PublishService(JobRunner):
                 return {**job["provenance"], "publish_job": job_id, "source": rel}
         return None
 
-    # ================================================================== Rucio access
-
-    async def _request_call(self, key: str, instance: str, what: str, fn: Callable[..., Any], *args: Any) -> Any:
-        """One catalogue interaction for a request, through the gateway (which retries a rejected token)."""
-        account = self.gateway.account(instance)
-        return await self.gateway.call(instance, what, lambda api, *a: fn(Catalogue(api, account), *a), *args)
-
-    # ================================================================== starting jobs
-
-    def _resume_all(self) -> None:
-        if self._resumed or self._closed:
-            return
-        self._resumed = True
-        ensure_client_config()
-        try:
-            pending = self.store.jobs(states=ACTIVE, limit=10_000)
-        except Exception as exc:  # a broken state file must not stop the server
-            self.log.error("af-lab publish: cannot read the job store: %s", exc)
-            return
-        for job in pending:
-            self.log.info("af-lab publish: resuming job %s (%s)", job["id"], job["phase"])
-            self._start(job["id"])
-
-    def _start(self, job_id: str) -> None:
-        if job_id in self._tasks and not self._tasks[job_id].done():
-            return
-        task = asyncio.get_running_loop().create_task(self._run(job_id), name=f"af-lab publish {job_id}")
-        self._tasks[job_id] = task
-        task.add_done_callback(lambda t, j=job_id: self._tasks.pop(j, None) if self._tasks.get(j) is t else None)
-
-    # ------------------------------------------------------------------ phase: copying
-
-    # ------------------------------------------------------------------ phase: protecting (the rule)
-
     # ================================================================== helpers
 
     async def _get(self, job_id: str) -> dict[str, Any]:
-        if job_id in self._live:  # a running job's progress lives in memory between saves
-            return self._live[job_id]
-        job = await asyncio.to_thread(self.store.get, job_id)
+        await self.start()
+        job = await self.runner.job(job_id)
         if job is None:
             raise NotFound(f"No publish job {job_id}.", job=job_id)
         return job
-
-    @staticmethod
-    def _public(job: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in job.items() if k != "steps" and not k.startswith("_")}

@@ -28,7 +28,11 @@ def parse(body: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise BadRequest(f"Unknown field(s): {', '.join(unknown)}.", field=unknown[0])
     inputs = body.get("inputs") or []
-    if not isinstance(inputs, list) or len(inputs) > MAX_INPUTS or not all(isinstance(i, str) and ":" in i for i in inputs):
+    if (
+        not isinstance(inputs, list)
+        or len(inputs) > MAX_INPUTS
+        or not all(isinstance(i, str) and ":" in i for i in inputs)
+    ):
         raise BadRequest("inputs must be a list of scope:name DIDs.", field="inputs")
     facts: dict[str, Any] = {"inputs": list(dict.fromkeys(inputs))}
     for key in ("cluster_profile", "environment"):

@@ -2,22 +2,23 @@
 
 A job is a JSON document (what the UI shows, plus what a resumed runner needs);
 its files are rows, so a folder of 10⁵ files is updated in batches instead of
-rewriting one large document. Calls are synchronous and short; the service runs
-them in a thread. WAL plus ``synchronous=NORMAL``: a committed step survives a
-killed server, which is what resume relies on.
+rewriting one large document. Calls are synchronous and short; the service awaits
+them through :meth:`JobStore.run` (the database's own thread, see :mod:`af_lab.sqlite`).
+WAL plus ``synchronous=NORMAL``: a committed step survives a killed server, which is
+what resume relies on.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from ..paths import private_sqlite
+from ..sqlite import Database
+
+T = TypeVar("T")
 
 SCHEMA_VERSION = 1
 FILE_FIELDS = ("rel", "name", "bytes", "mtime_ns", "adler32", "md5", "state", "pfn", "error", "taken")
@@ -52,35 +53,25 @@ CREATE INDEX IF NOT EXISTS files_name ON files (name);
 
 class JobStore:
     def __init__(self, path: str | Path):
-        self.path = Path(path)
-        private_sqlite(self.path)  # 0600 before SQLite makes its -wal/-shm with the same mode
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise RuntimeError(f"{self.path} was written by a newer af-lab (schema {version})")
-            self._db.executescript(_SCHEMA)
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        self.path.chmod(0o600)
+        self.db = Database(path, _SCHEMA, version=SCHEMA_VERSION, foreign_keys=True, name="af-lab-publish-db")
+        self.path = self.db.path
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` (a method of this store) off the event loop, in the database's thread."""
+        return await self.db.run(fn, *args)
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self.db.close()
 
     # ------------------------------------------------------------------ jobs
     def create(self, job: dict[str, Any], files: Sequence[dict[str, Any]]) -> None:
         now = time.time()
-        with self._lock, self._tx():
-            self._db.execute(
+        with self.db.transaction() as db:
+            db.execute(
                 "INSERT INTO jobs (id, created, updated, state, doc) VALUES (?, ?, ?, ?, ?)",
                 (job["id"], job.get("created", now), now, job["state"], json.dumps(job)),
             )
-            self._db.executemany(
+            db.executemany(
                 "INSERT INTO files (job, idx, rel, name, bytes, mtime_ns, adler32, md5, state, pfn, error, taken)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
@@ -104,15 +95,15 @@ class JobStore:
 
     def save(self, job: dict[str, Any]) -> None:
         job["updated"] = time.time()
-        with self._lock:
-            self._db.execute(
+        with self.db.connection() as db:
+            db.execute(
                 "UPDATE jobs SET updated=?, state=?, doc=? WHERE id=?",
                 (job["updated"], job["state"], json.dumps(job), job["id"]),
             )
 
     def get(self, job_id: str) -> dict[str, Any] | None:
-        with self._lock:
-            row = self._db.execute("SELECT doc FROM jobs WHERE id=?", (job_id,)).fetchone()
+        with self.db.connection() as db:
+            row = db.execute("SELECT doc FROM jobs WHERE id=?", (job_id,)).fetchone()
         return json.loads(row["doc"]) if row else None
 
     def jobs(self, states: Iterable[str] | None = None, limit: int = 200) -> list[dict[str, Any]]:
@@ -123,27 +114,27 @@ class JobStore:
             args.extend(states)
         sql += " ORDER BY created DESC LIMIT ?"
         args.append(limit)
-        with self._lock:
-            rows = self._db.execute(sql, args).fetchall()
+        with self.db.connection() as db:
+            rows = db.execute(sql, args).fetchall()
         return [json.loads(r["doc"]) for r in rows]
 
     def delete(self, job_id: str) -> None:
-        with self._lock, self._tx():
-            self._db.execute("DELETE FROM files WHERE job=?", (job_id,))
-            self._db.execute("DELETE FROM jobs WHERE id=?", (job_id,))
+        with self.db.transaction() as db:
+            db.execute("DELETE FROM files WHERE job=?", (job_id,))
+            db.execute("DELETE FROM jobs WHERE id=?", (job_id,))
 
     # ------------------------------------------------------------------ files
     def update_files(self, job_id: str, updates: Sequence[tuple[int, dict[str, Any]]]) -> None:
         """Apply ``(idx, {field: value})`` updates in one transaction."""
         if not updates:
             return
-        with self._lock, self._tx():
+        with self.db.transaction() as db:
             for idx, fields in updates:
                 cols = [k for k in fields if k in FILE_FIELDS]
                 if not cols:
                     continue
                 values = [int(bool(fields[c])) if c == "taken" else fields[c] for c in cols]
-                self._db.execute(
+                db.execute(
                     f"UPDATE files SET {', '.join(c + '=?' for c in cols)} WHERE job=? AND idx=?",
                     (*values, job_id, idx),
                 )
@@ -158,14 +149,14 @@ class JobStore:
             args.extend(states)
         sql += " ORDER BY idx LIMIT ? OFFSET ?"
         args.extend([-1 if limit is None else limit, offset])
-        with self._lock:
-            rows = self._db.execute(sql, args).fetchall()
+        with self.db.connection() as db:
+            rows = db.execute(sql, args).fetchall()
         return [{**dict(r), "taken": bool(r["taken"])} for r in rows]
 
     def counts(self, job_id: str) -> dict[str, tuple[int, int]]:
         """{state: (files, bytes)} for one job."""
-        with self._lock:
-            rows = self._db.execute(
+        with self.db.connection() as db:
+            rows = db.execute(
                 "SELECT state, COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM files WHERE job=? GROUP BY state",
                 (job_id,),
             ).fetchall()
@@ -174,16 +165,14 @@ class JobStore:
     def active_names(self, exclude: str | None = None) -> dict[tuple[str, str], str]:
         """(scope, name) -> job id for files of jobs that have not ended: two jobs must not race on a DID."""
         found = {}
-        with self._lock:
-            jobs = self._db.execute(
-                "SELECT id, doc FROM jobs WHERE state IN ('queued', 'running', 'interrupted')"
-            ).fetchall()
+        with self.db.connection() as db:
+            jobs = db.execute("SELECT id, doc FROM jobs WHERE state IN ('queued', 'running', 'interrupted')").fetchall()
             for job in jobs:
                 if job["id"] == exclude:
                     continue
                 doc = json.loads(job["doc"])
                 scope = doc["request"]["scope"]
-                for r in self._db.execute("SELECT name FROM files WHERE job=?", (job["id"],)):
+                for r in db.execute("SELECT name FROM files WHERE job=?", (job["id"],)):
                     found[(scope, r["name"])] = job["id"]
                 if (doc.get("dataset") or {}).get("new"):
                     found[tuple(doc["dataset"]["did"].split(":", 1))] = job["id"]
@@ -191,22 +180,6 @@ class JobStore:
 
     def jobs_with_file(self, name: str) -> list[tuple[str, str]]:
         """(job id, workspace path) of every job that holds a file published as ``name``."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT job, rel FROM files WHERE name=? AND state='registered'", (name,)
-            ).fetchall()
+        with self.db.connection() as db:
+            rows = db.execute("SELECT job, rel FROM files WHERE name=? AND state='registered'", (name,)).fetchall()
         return [(r["job"], r["rel"]) for r in rows]
-
-    def _tx(self):
-        return _Transaction(self._db)
-
-
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection):
-        self.db = db
-
-    def __enter__(self):
-        self.db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type, *_):
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")

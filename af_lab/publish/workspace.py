@@ -133,15 +133,6 @@ def _add(
     )
 
 
-def signature(path: str | os.PathLike) -> tuple[int, int] | None:
-    """(size, mtime_ns) of a file, or None if it is gone: the cheap "did it change?" check."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_size, st.st_mtime_ns
-
-
 def checksums(
     path: str | os.PathLike, progress: Callable[[int], None] | None = None, with_md5: bool = False
 ) -> tuple[str, str | None, int]:
@@ -163,11 +154,6 @@ def checksums(
             if progress is not None:
                 progress(n)
     return f"{adler & 0xFFFFFFFF:08x}", md5.hexdigest() if md5 is not None else None, size
-
-
-def same_adler(a: str | None, b: str | None) -> bool:
-    # Rucio stores adler32 with or without leading zeros depending on the client that wrote it.
-    return a is not None and b is not None and a.lower().lstrip("0") == b.lower().lstrip("0")
 
 
 # ---------------------------------------------------------------------------------- provenance facts

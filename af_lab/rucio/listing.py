@@ -8,20 +8,23 @@ names how a reader turns it into af-lab's row), so filling costs no parsing. A f
 whatever the listing's length. Replica listings also keep (rse, state, bytes) per
 replica in ``replicas`` so a collection's availability is one GROUP BY.
 
-Blocking API: call it from worker threads. Each thread gets its own connection; WAL
-lets pages be read while a filler writes.
+Blocking API: call it from worker threads (fillers, the gateway's pool) or await
+:meth:`ListingCache.run`; never on the event loop. The file, its mode and the one
+connection are :class:`af_lab.sqlite.Database`'s.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
-from ..paths import private_sqlite
+from ..sqlite import Database
+
+T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS listings (
@@ -65,56 +68,46 @@ class Listing:
 
 class ListingCache:
     def __init__(self, path: Path, ttl: float):
-        self.path = Path(path)
+        self.db = Database(path, SCHEMA, name="af-lab-listing-db", row_factory=None)  # rows as tuples
+        self.path = self.db.path
         self.ttl = ttl
-        self._local = threading.local()
-        private_sqlite(self.path)  # 0600 before SQLite makes its -wal/-shm with the same mode
-        conn = self._conn()
-        # WAL is a property of the file: set once here, where no other connection
-        # of ours exists yet (switching it needs the database to itself).
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.executescript(SCHEMA)
         # Listings left half-filled by a previous process can never complete: drop them.
-        self._delete(conn, "complete = 0")
+        self._delete("complete = 0")
         self.collect()
 
-    def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA synchronous=NORMAL")  # a lost cache is refetched, not lost data
-            self.path.chmod(0o600)
-            self._local.conn = conn
-        return conn
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` (a method of this cache) off the event loop, in the database's thread."""
+        return await self.db.run(fn, *args)
 
     # ---------------------------------------------------------------- listings
     def fresh(self, key: str) -> Listing | None:
         """The newest complete listing for ``key`` younger than the TTL."""
-        row = self._conn().execute(
-            "SELECT id, key, created, complete, count, shape FROM listings WHERE key = ? AND complete = 1 AND created > ?"
-            " ORDER BY created DESC LIMIT 1", (key, time.time() - self.ttl),
-        ).fetchone()
+        with self.db.connection() as conn:
+            row = conn.execute(
+                "SELECT id, key, created, complete, count, shape FROM listings WHERE key = ? AND complete = 1"
+                " AND created > ? ORDER BY created DESC LIMIT 1", (key, time.time() - self.ttl),
+            ).fetchone()
         return Listing(row[0], row[1], row[2], bool(row[3]), row[4], row[5]) if row else None
 
     def get(self, listing_id: int) -> Listing | None:
-        row = self._conn().execute(
-            "SELECT id, key, created, complete, count, shape FROM listings WHERE id = ?", (listing_id,)
-        ).fetchone()
+        with self.db.connection() as conn:
+            row = conn.execute(
+                "SELECT id, key, created, complete, count, shape FROM listings WHERE id = ?", (listing_id,)
+            ).fetchone()
         return Listing(row[0], row[1], row[2], bool(row[3]), row[4], row[5]) if row else None
 
     def create(self, key: str, shape: str = "") -> tuple[int, float]:
         now = time.time()
-        cur = self._conn().execute("INSERT INTO listings (key, created, accessed, shape) VALUES (?, ?, ?, ?)",
-                                   (key, now, now, shape))
+        with self.db.connection() as conn:
+            cur = conn.execute("INSERT INTO listings (key, created, accessed, shape) VALUES (?, ?, ?, ?)",
+                               (key, now, now, shape))
         return int(cur.lastrowid), now
 
     def append(self, listing_id: int, start: int, rows: list[str | dict], replicas: list[tuple] | None = None) -> int:
         """Store ``rows`` (JSON text, or dicts) as seq start+1.., plus (rse, state, bytes) replica facts.
 
         Returns the new count."""
-        conn = self._conn()
-        conn.execute("BEGIN")
-        try:
+        with self.db.transaction() as conn:
             conn.executemany(
                 "INSERT INTO items (listing, seq, data) VALUES (?, ?, ?)",
                 ((listing_id, start + i, r if isinstance(r, str) else json.dumps(r, separators=(",", ":")))
@@ -125,53 +118,49 @@ class ListingCache:
                                  ((listing_id, *r) for r in replicas))
             count = start + len(rows)
             conn.execute("UPDATE listings SET count = ? WHERE id = ?", (count, listing_id))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         return count
 
     def finish(self, listing_id: int) -> None:
-        self._conn().execute("UPDATE listings SET complete = 1 WHERE id = ?", (listing_id,))
+        with self.db.connection() as conn:
+            conn.execute("UPDATE listings SET complete = 1 WHERE id = ?", (listing_id,))
 
     def drop(self, listing_id: int) -> None:
-        self._delete(self._conn(), "id = ?", (listing_id,))
+        self._delete("id = ?", (listing_id,))
 
     def page(self, listing_id: int, after: int, limit: int) -> list[tuple[int, str]]:
         """Up to ``limit`` items after seq ``after``, as (seq, JSON text)."""
-        conn = self._conn()
-        rows = conn.execute(
-            "SELECT seq, data FROM items WHERE listing = ? AND seq > ? ORDER BY seq LIMIT ?", (listing_id, after, limit)
-        ).fetchall()
-        conn.execute("UPDATE listings SET accessed = ? WHERE id = ?", (time.time(), listing_id))
+        with self.db.connection() as conn:
+            rows = conn.execute(
+                "SELECT seq, data FROM items WHERE listing = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (listing_id, after, limit),
+            ).fetchall()
+            conn.execute("UPDATE listings SET accessed = ? WHERE id = ?", (time.time(), listing_id))
         return rows
 
     def availability(self, listing_id: int) -> list[dict]:
         """Per RSE: files and bytes in total and AVAILABLE, from a replica listing."""
-        rows = self._conn().execute(
-            "SELECT rse, count(*), coalesce(sum(bytes), 0),"
-            " sum(state = 'AVAILABLE'), coalesce(sum(CASE WHEN state = 'AVAILABLE' THEN bytes END), 0)"
-            " FROM replicas WHERE listing = ? GROUP BY rse ORDER BY rse", (listing_id,),
-        ).fetchall()
+        with self.db.connection() as conn:
+            rows = conn.execute(
+                "SELECT rse, count(*), coalesce(sum(bytes), 0),"
+                " sum(state = 'AVAILABLE'), coalesce(sum(CASE WHEN state = 'AVAILABLE' THEN bytes END), 0)"
+                " FROM replicas WHERE listing = ? GROUP BY rse ORDER BY rse", (listing_id,),
+            ).fetchall()
         return [{"rse": r[0], "files": r[1], "bytes": r[2], "files_available": r[3], "bytes_available": r[4]}
                 for r in rows]
 
     # ---------------------------------------------------------------- housekeeping
     def collect(self) -> None:
         """Drop listings nobody read for TTL + cursor grace (their cursors have lapsed too)."""
-        self._delete(self._conn(), "accessed < ? AND complete = 1", (time.time() - self.ttl - CURSOR_GRACE_S,))
+        self._delete("accessed < ? AND complete = 1", (time.time() - self.ttl - CURSOR_GRACE_S,))
 
-    def _delete(self, conn: sqlite3.Connection, where: str, args: tuple = ()) -> None:
-        ids = [r[0] for r in conn.execute(f"SELECT id FROM listings WHERE {where}", args)]  # noqa: S608
-        for listing_id in ids:
-            conn.execute("BEGIN")
-            conn.execute("DELETE FROM items WHERE listing = ?", (listing_id,))
-            conn.execute("DELETE FROM replicas WHERE listing = ?", (listing_id,))
-            conn.execute("DELETE FROM listings WHERE id = ?", (listing_id,))
-            conn.execute("COMMIT")
+    def _delete(self, where: str, args: tuple = ()) -> None:
+        with self.db.connection() as conn:
+            ids = [r[0] for r in conn.execute(f"SELECT id FROM listings WHERE {where}", args)]  # noqa: S608
+        for listing_id in ids:  # one transaction per listing: a reader waits for one listing, not all
+            with self.db.transaction() as conn:
+                conn.execute("DELETE FROM items WHERE listing = ?", (listing_id,))
+                conn.execute("DELETE FROM replicas WHERE listing = ?", (listing_id,))
+                conn.execute("DELETE FROM listings WHERE id = ?", (listing_id,))
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self.db.close()

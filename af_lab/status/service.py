@@ -162,6 +162,14 @@ class StatusService:
             {"address": addr, "workers": len(workers), "threads": threads},
         )
 
+    async def start(self) -> None:
+        """Nothing to resume: probes run when a request asks."""
+
+    async def close(self) -> None:
+        """A probe round still running is dropped: nobody will read its answer."""
+        if self._round is not None and not self._round.done():
+            self._round.cancel()
+
 
 def _public(st: dict) -> dict:
     return {k: st[k] for k in ("user", "auth", "expires_at") if k in st}

@@ -300,6 +300,9 @@ class CredentialService:
         except (requests.RequestException, ValueError):
             raise ServiceUnavailable(f"Vault at {self.config.vault_address} is unreachable.") from None
 
+    async def start(self) -> None:
+        """Nothing to do before a request: Vault is logged into when a call first needs it."""
+
     async def close(self) -> None:
         self._client = None
         self._cache.clear()

@@ -40,7 +40,6 @@ from ..errors import AFLabError, BadRequest, Forbidden, ServiceUnavailable, Unau
 from ..units import utc_time
 from .credentials import CredentialService
 
-AUTH_TYPES = ("userpass", "x509_proxy", "oidc")
 REFRESH_MARGIN_S = 300.0  # replace a token this long before it expires (or at 3/4 of a short life)
 TOKEN_HEADER = "X-Rucio-Auth-Token"
 APP_ID = "af-lab"
@@ -458,6 +457,9 @@ class RucioAuth:
                    expires_at=token.expires_at, source=token.source,
                    message=f"logged in as {token.account or '?'} ({token.auth_type})")
         return out
+
+    async def start(self) -> None:
+        """Nothing to do before a request: tokens are fetched when a call first needs one."""
 
     async def close(self) -> None:
         self._tokens.clear()

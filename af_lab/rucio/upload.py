@@ -6,7 +6,10 @@ protocol reports one) against the local checksum, then rename to the final PFN.
 Unlike ``rucio upload`` nothing here talks to the catalogue: registration is done
 afterwards in bulk, and only for bytes already verified on the storage, so Rucio
 never holds a COPYING replica for us. Calls are synchronous and thread-safe (a
-protocol object per call); the service runs many in a bounded thread pool.
+protocol object per call); publish runs many in a bounded thread pool. The gateway
+builds a :class:`Storage` (:meth:`~af_lab.rucio.gateway.RucioGateway.storage`): rucio-clients
+is used here, behind the gateway, because its protocol layer does real work (posix,
+XRootD, WebDAV writes) that the REST API alone would make af-lab rewrite.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ from rucio.common import exception as rx
 from rucio.common.utils import make_valid_did
 from rucio.rse import rsemanager as rsemgr
 
-from ..errors import AFLabError, BadRequest, Conflict, ServiceUnavailable
-from .workspace import same_adler, signature
+from ..errors import BadRequest, Conflict, FileChanged, ServiceUnavailable
+from ..paths import signature
 
 TMP_SUFFIX = ".rucio.upload"
 
@@ -67,13 +70,6 @@ def ensure_client_config() -> None:
 
 
 _CONFIG_LOCK = threading.Lock()
-
-
-class FileChanged(AFLabError):
-    """The local file vanished or changed while it was being published."""
-
-    status = 409
-    kind = "file_changed"
 
 
 @dataclass
@@ -181,6 +177,10 @@ class Storage:
             return "adler32" if same_adler(str(stats["adler32"]), adler32) else None
         return "size"
 
+    def remove_copies(self, pfn: str) -> int:
+        """Remove a verified copy this job made, and its temporary copy if one is left; count removed."""
+        return self.remove(pfn + TMP_SUFFIX) + self.remove(pfn)
+
     def remove_if_ours(self, pfn: str, size: int, adler32: str | None) -> int:
         """Remove the temporary copy, and the final PFN if it holds exactly our bytes; count removed."""
         removed = int(self.remove(pfn + TMP_SUFFIX))
@@ -213,6 +213,11 @@ class Storage:
             return _exists(proto, pfn)
         finally:
             proto.close()
+
+
+def same_adler(a: str | None, b: str | None) -> bool:
+    # Rucio stores adler32 with or without leading zeros depending on the client that wrote it.
+    return a is not None and b is not None and a.lower().lstrip("0") == b.lower().lstrip("0")
 
 
 def _exists(proto, pfn: str) -> bool:
