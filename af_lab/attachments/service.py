@@ -25,8 +25,6 @@ import asyncio
 import logging
 from typing import Any
 
-from rucio.common import exception as rx
-
 from ..errors import AFLabError, BadRequest, NotFound
 from ..rucio.gateway import RucioGateway
 from ..rucio.names import parse_did
@@ -108,13 +106,8 @@ class AttachmentService:
         return out
 
     async def _rucio_facts(self, instance: str, scope: str, name: str, refresh: bool) -> dict[str, Any]:
-        def exists(api: Any) -> dict[str, Any]:
-            try:
-                return api.get_did(scope, name)
-            except rx.DataIdentifierNotFound:
-                raise NotFound(f"{scope}:{name} does not exist in Rucio", did=f"{scope}:{name}") from None
-
-        await self.gateway.call(instance, f"looking up {scope}:{name}", exists)
+        if await self.gateway.did_metadata(instance, scope, name) is None:  # asked fresh, never cached
+            raise NotFound(f"{scope}:{name} does not exist in Rucio", did=f"{scope}:{name}")
         did_type, files = await self.gateway.did_files(instance, scope, name, refresh=refresh)
         return {"type": did_type, "files": len(files), "bytes": sum(int(f.get("bytes") or 0) for f in files)}
 
