@@ -16,7 +16,7 @@ from .config import AFLab
 from .services import Services
 
 # One module per capability, each exporting ``handlers = [(path, HandlerClass), ...]``.
-CAPABILITIES = ("status", "events", "vault", "rucio", "mounts", "clusters", "publish")
+CAPABILITIES = ("status", "events", "vault", "rucio", "mounts", "clusters", "publish", "rootfile")
 
 
 def route_table() -> list[tuple[str, type]]:

@@ -122,6 +122,13 @@ CREDENTIALS = {
     "additionalProperties": False,
 }
 
+ROOTFILE = {
+    "type": "object",
+    "properties": {"path": _PATH},
+    "required": ["path"],
+    "additionalProperties": False,
+}
+
 BODY_SCHEMAS: dict[str, dict[str, Any]] = {
     "af_lab.mounts.handlers.MountsHandler.post": MOUNT,
     "af_lab.publish.handlers.ValidateHandler.post": PUBLISH,
@@ -129,6 +136,7 @@ BODY_SCHEMAS: dict[str, dict[str, Any]] = {
     "af_lab.clusters.handlers.ClustersHandler.post": CLUSTER_CREATE,
     "af_lab.clusters.handlers.ClusterHandler.patch": CLUSTER_PATCH,
     "af_lab.vault.handlers.InstanceCredentialsHandler.put": CREDENTIALS,
+    "af_lab.rootfile.handlers.RootFileHandler.post": ROOTFILE,
 }
 
 _VALIDATORS = {key: Draft7Validator(schema) for key, schema in BODY_SCHEMAS.items()}

@@ -4,6 +4,7 @@ import clustersPlugin from './clusters/plugin';
 import eventsPlugin from './common/eventsPlugin';
 import mountsPlugin from './mounts/plugin';
 import publishPlugin from './publish/plugin';
+import rootFilePlugin from './rootfile/plugin';
 import rucioPlugin from './rucio/plugin';
 import settingsPlugin from './settings/plugin';
 import sidebarPlugin from './sidebar/plugin';
@@ -24,7 +25,8 @@ const plugins: JupyterFrontEndPlugin<any>[] = [
   rucioPlugin,
   mountsPlugin,
   clustersPlugin,
-  publishPlugin
+  publishPlugin,
+  rootFilePlugin
 ];
 
 export default plugins;
