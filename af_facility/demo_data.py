@@ -9,6 +9,8 @@ correct adler32, on *both* RSEs, except the big dataset which is catalogue-only)
         cms_opendata:SMHiggsToZZTo4L           "MC": H(125) -> ZZ* -> 4 leptons
     cms_opendata:SingleMu_50k                  AF_DEMO_BIG_FILES (default 50,000) registered
                                                files, no bytes on disk: for listing at scale
+    cms_opendata:MuOnia_archived               one file whose only replica is UNAVAILABLE: no
+                                               RSE can serve it, a user requests a replica
     user.jdoe:my_skim                          jdoe's own skim, uploaded with UploadClient
 
 The ROOT files are generated (deterministic seeds) with uproot as an ``Events`` TTree
@@ -51,6 +53,7 @@ USER_SCOPE = "user.jdoe"
 USER_DATASET = "my_skim"
 BIG_DATASET = "SingleMu_50k"
 DEFAULT_BIG_FILES = 50_000
+ARCHIVED_DATASET = "MuOnia_archived"
 XROOTD_IMPL = "rucio.rse.protocols.xrootd.Default"
 BULK_TIMEOUT = 900.0  # seconds; 50k files take ~15 s here, leave room for a loaded machine
 
@@ -83,7 +86,8 @@ class DemoData(Service):
             if record.get("done") and not _did_exists(root, SCOPE, CONTAINER):
                 record = {}  # the record outlived the catalogue (Rucio DB reset): redo it all
             self._sync_xrootd_protocol(root)
-            if record.get("complete"):
+            # A record completed before a step was added (the archived dataset) does the new step.
+            if record.get("complete") and "archived_dataset" in record.get("done", {}):
                 return record["info"]
 
             # Each step is idempotent by itself; the record (step -> seconds) skips finished
@@ -111,6 +115,12 @@ class DemoData(Service):
             done["big_dataset"] = round(time.monotonic() - t0, 2)
             self._save(record)
 
+        if "archived_dataset" not in done:
+            with rucio_client(self.rucio.client_config("root")) as root:
+                self._register_archived_dataset(root)
+            done["archived_dataset"] = 0.0
+            self._save(record)
+
         info = {
             "scope": SCOPE,
             "container": f"{SCOPE}:{CONTAINER}",
@@ -126,6 +136,7 @@ class DemoData(Service):
             "user_files": [p.name for p in skim],
             "big_dataset": f"{SCOPE}:{BIG_DATASET}",
             "big_files": record["big_dataset"]["length"],
+            "archived_dataset": f"{SCOPE}:{ARCHIVED_DATASET}",
             "rses": list(RSES),
             "originals": str(self.originals),
         }
@@ -220,6 +231,22 @@ class DemoData(Service):
         with contextlib.suppress(UnsupportedOperation):
             if root.get_did(SCOPE, dataset).get("open"):
                 root.set_status(SCOPE, dataset, open=False)
+
+    def _register_archived_dataset(self, root: Any) -> None:
+        """A dataset whose one file has a replica only in state UNAVAILABLE (catalogue only, no bytes):
+        what a user meets when data sits on tape elsewhere, and asks for a replica of."""
+        from rucio.common.exception import DataIdentifierAlreadyExists, UnsupportedOperation
+
+        name = f"{ARCHIVED_DATASET}_000.root"
+        file = {"scope": SCOPE, "name": name, "bytes": 4096, "adler32": "0a2b0c3d", "state": "U"}
+        root.add_replicas(RSES[-1], [file])
+        with contextlib.suppress(DataIdentifierAlreadyExists):
+            root.add_dataset(SCOPE, ARCHIVED_DATASET)
+        if name not in {f["name"] for f in root.list_content(SCOPE, ARCHIVED_DATASET)}:
+            root.attach_dids(SCOPE, ARCHIVED_DATASET, [{"scope": SCOPE, "name": name}])
+        with contextlib.suppress(UnsupportedOperation):
+            if root.get_did(SCOPE, ARCHIVED_DATASET).get("open"):
+                root.set_status(SCOPE, ARCHIVED_DATASET, open=False)
 
     def _upload_user_skim(self, jdoe: Any, files: list[Path]) -> None:
         """The real upload path (UploadClient, posix protocol) as jdoe, into jdoe's scope."""

@@ -16,7 +16,8 @@ from .config import AFLab
 from .services import Services
 
 # One module per capability, each exporting ``handlers = [(path, HandlerClass), ...]``.
-CAPABILITIES = ("status", "events", "vault", "rucio", "mounts", "clusters", "publish", "attachments")
+CAPABILITIES = ("status", "events", "vault", "rucio", "mounts", "clusters", "publish", "attachments",
+                "rootfile")
 
 
 def route_table() -> list[tuple[str, type]]:

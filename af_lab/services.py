@@ -17,6 +17,7 @@ from .config import AFLab
 from .events.bus import EventBus
 from .mounts.service import MountService
 from .publish.service import PublishService
+from .rootfile.service import RootFileService
 from .rucio.gateway import RucioGateway
 from .rucio.service import RucioService
 from .status.service import StatusService
@@ -44,6 +45,9 @@ class Services:
                                       log=self.log)
         # What became of the DIDs a notebook recorded: Rucio (gateway), the mounts, the kernels' reports.
         self.attachments = AttachmentService(self.gateway, self.mounts, self.publish.sessions, log=self.log)
+        # Mounted files are links into the cache or to replicas on RSEs this host mounts.
+        rse_roots = [path for inst in config.rucio_instances for path in (inst.get("rse_mounts") or {}).values()]
+        self.rootfile = RootFileService(root_dir, [config.cache_dir, *rse_roots])
 
     async def start(self) -> None:
         """Resume interrupted mounts and publish jobs, restore persisted clusters, without

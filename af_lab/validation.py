@@ -145,6 +145,13 @@ ATTACHMENTS_RESOLVE = {
     "additionalProperties": False,
 }
 
+ROOTFILE = {
+    "type": "object",
+    "properties": {"path": _PATH},
+    "required": ["path"],
+    "additionalProperties": False,
+}
+
 BODY_SCHEMAS: dict[str, dict[str, Any]] = {
     "af_lab.mounts.handlers.MountsHandler.post": MOUNT,
     "af_lab.publish.handlers.ValidateHandler.post": PUBLISH,
@@ -153,6 +160,7 @@ BODY_SCHEMAS: dict[str, dict[str, Any]] = {
     "af_lab.clusters.handlers.ClusterHandler.patch": CLUSTER_PATCH,
     "af_lab.vault.handlers.InstanceCredentialsHandler.put": CREDENTIALS,
     "af_lab.attachments.handlers.ResolveHandler.post": ATTACHMENTS_RESOLVE,
+    "af_lab.rootfile.handlers.RootFileHandler.post": ROOTFILE,
 }
 
 _VALIDATORS = {key: Draft7Validator(schema) for key, schema in BODY_SCHEMAS.items()}

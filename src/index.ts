@@ -5,6 +5,7 @@ import clustersPlugin from './clusters/plugin';
 import eventsPlugin from './common/eventsPlugin';
 import mountsPlugin from './mounts/plugin';
 import publishPlugin from './publish/plugin';
+import rootFilePlugin from './rootfile/plugin';
 import rucioPlugin from './rucio/plugin';
 import settingsPlugin from './settings/plugin';
 import sidebarPlugin from './sidebar/plugin';
@@ -26,7 +27,8 @@ const plugins: JupyterFrontEndPlugin<any>[] = [
   mountsPlugin,
   clustersPlugin,
   publishPlugin,
-  attachmentsPlugin
+  attachmentsPlugin,
+  rootFilePlugin
 ];
 
 export default plugins;

@@ -69,6 +69,18 @@ def aflab_settings(request, tmp_path):
 
 
 @pytest.fixture
+def jp_server_config(aflab_settings):
+    # dask-labextension on, as in a session: cluster dashboards go through the Jupyter server's proxy.
+    return {
+        "ServerApp": {
+            "jpserver_extensions": {"af_lab": True, "dask_labextension": True},
+            "allow_unauthenticated_access": False,
+        },
+        "AFLab": aflab_settings,
+    }
+
+
+@pytest.fixture
 def server(jp_serverapp, http_server, jp_http_port, jp_base_url, jp_root_dir) -> dict:
     """The in-process server as a kernel sees it (``http_server``: tornado accepting on the port)."""
     return {
@@ -420,6 +432,10 @@ async def test_cluster_new_client_scale_close(env_server, fac):
         assert cluster["name"] == "magic" and cluster["state"] == "running"
         assert client.scheduler.address == cluster["scheduler_address"]
         assert "magic" in run.stdout and cluster["id"][:8] in run.stdout
+        # One dashboard link, the proxied one: printed by the magic and given by the client.
+        assert "/dask/dashboard/" in cluster["dashboard_url"]
+        assert client.dashboard_link == cluster["dashboard_url"]
+        assert f"dashboard {cluster['dashboard_url']}" in run.stdout
 
         short = cluster["id"][:8]
         listed = (await magic(env_server, "af_cluster", "list")).value

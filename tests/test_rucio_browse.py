@@ -226,6 +226,23 @@ async def test_page_through_the_50k_dataset(jp_fetch):
     assert big["length"] == 50_000 and big["availability"]["computed"] is False  # opt-in above 5,000 files
 
 
+async def test_a_page_at_an_offset_jumps_to_where_the_user_scrolled(jp_fetch):
+    # The sidebar's End key: the last page of a big dataset, not the one after the first.
+    length = (await get(jp_fetch, *inst("dids", BIG)))["length"]
+    first = await get(jp_fetch, *inst("dids", BIG, "replicas"), limit=100)
+    last = await get(jp_fetch, *inst("dids", BIG, "replicas"), limit=100, cursor=first["cursor"], offset=length - 50)
+    assert len(last["items"]) == 50 and last["cursor"] is None and last["total"] == length
+    everything, _ = await all_pages(jp_fetch, *inst("dids", BIG, "replicas"), limit=5000)
+    assert [f["did"] for f in last["items"]] == [f["did"] for f in everything[-50:]]
+    middle = await get(jp_fetch, *inst("dids", BIG, "replicas"), limit=10, cursor=first["cursor"], offset=1000)
+    assert [f["did"] for f in middle["items"]] == [f["did"] for f in everything[1000:1010]] and middle["cursor"]
+    past = await get(jp_fetch, *inst("dids", BIG, "replicas"), limit=10, cursor=first["cursor"], offset=length + 5)
+    assert past["items"] == [] and past["cursor"] is None
+    for params in ({"offset": 5}, {"offset": -1, "cursor": first["cursor"]}, {"offset": "x", "cursor": first["cursor"]}):
+        code, err = await failure(jp_fetch, *inst("dids", BIG, "replicas"), **params)
+        assert code == 400 and "offset" in err["message"]
+
+
 async def test_identical_concurrent_requests_are_coalesced(jp_fetch, facility):
     access_log = Path(facility.state.services["rucio"]["logs"]["access"])  # one line per request Rucio served
 

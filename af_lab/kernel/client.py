@@ -26,6 +26,7 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from .cluster_tls import client_security
+from .dask_client import facility_dask_client
 from .discovery import _loopback, _runtime_dir, find_parent_server  # noqa: F401 (re-exported)
 from .display import ClusterList, DIDList, MountList, MountPaths, PublishedDIDs
 from .errors import FacilityError, StoppedWaiting
@@ -546,7 +547,10 @@ class FacilityClient:
         return data["address"], client_security(cluster_id, data, _runtime_dir())
 
     def dask_client(self, cluster: dict | str | None = None, **kwargs: Any):
-        """A ``distributed.Client`` connected to a cluster's scheduler (the only running one by default)."""
+        """A ``distributed.Client`` connected to a cluster's scheduler (the only running one by default).
+
+        Its ``dashboard_link`` is the cluster's ``dashboard_url`` (through the Jupyter server's proxy).
+        """
         if cluster is None:
             cluster = self.default_cluster()
         elif isinstance(cluster, str):
@@ -554,11 +558,10 @@ class FacilityClient:
         if not cluster.get("scheduler_address"):
             raise FacilityError(f"Cluster {cluster['id'][:8]} has no scheduler address (state {cluster['state']}).")
         address, security = self.cluster_security(cluster)
-        from distributed import Client  # imported only when a client is asked for
-
         kwargs.setdefault("timeout", "30s")
         kwargs.setdefault("security", security)
-        return Client(address, **kwargs)
+        # Its dashboard_link is the proxied one %af_cluster prints, not the scheduler's loopback one.
+        return facility_dask_client(address, cluster.get("dashboard_url") or "", **kwargs)
 
     # ------------------------------------------------------------------ status
     def status(self) -> list[dict]:

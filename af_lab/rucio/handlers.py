@@ -30,7 +30,9 @@ All routes are below ``/af-lab/rucio/``, answer JSON, and need the Jupyter token
     a file gives one item, a collection every file it holds.
 
 Paging (``dids``, ``content``, ``replicas``): ``limit`` (1-5000, default 200; a page size,
-never a cap on the result) and ``cursor`` (opaque, from the previous page). A page is::
+never a cap on the result) and ``cursor`` (opaque, from the previous page); with a cursor,
+``offset`` (0 or more) reads from that item of the cursor's listing instead (a jump to the
+page a user scrolled to; beyond the end: no items). A page is::
 
     {"items": [...], "cursor": "<next page>" | null (last page), "complete": bool
      (Rucio has sent everything), "count": rows fetched so far, "total": count | null
@@ -75,7 +77,7 @@ class RucioHandler(AFLabHandler):
 
     def paging(self) -> dict:
         return {"cursor": self.get_query_argument("cursor", None) or None, "limit": self.number("limit"),
-                "refresh": self.flag("refresh")}
+                "offset": self.number("offset"), "refresh": self.flag("refresh")}
 
 
 class InstancesHandler(RucioHandler):

@@ -113,7 +113,8 @@ class RucioService:
         return await self._memoised(("rses", inst, expression), refresh, lambda: self._rest(inst, call))
 
     async def search(self, instance: str, query: str, did_type: str = "all", filters: str = "",
-                     cursor: str | None = None, limit: int | None = None, refresh: bool = False) -> dict:
+                     cursor: str | None = None, limit: int | None = None, refresh: bool = False,
+                     offset: int | None = None) -> dict:
         """DIDs matching ``scope:name*`` (and Rucio metadata ``filters``), a page at a time."""
         inst = self._name(instance)
         scope, pattern = parse_pattern(query)
@@ -146,7 +147,7 @@ class RucioService:
                     yield line, ()
 
         key = ["search", scope, did_type, repr(rucio_filters)]
-        return await self._listing(inst, key, "did", produce, cursor, limit, refresh)
+        return await self._listing(inst, key, "did", produce, cursor, limit, refresh, offset)
 
     async def did(self, instance: str, did: str, availability: str = "auto", wait: float = 1.5,
                   refresh: bool = False) -> dict:
@@ -193,14 +194,14 @@ class RucioService:
         return out
 
     async def content(self, instance: str, did: str, cursor: str | None = None, limit: int | None = None,
-                      refresh: bool = False) -> dict:
+                      refresh: bool = False, offset: int | None = None) -> dict:
         """A container's datasets/containers or a dataset's files (size, adler32), a page at a time."""
         inst = self._name(instance)
         scope, name = parse_did(did)
         limit = _limit(limit)
         key = ["content", scope, name]
         if cursor:  # the listing already exists: no need to look the DID up again
-            return await self._listing(inst, key, "", None, cursor, limit, refresh)
+            return await self._listing(inst, key, "", None, cursor, limit, refresh, offset)
         meta = await self._did_meta(inst, scope, name, refresh, sizes=False)  # only its type is needed
         if meta["type"] == "file":
             raise BadRequest(f"{scope}:{name} is a file: it has no content (ask for its replicas instead).", did=did)
@@ -215,16 +216,16 @@ class RucioService:
                 for line in raw_lines(r):
                     yield line, ()
 
-        return await self._listing(inst, key, shape, produce, cursor, limit, refresh)
+        return await self._listing(inst, key, shape, produce, cursor, limit, refresh, offset)
 
     async def replicas(self, instance: str, did: str, cursor: str | None = None, limit: int | None = None,
-                       refresh: bool = False) -> dict:
+                       refresh: bool = False, offset: int | None = None) -> dict:
         """Per file: its replicas (RSE, state). A file gives one item; a collection all its files, paged."""
         inst = self._name(instance)
         scope, name = parse_did(did)
         limit = _limit(limit)
         return await self._listing(inst, self._replica_key(scope, name), "row",
-                                   self._replica_producer(inst, scope, name), cursor, limit, refresh)
+                                   self._replica_producer(inst, scope, name), cursor, limit, refresh, offset)
 
     async def close(self) -> None:
         for fill in list(self._fills.values()):
@@ -297,11 +298,16 @@ class RucioService:
         return await asyncio.shield(self._cache)
 
     async def _listing(self, inst: str, key_parts: list, shape: str, produce: Producer | None, cursor: str | None,
-                       limit: int, refresh: bool) -> dict:
+                       limit: int, refresh: bool, offset: int | None = None) -> dict:
         key = json.dumps([inst, *key_parts])
         cache = await self._listing_cache()
+        if offset is not None and (not cursor or offset < 0):
+            raise BadRequest("offset needs a cursor of the listing and must be 0 or more.", field="offset",
+                             offset=offset)
         if cursor:
             listing_id, after = decode_cursor(cursor)
+            if offset is not None:
+                after = offset  # a jump: items are numbered from 1 in the listing, so seq > offset
             fill = next((f for f in self._fills.values() if f.listing_id == listing_id), None)
             if fill is not None and fill.key != key:
                 raise BadRequest("The cursor belongs to another listing.", cursor=cursor)

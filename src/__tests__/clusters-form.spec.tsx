@@ -78,9 +78,27 @@ describe('the form from a profile schema', () => {
     expect(initialValues(LOCAL_PROFILE.schema)).toEqual({
       cores: '1',
       memory: '2.00 GiB',
-      workers: '0',
+      workers: '2',
       adapt: { enabled: false, minimum: '0', maximum: '2' }
     });
+  });
+
+  it('starts with some workers, never 0, within the profile', () => {
+    const withWorkers = (workers: Record<string, unknown>) => {
+      const schema = {
+        ...LOCAL_PROFILE.schema,
+        properties: {
+          ...LOCAL_PROFILE.schema.properties,
+          workers: { ...LOCAL_PROFILE.schema.properties.workers, ...workers }
+        }
+      };
+      return initialValues(schema).workers;
+    };
+    expect(withWorkers({ default: 0 })).toBe('2');
+    expect(withWorkers({ default: undefined })).toBe('2');
+    expect(withWorkers({ default: 3, maximum: 8 })).toBe('3');
+    expect(withWorkers({ default: 0, maximum: 1 })).toBe('1');
+    expect(withWorkers({ default: 0, minimum: 4, maximum: 8 })).toBe('4');
   });
 
   it('turns valid input into the POST body', () => {

@@ -1,7 +1,13 @@
 import { AFLabRequestError } from '../request';
 import { DetailsStore, needsPoll } from '../rucio/details';
 import { normalizePattern } from '../rucio/model';
-import { DataTree, ITreeNode, ListingKind, PageFetcher } from '../rucio/tree';
+import {
+  DataTree,
+  ITreeNode,
+  ListingKind,
+  loadedCount,
+  PageFetcher
+} from '../rucio/tree';
 import { IDIDDetails, IDIDItem, IPage } from '../rucio/types';
 
 function did(name: string, type: string, extra: Partial<IDIDItem> = {}) {
@@ -147,7 +153,7 @@ describe('DataTree', () => {
       '    #availability',
       '    ZZTo4mu_000.root',
       '    ZZTo4mu_001.root',
-      '    #more'
+      '    #pending' // the dataset has 3 files: one row stands for the third
     ]);
     await tree.loadMore(dataset.children!);
     expect(kinds(tree).slice(-3)).toEqual([
@@ -172,6 +178,81 @@ describe('DataTree', () => {
     const file = findNode(tree, 'ZZTo4mu_000.root');
     tree.expand(file);
     expect(file.expanded).toBe(false);
+  });
+
+  it('loads the page where the list was scrolled to, not the one after the loaded ones', async () => {
+    // A dataset of 10 files, pages of 3: the server reads from any offset.
+    const files = Array.from({ length: 10 }, (_, i) =>
+      did(`f${i}.root`, 'file')
+    );
+    const calls: (string | number | null | undefined)[][] = [];
+    const fetch: PageFetcher = async (kind, parent, cursor, options) => {
+      calls.push([kind, cursor, options.offset, options.limit]);
+      if (kind === 'search') {
+        return page([did('BIG', 'dataset', { length: 10 })], null);
+      }
+      const from = options.offset ?? (cursor ? Number(cursor) : 0);
+      const end = Math.min(10, from + options.limit);
+      return page(files.slice(from, end), end < 10 ? String(end) : null);
+    };
+    const tree = new DataTree(fetch, { pageSize: () => 3 });
+    await tree.search();
+    const dataset = findNode(tree, 'BIG');
+    tree.expand(dataset);
+    await new Promise(r => setTimeout(r, 0));
+    const listing = dataset.children!;
+    // The rest of the dataset stands as pending rows, one per page, as tall
+    // as the rows they stand for: the list has its full height at once.
+    const pending = () =>
+      tree.rows.flatMap(r =>
+        r.kind === 'pending' ? [`${r.offset}+${r.count}`] : []
+      );
+    expect(pending()).toEqual(['3+3', '6+3', '9+1']);
+
+    // The End key / the scrollbar dragged to the bottom: the last row.
+    await tree.loadAt(listing, 9, 1);
+    expect(calls[calls.length - 1]).toEqual(['replicas', '3', 9, 1]);
+    expect(kinds(tree).slice(-2)).toEqual(['  #pending', '  f9.root']);
+    expect(pending()).toEqual(['3+3', '6+3']);
+    expect(loadedCount(listing)).toBe(4);
+
+    // The middle, then the gap before it: the prefix joins the jumps and
+    // goes on from their cursor.
+    await tree.loadAt(listing, 6, 3);
+    await tree.loadAt(listing, 3, 3);
+    expect(calls[calls.length - 1]).toEqual(['replicas', '3', undefined, 3]);
+    expect(pending()).toEqual([]);
+    expect(listing.items.map(n => n.item.name)).toEqual(files.map(f => f.name));
+    expect(listing.cursor).toBeNull();
+    expect(kinds(tree)).not.toContain('  #more');
+  });
+
+  it('keeps a "more" row where the length is unknown (a search being listed)', async () => {
+    const { fetch } = server({
+      'search:': [page([did('A', 'dataset')], '1'), page([], null)]
+    });
+    const tree = new DataTree(fetch);
+    await tree.search();
+    expect(kinds(tree)).toEqual(['A', '#more']);
+  });
+
+  it('ends a listing shorter than its length at the jump that found the end', async () => {
+    const fetch: PageFetcher = async (kind, parent, cursor, options) => {
+      if (kind === 'search') {
+        return page([did('D', 'dataset', { length: 100 })], null);
+      }
+      return options.offset === undefined
+        ? page([did('a.root', 'file')], '1')
+        : page([], null, 1);
+    };
+    const tree = new DataTree(fetch, { pageSize: () => 10 });
+    await tree.search();
+    const dataset = findNode(tree, 'D');
+    tree.expand(dataset);
+    await new Promise(r => setTimeout(r, 0));
+    await tree.loadAt(dataset.children!, 90, 10);
+    expect(dataset.children!.total).toBe(1);
+    expect(tree.rows.filter(r => r.kind === 'pending')).toHaveLength(0);
   });
 
   it('shows an error row for a failed page and retries from the same cursor', async () => {

@@ -139,12 +139,27 @@ export function initialValues(schema: IFormSchema): FormValues {
       };
     } else if (field.kind === 'boolean') {
       values[field.key] = dflt === true;
+    } else if (field.key === 'workers') {
+      values[field.key] = String(startingWorkers(field, dflt));
     } else {
       values[field.key] =
         dflt === undefined || dflt === null ? '' : String(dflt);
     }
   }
   return values;
+}
+
+/**
+ * How many workers the form starts with: the profile's default when it names
+ * some, else two (a cluster of none is an empty form to fill, not a default),
+ * within the profile's bounds.
+ */
+export const DEFAULT_WORKERS = 2;
+
+function startingWorkers(field: IFormField, dflt: unknown): number {
+  const wanted = typeof dflt === 'number' && dflt > 0 ? dflt : DEFAULT_WORKERS;
+  const upper = field.maximum ?? wanted;
+  return Math.max(field.minimum ?? 0, Math.min(wanted, upper));
 }
 
 /**

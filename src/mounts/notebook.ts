@@ -1,6 +1,10 @@
 import { JupyterFrontEnd } from '@jupyterlab/application';
 import { PageConfig, PathExt } from '@jupyterlab/coreutils';
-import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import {
+  INotebookTracker,
+  NotebookActions,
+  NotebookPanel
+} from '@jupyterlab/notebook';
 import { MimeData } from '@lumino/coreutils';
 import { Drag } from '@lumino/dragdrop';
 
@@ -230,12 +234,17 @@ export function updateMarkedCells(
  *
  * @returns the drop action (`'none'` when the drag was cancelled)
  */
-export function startCellDrag(options: {
+export async function startCellDrag(options: {
   source: string;
   metadata: Record<string, unknown>;
   label: string;
   clientX: number;
   clientY: number;
+  /**
+   * The notebooks a drop may land in (to put the cell below the one it was
+   * dropped on the lower half of).
+   */
+  tracker?: INotebookTracker | null;
 }): Promise<Drag.DropAction> {
   const image = document.createElement('div');
   image.className = 'jp-AFLab-dragImage';
@@ -250,5 +259,73 @@ export function startCellDrag(options: {
     codeCell(options.source, options.metadata)
   ]);
   drag.mimeData.setData('text/plain', options.source);
-  return drag.start(options.clientX, options.clientY);
+  // Where the pointer was released, read before the notebook handles the
+  // drop (a capture listener added before the drag's own).
+  let spot: IDropSpot | null = null;
+  const onRelease = (event: PointerEvent) => {
+    spot = dropSpot(event.clientX, event.clientY);
+  };
+  document.addEventListener('pointerup', onRelease, true);
+  try {
+    const action = await drag.start(options.clientX, options.clientY);
+    if (action !== 'none' && spot) {
+      placeBelow(options.tracker ?? null, spot, options.source);
+    }
+    return action;
+  } finally {
+    document.removeEventListener('pointerup', onRelease, true);
+  }
+}
+
+/**
+ * The notebook cell under a drop point, and whether the point was on its
+ * lower half.
+ */
+export interface IDropSpot {
+  cell: HTMLElement;
+  below: boolean;
+}
+
+export function dropSpot(x: number, y: number): IDropSpot | null {
+  // All elements at the point: during a drag, Lumino's cursor backdrop
+  // covers the page and would be the only one `elementFromPoint` finds.
+  const cell = document
+    .elementsFromPoint(x, y)
+    .map(el => el.closest<HTMLElement>('.jp-Notebook .jp-Cell'))
+    .find(found => !!found);
+  if (!cell) {
+    return null;
+  }
+  const rect = cell.getBoundingClientRect();
+  return { cell, below: y > rect.top + rect.height / 2 };
+}
+
+/**
+ * JupyterLab inserts dropped cells above the cell under the pointer; a drop
+ * on a cell's lower half (the last cell's output, say) means "after it", so
+ * the inserted cell moves below that cell.
+ */
+export function placeBelow(
+  tracker: INotebookTracker | null,
+  spot: IDropSpot,
+  source: string
+): boolean {
+  if (!spot.below || !tracker) {
+    return false;
+  }
+  const panel = tracker.find(p => p.content.node.contains(spot.cell));
+  if (!panel) {
+    return false;
+  }
+  const notebook = panel.content;
+  const target = notebook.widgets.findIndex(w => w.node === spot.cell);
+  // The dropped cell is right above the one it was dropped on.
+  const dropped = notebook.widgets[target - 1];
+  if (target < 1 || dropped?.model.sharedModel.getSource() !== source) {
+    return false;
+  }
+  notebook.deselectAll();
+  notebook.activeCellIndex = target - 1;
+  NotebookActions.moveDown(notebook);
+  return true;
 }

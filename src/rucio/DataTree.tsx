@@ -2,30 +2,17 @@
  * The Data view's virtual tree: keyboard, drag, and one component per row
  * kind (DID, loading, more, error, mount notice).
  */
-import {
-  Button,
-  caretDownIcon,
-  caretRightIcon,
-  refreshIcon
-} from '@jupyterlab/ui-components';
+import { caretDownIcon, caretRightIcon } from '@jupyterlab/ui-components';
 import React, { useCallback, useEffect, useRef, useState } from 'react';
 import { useSignal } from '../common/useSignal';
-import {
-  formatBytes,
-  formatCount,
-  formatExactBytes,
-  plural
-} from '../common/units';
+import { formatBytes, formatExactBytes, plural } from '../common/units';
 import { VirtualList } from '../common/VirtualList';
-import { IExplainedError } from '../mounts/errors';
 import { MountsModel } from '../mounts/model';
-import { AFLabRequestError, describeError } from '../request';
 import { key as detailsKey } from './details';
 import { didIcon } from './icons';
 import { DataModel } from './model';
 import { replicaState } from './mountMenu';
-import { IListing, isCollection, ITreeNode } from './tree';
-import { IDIDItem } from './types';
+import { isCollection, ITreeNode } from './tree';
 import {
   AvailabilityRow,
   MiddleEllipsis,
@@ -33,7 +20,15 @@ import {
   MountControl,
   ReplicaBadges
 } from './DIDParts';
-import { IDataActions, INDENT, IRowProps, ROW_HEIGHTS, ViewRow } from './rows';
+import { IDataActions, INDENT, IRowProps, rowHeight, ViewRow } from './rows';
+import {
+  AuxRow,
+  ErrorRow,
+  loadingText,
+  MoreRow,
+  NoticeRow,
+  PendingRow
+} from './AuxRows';
 
 /**
  * The results as a virtualized, keyboard-navigable tree.
@@ -91,21 +86,39 @@ export function DataTreeView(props: {
     }
   }, [noticeVersion]);
 
-  const moveFocus = useCallback((index: number) => {
+  // After End, the focus stays on the last row while the page there loads
+  // (a pending row turns into the rows it stood for).
+  const atEnd = useRef(false);
+  const moveFocus = useCallback((index: number, toEnd = false) => {
+    atEnd.current = toEnd;
     setFocus(index);
     setScrollTo(index);
   }, []);
+  useEffect(() => {
+    if (atEnd.current && rows.length > 0) {
+      setFocus(rows.length - 1);
+      setScrollTo(rows.length - 1);
+    }
+  }, [rows.length]);
 
   // Move DOM focus to the focused row after keyboard navigation (on every
   // render: the row may appear only once the list has scrolled to it).
+  // A focused pending row that turned into DIDs leaves the focus nowhere: it
+  // goes on to the last row then.
   useEffect(() => {
     const active = document.activeElement as HTMLElement | null;
+    const inTree =
+      !!active &&
+      !!container.current?.contains(active) &&
+      active.classList.contains('jp-AFLab-Data-row');
+    const lost =
+      atEnd.current &&
+      (!active || active === document.body || !active.isConnected);
     if (
       scrollTo === null ||
-      !active ||
-      !container.current?.contains(active) ||
-      !active.classList.contains('jp-AFLab-Data-row') ||
-      active.dataset.index === String(scrollTo)
+      !container.current ||
+      !(inTree || lost) ||
+      active?.dataset.index === String(scrollTo)
     ) {
       return;
     }
@@ -130,7 +143,7 @@ export function DataTreeView(props: {
         moveFocus(0);
         break;
       case 'End':
-        moveFocus(rows.length - 1);
+        moveFocus(rows.length - 1, true);
         break;
       case 'ArrowRight':
         if (row?.kind === 'did' && isCollection(row.node.item)) {
@@ -160,6 +173,8 @@ export function DataTreeView(props: {
           tree.toggle(row.node);
         } else if (row?.kind === 'more') {
           void tree.loadMore(row.listing);
+        } else if (row?.kind === 'pending') {
+          void tree.loadAt(row.listing, row.offset, row.count);
         }
         break;
       case 'ContextMenu':
@@ -179,10 +194,7 @@ export function DataTreeView(props: {
     event.preventDefault();
   };
 
-  const itemHeight = useCallback(
-    (row: ViewRow) => ROW_HEIGHTS[row.kind] ?? 30,
-    []
-  );
+  const itemHeight = useCallback((row: ViewRow) => rowHeight(row), []);
 
   return (
     <div className="jp-AFLab-Data-treeWrap" ref={container}>
@@ -205,7 +217,12 @@ export function DataTreeView(props: {
             model={model}
             mounts={mounts}
             actions={actions}
-            onFocus={() => setFocus(index)}
+            onFocus={() => {
+              if (index !== focusIndex) {
+                atEnd.current = false;
+              }
+              setFocus(index);
+            }}
           />
         )}
       />
@@ -229,6 +246,15 @@ function RowView(props: IRowProps): JSX.Element {
       );
     case 'more':
       return <MoreRow {...props} listing={row.listing} />;
+    case 'pending':
+      return (
+        <PendingRow
+          {...props}
+          listing={row.listing}
+          offset={row.offset}
+          count={row.count}
+        />
+      );
     case 'error':
       return <ErrorRow {...props} listing={row.listing} />;
     case 'empty':
@@ -246,157 +272,6 @@ function RowView(props: IRowProps): JSX.Element {
     case 'notice':
       return <NoticeRow {...props} notice={row.notice} item={row.item} />;
   }
-}
-
-function loadingText(listing: IListing): string {
-  if (listing.started) {
-    return `Loading more (${formatCount(listing.items.length)} so far)…`;
-  }
-  return listing.kind === 'search'
-    ? 'Searching…'
-    : listing.kind === 'content'
-      ? 'Loading the datasets…'
-      : 'Loading the files and their replicas…';
-}
-
-/**
- * A row that is not a DID (loading, more, error, empty), indented like the
- * listing it belongs to.
- */
-function AuxRow(
-  props: IRowProps & { className: string; children: React.ReactNode }
-): JSX.Element {
-  const { row, index, style, focused, className, children, onFocus } = props;
-  const depth = 'depth' in row ? row.depth : 0;
-  return (
-    <div
-      className={`jp-AFLab-Data-row jp-AFLab-Data-auxRow ${className}`}
-      style={{ ...style, paddingLeft: 8 + depth * INDENT + 20 }}
-      role="treeitem"
-      aria-level={depth + 1}
-      data-index={index}
-      data-kind={row.kind}
-      tabIndex={focused ? 0 : -1}
-      onFocus={onFocus}
-    >
-      {children}
-    </div>
-  );
-}
-
-function MoreRow(props: IRowProps & { listing: IListing }): JSX.Element {
-  const { listing, model } = props;
-  // Infinite scroll: this row is rendered only near the viewport.
-  useEffect(() => {
-    const timer = window.setTimeout(
-      () => void model.tree.loadMore(listing),
-      100
-    );
-    return () => window.clearTimeout(timer);
-  }, [listing, listing.items.length, model.tree]);
-  const shown = listing.items.length;
-  // The server counts once it has listed everything; a dataset's own length
-  // (from Rucio) says it before that.
-  const total =
-    listing.total ??
-    (listing.kind !== 'search' ? (listing.parent?.item.length ?? null) : null);
-  return (
-    <AuxRow {...props} className="jp-AFLab-Data-moreRow">
-      <span className="jp-AFLab-Data-moreCount" role="status">
-        {formatCount(shown)}
-        {total !== null ? ` of ${formatCount(total)}` : ''} loaded
-      </span>
-      <Button
-        className="jp-AFLab-button"
-        small
-        minimal
-        onClick={() => void model.tree.loadMore(listing)}
-        tabIndex={-1}
-      >
-        <span>Load more</span>
-      </Button>
-    </AuxRow>
-  );
-}
-
-function ErrorRow(props: IRowProps & { listing: IListing }): JSX.Element {
-  const { listing, model } = props;
-  const error = listing.error;
-  const expired =
-    error instanceof AFLabRequestError &&
-    error.status === 409 &&
-    listing.started;
-  const message = describeError(error);
-  return (
-    <AuxRow {...props} className="jp-AFLab-Data-errorRow">
-      <div className="jp-AFLab-Data-errorBody" role="alert">
-        <div className="jp-AFLab-Data-errorText" title={message}>
-          {expired
-            ? 'This list expired on the server. Reload it to go on.'
-            : message}
-        </div>
-        <div className="jp-AFLab-Data-errorActions">
-          {error instanceof AFLabRequestError && error.status > 0 && (
-            <span className="jp-AFLab-Data-errorFacts">
-              HTTP {error.status} · {error.type}
-            </span>
-          )}
-          <Button
-            className="jp-AFLab-button"
-            small
-            tabIndex={-1}
-            onClick={() =>
-              expired
-                ? void model.tree.reload(listing, true)
-                : void model.tree.retry(listing)
-            }
-          >
-            <refreshIcon.react tag="span" className="jp-AFLab-button-icon" />
-            <span>{expired ? 'Reload' : 'Try again'}</span>
-          </Button>
-        </div>
-      </div>
-    </AuxRow>
-  );
-}
-
-function NoticeRow(
-  props: IRowProps & { notice: IExplainedError; item: IDIDItem }
-): JSX.Element {
-  const { notice, item, model } = props;
-  const full = [notice.message, ...notice.facts].join('\n');
-  return (
-    <AuxRow {...props} className="jp-AFLab-Data-noticeRow">
-      <div className="jp-AFLab-Data-errorBody" role="alert" title={full}>
-        <div className="jp-AFLab-Data-noticeTitle">
-          <strong>{notice.title}</strong>
-          {notice.summary ? `: ${notice.summary}` : ''}
-        </div>
-        <div className="jp-AFLab-Data-errorActions">
-          <span className="jp-AFLab-Data-noticeMessage">{notice.message}</span>
-          {notice.kind === 'no_replica' && (
-            <Button
-              className="jp-AFLab-button"
-              small
-              tabIndex={-1}
-              onClick={() => props.actions.requestReplica(item, model.instance)}
-            >
-              Request a replica
-            </Button>
-          )}
-          <Button
-            className="jp-AFLab-button"
-            small
-            minimal
-            tabIndex={-1}
-            onClick={() => model.setMountNotice(model.instance, item.did, null)}
-          >
-            Dismiss
-          </Button>
-        </div>
-      </div>
-    </AuxRow>
-  );
 }
 
 /**

@@ -55,6 +55,10 @@ export interface IPaging {
   cursor?: string | null;
   limit?: number;
   /**
+   * With a cursor: start at this item of the cursor's listing (a jump).
+   */
+  offset?: number;
+  /**
    * Ask Rucio again instead of the server's cached listing (first page only).
    */
   refresh?: boolean;
@@ -64,6 +68,7 @@ function paging(options: IPaging) {
   return {
     cursor: options.cursor ?? undefined,
     limit: options.limit,
+    offset: options.cursor ? options.offset : undefined,
     refresh: options.refresh && !options.cursor ? 1 : undefined
   };
 }

@@ -382,10 +382,15 @@ export class DataModel implements IDisposable {
     kind: ListingKind,
     parent: ITreeNode | null,
     cursor: string | null,
-    options: { limit: number; refresh: boolean }
+    options: { limit: number; refresh: boolean; offset?: number }
   ): Promise<IPage<IDIDItem>> {
     const instance = this._instance;
-    const paging = { cursor, limit: options.limit, refresh: options.refresh };
+    const paging = {
+      cursor,
+      limit: options.limit,
+      refresh: options.refresh,
+      offset: options.offset
+    };
     try {
       if (kind === 'search' || !parent) {
         const searched = this._searched;

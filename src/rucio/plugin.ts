@@ -222,7 +222,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
         metadata,
         label: `${item.did} → code cell`,
         clientX,
-        clientY
+        clientY,
+        tracker
       }).then(async action => {
         if (action === 'none' || !marker) {
           return;

@@ -48,8 +48,19 @@ export const ROW_HEIGHTS: Record<ViewRow['kind'], number> = {
   more: 34,
   error: 64,
   empty: 28,
-  notice: 64
+  notice: 64,
+  pending: 46 // per item: as tall as the DID rows it stands for
 };
+
+/**
+ * The height of a row: a pending row is as tall as the rows it stands for.
+ */
+export function rowHeight(row: ViewRow): number {
+  if (row.kind === 'pending') {
+    return row.count * ROW_HEIGHTS.did;
+  }
+  return ROW_HEIGHTS[row.kind] ?? 30;
+}
 
 /**
  * A row of the view: a tree row, or a mount error under a DID.

@@ -38,6 +38,27 @@ export interface IListing {
    * Increases on every reload: answers for an older generation are dropped.
    */
   generation: number;
+  /**
+   * Pages loaded out of order (a jump to the end, a dragged scrollbar), by
+   * the offset of their first item; merged into `items` once the loaded
+   * prefix reaches them.
+   */
+  jumps: Map<number, IJumpPage>;
+  /**
+   * Offsets of the jumps being fetched.
+   */
+  jumping: Set<number>;
+}
+
+/**
+ * A page loaded at an offset past the loaded prefix.
+ */
+export interface IJumpPage {
+  nodes: ITreeNode[];
+  /**
+   * The cursor after its last item (null: the listing's last page).
+   */
+  cursor: string | null;
 }
 
 export interface ITreeNode {
@@ -58,7 +79,19 @@ export type TreeRow =
   | { kind: 'loading'; key: string; listing: IListing; depth: number }
   | { kind: 'more'; key: string; listing: IListing; depth: number }
   | { kind: 'error'; key: string; listing: IListing; depth: number }
-  | { kind: 'empty'; key: string; listing: IListing; depth: number };
+  | { kind: 'empty'; key: string; listing: IListing; depth: number }
+  | {
+      /**
+       * Items not loaded yet, as tall as their rows will be: the list has
+       * its full height, and a row that scrolls into view loads its page.
+       */
+      kind: 'pending';
+      key: string;
+      listing: IListing;
+      depth: number;
+      offset: number;
+      count: number;
+    };
 
 /**
  * Fetches one page of a listing. `parent` is null for the search.
@@ -67,8 +100,33 @@ export type PageFetcher = (
   kind: ListingKind,
   parent: ITreeNode | null,
   cursor: string | null,
-  options: { limit: number; refresh: boolean }
+  options: { limit: number; refresh: boolean; offset?: number }
 ) => Promise<IPage<IDIDItem>>;
+
+/**
+ * How many items a listing holds, as far as it is known: the server's count
+ * once it has listed everything, else a collection's own length (Rucio says
+ * it before the listing is complete). Null for a search still being listed.
+ */
+export function expectedTotal(listing: IListing): number | null {
+  if (listing.total !== null) {
+    return listing.total;
+  }
+  return listing.kind !== 'search'
+    ? (listing.parent?.item.length ?? null)
+    : null;
+}
+
+/**
+ * How many items of a listing are loaded (the prefix and the jumps).
+ */
+export function loadedCount(listing: IListing): number {
+  let n = listing.items.length;
+  for (const jump of listing.jumps.values()) {
+    n += jump.nodes.length;
+  }
+  return n;
+}
 
 /**
  * Whether a DID has children to show.
@@ -178,6 +236,27 @@ export class DataTree {
   }
 
   /**
+   * Load the `count` items from `offset` (a pending row that came into
+   * view): the next page when it continues the loaded prefix, else a jump
+   * to that page, fetched at its offset from the listing's cursor.
+   */
+  loadAt(listing: IListing, offset: number, count: number): Promise<void> {
+    if (offset <= listing.items.length) {
+      return this.loadMore(listing);
+    }
+    if (
+      listing.jumping.has(offset) ||
+      listing.jumps.has(offset) ||
+      listing.error ||
+      !listing.started ||
+      listing.cursor === null
+    ) {
+      return Promise.resolve();
+    }
+    return this._jump(listing, offset, count);
+  }
+
+  /**
    * Load a listing again from its first page (after an error, or to ask
    * Rucio again with `refresh`).
    */
@@ -189,6 +268,8 @@ export class DataTree {
     listing.loading = false;
     listing.error = null;
     listing.total = null;
+    listing.jumps.clear();
+    listing.jumping.clear();
     this._emit();
     return this._load(listing, refresh);
   }
@@ -212,39 +293,27 @@ export class DataTree {
     listing.error = null;
     this._emit();
     try {
+      // Stop where a jump starts: the two join without overlapping.
+      const next = nextJump(listing, listing.items.length);
+      const limit = Math.max(
+        1,
+        Math.min(this._pageSize(), next - listing.items.length)
+      );
       const page = await this._fetchPage(
         listing.kind,
         listing.parent,
         listing.started ? listing.cursor : null,
-        { limit: this._pageSize(), refresh }
+        { limit, refresh }
       );
       if (!this._current(listing, generation, searchGeneration)) {
         return;
       }
       const seen = this._seen(listing);
-      for (const item of page.items) {
-        const key = `${listing.key}${item.did}`;
-        if (seen.has(key)) {
-          continue;
-        }
-        seen.add(key);
-        listing.items.push({
-          key,
-          item,
-          depth: listing.depth,
-          parent: listing.parent,
-          expanded: false,
-          children: null
-        });
-      }
+      listing.items.push(...this._nodes(listing, page.items, seen));
       listing.cursor = page.cursor ?? null;
-      listing.total =
-        typeof page.total === 'number'
-          ? page.total
-          : listing.cursor === null
-            ? listing.items.length
-            : null;
       listing.started = true;
+      this._joinJumps(listing, seen);
+      this._setTotal(listing, page);
     } catch (error) {
       if (!this._current(listing, generation, searchGeneration)) {
         return;
@@ -256,6 +325,97 @@ export class DataTree {
         this._emit();
       }
     }
+  }
+
+  private async _jump(
+    listing: IListing,
+    offset: number,
+    count: number
+  ): Promise<void> {
+    const generation = listing.generation;
+    const searchGeneration = this._generation;
+    listing.jumping.add(offset);
+    this._emit();
+    try {
+      const page = await this._fetchPage(
+        listing.kind,
+        listing.parent,
+        listing.cursor,
+        { limit: Math.max(1, count), refresh: false, offset }
+      );
+      if (!this._current(listing, generation, searchGeneration)) {
+        return;
+      }
+      const seen = this._seen(listing);
+      listing.jumps.set(offset, {
+        nodes: this._nodes(listing, page.items, seen),
+        cursor: page.cursor ?? null
+      });
+      this._joinJumps(listing, seen);
+      this._setTotal(listing, page);
+    } catch (error) {
+      if (this._current(listing, generation, searchGeneration)) {
+        listing.error = error;
+      }
+    } finally {
+      if (this._current(listing, generation, searchGeneration)) {
+        listing.jumping.delete(offset);
+        this._emit();
+      }
+    }
+  }
+
+  private _nodes(
+    listing: IListing,
+    items: IDIDItem[],
+    seen: Set<string>
+  ): ITreeNode[] {
+    const nodes: ITreeNode[] = [];
+    for (const item of items) {
+      const key = `${listing.key}${item.did}`;
+      if (seen.has(key)) {
+        continue;
+      }
+      seen.add(key);
+      nodes.push({
+        key,
+        item,
+        depth: listing.depth,
+        parent: listing.parent,
+        expanded: false,
+        children: null
+      });
+    }
+    return nodes;
+  }
+
+  /**
+   * Append the jumps the loaded prefix has reached (their cursor goes on).
+   */
+  private _joinJumps(listing: IListing, seen: Set<string>): void {
+    let jump = listing.jumps.get(listing.items.length);
+    while (jump && listing.cursor !== null) {
+      listing.jumps.delete(listing.items.length);
+      listing.items.push(...jump.nodes);
+      listing.cursor = jump.cursor;
+      if (jump.nodes.length === 0) {
+        break;
+      }
+      jump = listing.jumps.get(listing.items.length);
+    }
+    if (listing.cursor === null) {
+      listing.jumps.clear(); // everything is in the prefix now
+    }
+    this._keys.set(listing, seen);
+  }
+
+  private _setTotal(listing: IListing, page: IPage<IDIDItem>): void {
+    listing.total =
+      typeof page.total === 'number'
+        ? page.total
+        : listing.cursor === null
+          ? listing.items.length
+          : null;
   }
 
   private _current(
@@ -270,8 +430,11 @@ export class DataTree {
 
   private _seen(listing: IListing): Set<string> {
     let seen = this._keys.get(listing);
-    if (!seen || seen.size > listing.items.length) {
+    if (!seen || seen.size > loadedCount(listing)) {
       seen = new Set(listing.items.map(n => n.key));
+      for (const jump of listing.jumps.values()) {
+        jump.nodes.forEach(n => seen!.add(n.key));
+      }
       this._keys.set(listing, seen);
     }
     return seen;
@@ -279,17 +442,17 @@ export class DataTree {
 
   private _flatten(listing: IListing, out: TreeRow[]): void {
     const depth = listing.depth;
-    for (const node of listing.items) {
-      out.push({ kind: 'did', key: node.key, node, depth });
-      if (node.expanded && node.children) {
-        out.push({
-          kind: 'availability',
-          key: `${node.key}#availability`,
-          node,
-          depth: depth + 1
-        });
-        this._flatten(node.children, out);
-      }
+    this._flattenNodes(listing.items, out);
+    const total = expectedTotal(listing);
+    if (
+      !listing.error &&
+      listing.started &&
+      listing.cursor !== null &&
+      total !== null &&
+      total > listing.items.length
+    ) {
+      this._flattenRest(listing, total, out);
+      return;
     }
     if (listing.error) {
       out.push({ kind: 'error', key: `${listing.key}#error`, listing, depth });
@@ -304,6 +467,56 @@ export class DataTree {
       out.push({ kind: 'more', key: `${listing.key}#more`, listing, depth });
     } else if (listing.started && listing.items.length === 0) {
       out.push({ kind: 'empty', key: `${listing.key}#empty`, listing, depth });
+    }
+  }
+
+  private _flattenNodes(nodes: ITreeNode[], out: TreeRow[]): void {
+    for (const node of nodes) {
+      out.push({ kind: 'did', key: node.key, node, depth: node.depth });
+      if (node.expanded && node.children) {
+        out.push({
+          kind: 'availability',
+          key: `${node.key}#availability`,
+          node,
+          depth: node.depth + 1
+        });
+        this._flatten(node.children, out);
+      }
+    }
+  }
+
+  /**
+   * What follows the loaded prefix of a listing of known length: its jumps
+   * and, between them, pending rows of at most a page each (aligned on
+   * pages, so a row is one request).
+   */
+  private _flattenRest(listing: IListing, total: number, out: TreeRow[]) {
+    const size = Math.max(1, this._pageSize());
+    let offset = listing.items.length;
+    while (offset < total) {
+      const jump = listing.jumps.get(offset);
+      if (jump) {
+        this._flattenNodes(jump.nodes, out);
+        if (jump.nodes.length === 0 || jump.cursor === null) {
+          return; // the listing ends here, whatever its length said
+        }
+        offset += jump.nodes.length;
+        continue;
+      }
+      const end = Math.min(
+        total,
+        (Math.floor(offset / size) + 1) * size,
+        nextJump(listing, offset)
+      );
+      out.push({
+        kind: 'pending',
+        key: `${listing.key}#pending${offset}`,
+        listing,
+        depth: listing.depth,
+        offset,
+        count: end - offset
+      });
+      offset = end;
     }
   }
 
@@ -346,6 +559,21 @@ function newListing(
     loading: false,
     error: null,
     total: null,
-    generation: 0
+    generation: 0,
+    jumps: new Map(),
+    jumping: new Set()
   };
+}
+
+/**
+ * The offset of the first jump after `offset` (Infinity: none).
+ */
+function nextJump(listing: IListing, offset: number): number {
+  let next = Infinity;
+  for (const start of listing.jumps.keys()) {
+    if (start > offset && start < next) {
+      next = start;
+    }
+  }
+  return next;
 }

@@ -97,6 +97,8 @@ test('create, scale, connect, watch and shut down a cluster', async ({
     await expect(form).toBeVisible({ timeout: 30_000 });
     await form.getByLabel('Profile').selectOption('local');
     await form.getByLabel(/^Name/).fill(NAME);
+    // A new cluster starts with some workers, not 0 (the profile says 0).
+    await expect(form.getByLabel('Workers to start')).toHaveValue('2');
     // Client-side validation against the profile's schema.
     await form.getByLabel('Cores per worker').fill('999');
     await expect(

@@ -316,12 +316,14 @@ test('mount a dataset, follow its progress, open it and run its code', async ({
     const grip = dropped.locator('.jp-AFLab-Data-meta');
     await grip.scrollIntoViewIfNeeded();
     const from = await grip.boundingBox();
-    const to = await notebook.locator('.jp-Notebook').boundingBox();
+    // Released over the lower part of the last cell (its output): the code
+    // goes below it, as a user dropping "after" it expects.
+    const to = await cell.boundingBox();
     expect(from && to).toBeTruthy();
     await page.mouse.move(from!.x + 20, from!.y + from!.height / 2);
     await page.mouse.down();
     await page.mouse.move(from!.x + 40, from!.y + 10, { steps: 4 });
-    await page.mouse.move(to!.x + to!.width / 2, to!.y + to!.height - 40, {
+    await page.mouse.move(to!.x + to!.width / 2, to!.y + to!.height - 6, {
       steps: 12
     });
     await page.mouse.up();
@@ -329,6 +331,9 @@ test('mount a dataset, follow its progress, open it and run its code', async ({
       hasText: 'smhiggstozzto4l_files'
     });
     await expect(droppedCell).toBeVisible({ timeout: 30_000 });
+    const codeCells = notebook.locator('.jp-CodeCell');
+    await expect(codeCells.nth(0)).toContainText('zzto4mu_files');
+    await expect(codeCells.nth(1)).toContainText('smhiggstozzto4l_files');
     await expect(
       mounts.locator(`.jp-AFLab-mount[data-did="${DROPPED}"]`)
     ).toBeVisible({ timeout: 30_000 });

@@ -1,0 +1,1 @@
+"""ROOT files in the workspace: what they hold (trees, entries, branches), for the file browser's viewer."""
