@@ -183,7 +183,7 @@ class ClusterService:
     # ================================================================== create
     async def create(
         self, profile_name: str | None, form: dict[str, Any], name: str | None = None,
-        environment: str | None = None, client_distributed: str | None = None,
+        environment: str | None = None, client_distributed: str | None = None, require: list[str] | None = None,
     ) -> dict[str, Any]:
         await self.ready()
         if self._closed:
@@ -197,6 +197,7 @@ class ClusterService:
         env = self.environments.choose(environment, profile.settings.get("environments"),
                                        profile.settings.get("default_environment"))
         await self.environments.check(env, client_distributed)  # before anything starts
+        await self.environments.check_required(env, require, profile.settings.get("environments"))
         options = dataclasses.replace(options, environment=env.name)
         cap = profile.limits.get("max_clusters")
         live = [c for c in self._clusters.values() if c.profile.name == profile.name and c.state in LIVE]
