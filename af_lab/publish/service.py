@@ -49,7 +49,7 @@ class PublishService(JobRunner):
         self.mounts = mounts  # what was mounted where: provenance of published files
         self.log = log or logging.getLogger("af_lab")
         self.root_dir = root_dir
-        self.sessions = SessionFacts()
+        self.sessions = SessionFacts(Path(self.config.state_dir) / "publish-sessions.json")  # survives restarts
         defaults = dict(self.config.publish_defaults or {})
         self.concurrency = max(1, int(defaults.get("concurrency", 4)))
         self.retry_window = float(defaults.get("retry_seconds", 300))
