@@ -13,7 +13,9 @@ protocol is only promised within one version. The server's own cluster object
 talks to schedulers of other ``distributed`` versions (measured: 2026.11 drives
 a 2025.3 scheduler — identity, scale, retire, adapt, plugins), but af-lab's
 scheduler/worker plugins are pickled by value, so the environment must run the
-server's Python minor version.
+server's Python minor version. A request may also name the modules its workers
+need (``require``); an environment that cannot import one is refused before
+anything is submitted, naming the profile's environments that can.
 """
 
 from __future__ import annotations
@@ -126,7 +128,9 @@ class Environments:
         try:
             key = (env.python, os.stat(env.python).st_mtime, tuple(sorted(set(modules))))
         except OSError:
-            return list(modules)
+            raise EnvironmentMismatch(
+                f"environment {env.name!r}: its Python {env.python} does not exist", field="environment"
+            ) from None
         if key not in self._module_probes or (self._module_probes[key].done() and self._module_probes[key].exception()):
             self._module_probes[key] = asyncio.ensure_future(_probe(env, _HAS_MODULES, list(key[2])))
         missing = set(await asyncio.shield(self._module_probes[key]))
