@@ -64,8 +64,8 @@ def stream_fileset(lab: Lab, did: str) -> list[str]:
     return [url for entry in fileset.values() for url in entry["files"]]
 
 
-def run_job(files: list[str], framework: str, workers: int, cluster) -> dict:
-    spec = {"files": files, "framework": framework, "workers": workers, "cluster": cluster}
+def run_job(files: list[str], framework: str, workers: int, cluster, handler: str = "xrootd") -> dict:
+    spec = {"files": files, "framework": framework, "workers": workers, "cluster": cluster, "handler": handler}
     out = subprocess.run(
         [str(ANALYSIS_PY), str(JOB), json.dumps(spec)], capture_output=True, text=True, timeout=3600, cwd=REPO
     )
@@ -82,7 +82,9 @@ def aflab_cluster(lab: Lab, profile: str, info: dict) -> dict | str:
     if chosen is None:
         return f"no cluster profile '{profile}' on this site ({', '.join(p.get('name', '?') for p in profiles)})"
     if "analysis" not in {e["name"] if isinstance(e, dict) else e for e in chosen.get("environments") or []}:
-        return f"profile '{profile}' offers no 'analysis' environment (clusters in the profile's environment not merged)"
+        return (
+            f"profile '{profile}' offers no 'analysis' environment (clusters in the profile's environment not merged)"
+        )
     return {"url": lab.base, "token": info["token"], "profile": profile, "environment": "analysis",
             }  # fmt: skip
 
@@ -108,15 +110,23 @@ def main() -> int:
     local = sample["files"]
     assert len(urls) == len(local), (len(urls), len(local))
     cluster = aflab_cluster(lab, args.aflab_profile, lab_info)
+    # "cold" only when the XCache holds none of the sample yet (an earlier run fills it for good)
+    cache_dir = Path(fac.state.services.get("xrootd", {}).get("cache_dir") or "/nonexistent")
+    cache_empty = not any(cache_dir.rglob(f"{sample['did'].split(':', 1)[1]}_*.root"))
+    print(
+        f"XCache {'empty: the first stream pass is cold' if cache_empty else 'already holds the sample: all passes warm'}"
+    )
 
     results: dict[str, dict[str, list[dict]]] = {}
     for framework in args.frameworks.split(","):
-        runs: dict[str, list[dict]] = {"local": [], "stream": [], "aflab": []}
+        runs: dict[str, list[dict]] = {"local": [], "stream": [], "fsspec": [], "aflab": []}
+        # "fsspec": the same stream through uproot's default root:// handler (fsspec-xrootd), for comparison
+        labels = [("local", local), ("stream", urls)] + ([("fsspec", urls)] if framework != "rdf" else [])
         for rep in range(args.reps):
-            order = [("local", local), ("stream", urls)] if rep % 2 == 0 else [("stream", urls), ("local", local)]
+            order = labels if rep % 2 == 0 else labels[::-1]
             for label, files in order:
-                r = run_job(files, framework, args.workers, "local")
-                r["cold"] = label == "stream" and not runs["stream"]
+                r = run_job(files, framework, args.workers, "local", "fsspec" if label == "fsspec" else "xrootd")
+                r["cold"] = cache_empty and label in ("stream", "fsspec") and not runs["stream"] and not runs["fsspec"]
                 runs[label].append(r)
                 print(f"  {framework:7s} {label:6s} rep {rep}: {r['events_per_s']:>10,} ev/s "
                       f"({r['seconds']} s, peak {r['peak']:.2f} GeV){' cold cache' if r['cold'] else ''}")  # fmt: skip
@@ -129,12 +139,17 @@ def main() -> int:
     print(f"\nevents/s, {args.workers} workers, median of {args.reps} (stream warm = XCache already filled):")
     for framework, runs in results.items():
         local_rate = statistics.median(r["events_per_s"] for r in runs["local"])
-        warm = [r["events_per_s"] for r in runs["stream"] if not r["cold"]] or [r["events_per_s"] for r in runs["stream"]]
-        cold = [r["events_per_s"] for r in runs["stream"] if r["cold"]]
+        warm = [r["events_per_s"] for r in runs["stream"] if not r["cold"]] or [
+            r["events_per_s"] for r in runs["stream"]
+        ]
+        cold = [r["events_per_s"] for r in runs["stream"] + runs["fsspec"] if r["cold"]]
         stream_rate = statistics.median(warm)
         line = f"  {framework:7s} local {local_rate:>10,.0f}  stream {stream_rate:>10,.0f}  stream/local {stream_rate / local_rate:.2f}"
         if cold:
             line += f"  (cold cache {cold[0]:,.0f}, {cold[0] / local_rate:.2f})"
+        fsspec = [r["events_per_s"] for r in runs["fsspec"] if not r["cold"]]
+        if fsspec:
+            line += f"  uproot's default handler {statistics.median(fsspec):,.0f} ({statistics.median(fsspec) / local_rate:.2f})"
         if runs["aflab"]:
             bare = statistics.median(r["events_per_s"] for r in runs["stream"])
             ours = statistics.median(r["events_per_s"] for r in runs["aflab"])

@@ -2,10 +2,13 @@
 
 Each runs top to bottom with nbclient in an "AF analysis" kernel that the facility's own
 JupyterLab started (so the magics find their server), against the real Rucio, XCache and
-Dask. Asserted per notebook: the Z peak of the histogram file it wrote lies in 86–96 GeV, the
-files were read by Dask worker processes through the XCache (its login lines name the client's
-pid) and not by the kernel, and the histogram it published exists in Rucio with provenance
-that names exactly the DID the notebook mounted, the notebook, and the packages that ran.
+Dask. Asserted per notebook: it computed on the af-lab cluster its own cell started, of the
+``slurm`` profile (SLURM backend, the analysis environment) whose workers are isolated (they do
+not see the workspace); the Z peak of the histogram file it wrote lies in 86–96 GeV; the files
+were read by those workers through the XCache (its login lines name the client's pid) and not
+by the kernel; and the histogram it published exists in Rucio with provenance that names
+exactly the DID the notebook mounted, the notebook, the cluster and the packages that ran.
+No fallback: without SLURM the notebooks fail, and so do these tests.
 """
 
 from __future__ import annotations
@@ -34,15 +37,6 @@ NOTEBOOKS = {
     "dimuon_coffea.ipynb": ("dimuon_coffea", "coffea"),
     "dimuon_rdataframe.ipynb": ("dimuon_rdf", "root"),
 }
-CLUSTER_CELL = "%af_cluster new --profile slurm"
-# Until af-lab's clusters run their scheduler and workers in a profile's environment (the
-# analysis stack: dask-awkward, coffea, ROOT), the notebooks' cluster cell is swapped for a
-# Dask cluster of the kernel's own environment, with worker processes just the same.
-LOCAL_CLUSTER = (
-    "from distributed import Client, LocalCluster\n"
-    "client = Client(LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None))\n"
-    "client"
-)
 # The XCache traces every open as "<user>.<client pid>:<fd>@<host> ofs_open: <flags> fn=<path>".
 OPEN = re.compile(r"\S+?\.(\d+):\d+@\S+ ofs_open: \S+ fn=(\S+)")
 
@@ -118,17 +112,19 @@ def api(lab: dict, method: str, path: str, **kwargs):
     return resp.json() if resp.content else None
 
 
-def cluster_cell(lab: dict) -> str | None:
-    """The cluster cell to use instead of the notebook's, or None when af-lab's slurm profile
-    offers the analysis environment."""
-    profiles = api(lab, "GET", "af-lab/clusters/profiles")
-    slurm = next((p for p in profiles.get("profiles", []) if p.get("name") == "slurm"), None)
-    if slurm and "analysis" in {e["name"] if isinstance(e, dict) else e for e in slurm.get("environments") or []}:
-        return None
-    return LOCAL_CLUSTER
+def slurm_profile(lab: dict, facility) -> dict:
+    """The site's ``slurm`` profile offering the analysis environment; the test fails (loudly) without it."""
+    profiles = api(lab, "GET", "af-lab/clusters/profiles").get("profiles", [])
+    slurm = next((p for p in profiles if p.get("name") == "slurm"), None)
+    if slurm is None:
+        why = facility.state.services.get("slurm", {}).get("reason", "not started")
+        pytest.fail(f"the demo notebooks compute on the 'slurm' profile, and this facility has no SLURM ({why})")
+    offered = {e["name"] if isinstance(e, dict) else e for e in slurm.get("environments") or []}
+    assert "analysis" in offered, f"the slurm profile does not offer the analysis environment: {offered}"
+    return slurm
 
 
-def run_notebook(lab: dict, name: str, replace_cluster: str | None) -> tuple[nbformat.NotebookNode, dict, float]:
+def run_notebook(lab: dict, name: str) -> tuple[nbformat.NotebookNode, dict, list[dict], float]:
     from nbclient import NotebookClient
 
     rel = f"examples/{name}"
@@ -136,13 +132,13 @@ def run_notebook(lab: dict, name: str, replace_cluster: str | None) -> tuple[nbf
     (lab["workspace"] / "examples").mkdir(exist_ok=True)
     nbformat.write(nb, lab["workspace"] / rel)
     assert nb.metadata.kernelspec.name == ANALYSIS_KERNEL
-    if replace_cluster:
-        (cell,) = [c for c in nb.cells if CLUSTER_CELL in c.source]
-        cell.source = replace_cluster
-    # What the test asks the kernel afterwards: its pid, the workers' pids, what it published.
+    # What the test asks the kernel afterwards: its pid, the scheduler it computed on, the workers'
+    # pids and whether they see the notebook's folder, what it published.
     nb.cells.append(nbformat.v4.new_code_cell(
         "import json, os\n"
         "print('CHECK', json.dumps({'kernel': os.getpid(), 'workers': sorted(client.run(os.getpid).values()),\n"
+        "                           'scheduler': client.scheduler.address,\n"
+        "                           'workers_see_workspace': sorted(set(client.run(os.path.exists, os.getcwd()).values())),\n"
         "                           'published': list(published), 'peak': float(peak),\n"
         "                           'files': list(fileset['cms_opendata:Run2012B_DoubleMuParked']['files'])}))"
     ))  # fmt: skip
@@ -150,19 +146,23 @@ def run_notebook(lab: dict, name: str, replace_cluster: str | None) -> tuple[nbf
     session, kernel = attach(lab, rel, name)
     client = NotebookClient(nb, km=kernel, timeout=900, startup_timeout=120, allow_errors=False)
     t0 = time.monotonic()
+    check: dict = {}
     try:
         client.execute()
+        (out,) = [o for o in nb.cells[-1].outputs if o.get("name") == "stdout"]
+        check = json.loads(out.text.split("CHECK ", 1)[1])
     finally:
+        elapsed = time.monotonic() - t0
         if client.kc is not None:
             client.kc.stop_channels()
         api(lab, "DELETE", f"api/sessions/{session['id']}")
-        for c in api(lab, "GET", "af-lab/clusters")["clusters"]:  # the notebook's cluster: its batch jobs end
-            if c["id"] not in before:
-                api(lab, "DELETE", f"af-lab/clusters/{c['id']}")
-    elapsed = time.monotonic() - t0
-    (out,) = [o for o in nb.cells[-1].outputs if o.get("name") == "stdout"]
-    check = json.loads(out.text.split("CHECK ", 1)[1])
-    return nb, check, elapsed
+        # The notebook's cluster (the one its client talked to; every new one if it failed before saying
+        # which): its batch jobs end. Taken before the delete, for the test's checks.
+        started = [c for c in api(lab, "GET", "af-lab/clusters")["clusters"] if c["id"] not in before
+                   and (not check or c["scheduler_address"] == check["scheduler"])]  # fmt: skip
+        for c in started:
+            api(lab, "DELETE", f"af-lab/clusters/{c['id']}")
+    return nb, check, started, elapsed
 
 
 def peak_of(path: Path) -> float:
@@ -177,19 +177,28 @@ def peak_of(path: Path) -> float:
 @pytest.mark.parametrize("name", list(NOTEBOOKS))
 def test_demo_notebook_runs_on_the_facility(lab, facility, name, record_property):
     prefix, package = NOTEBOOKS[name]
+    slurm_profile(lab, facility)
     cache_log = Path(facility.state.services["xrootd"]["cache_log"])
     log_offset = cache_log.stat().st_size
-    replace = cluster_cell(lab)
-    nb, check, elapsed = run_notebook(lab, name, replace)
+    nb, check, started, elapsed = run_notebook(lab, name)
     record_property("seconds", round(elapsed, 1))
-    record_property("cluster", "af-lab slurm" if replace is None else "LocalCluster of the analysis kernel")
+
+    # The notebook's own cell started one af-lab cluster: slurm profile and backend, the analysis
+    # environment, and the kernel's client talked to its scheduler (no other Dask anywhere).
+    assert len(started) == 1, f"the notebook's Dask client ({check['scheduler']}) is no af-lab cluster's"
+    (cluster,) = started
+    assert (cluster["profile"], cluster["backend"]) == ("slurm", "slurm"), cluster
+    assert cluster["options"].get("environment") == "analysis", cluster["options"]
+    assert check["scheduler"] == cluster["scheduler_address"], (check["scheduler"], cluster)
+    assert len(check["workers"]) == 2 and check["kernel"] not in check["workers"], check
+    assert check["workers_see_workspace"] == [False], "SLURM workers must not see the workspace"
 
     # The histogram file the notebook wrote (and published): the Z peak.
     (did,) = [d for d in check["published"] if d.startswith(f"user.jdoe:{prefix}_")]
     written = lab["workspace"] / "examples" / "results" / did.split(":", 1)[1]
     peak = peak_of(written)
     record_property("peak_GeV", peak)
-    print(f"{name}: peak {peak:.2f} GeV, {elapsed:.0f} s, cluster: {replace and 'LocalCluster' or 'af-lab slurm'}")
+    print(f"{name}: peak {peak:.2f} GeV, {elapsed:.0f} s on af-lab slurm cluster {cluster['id'][:8]}")
     assert 86 <= peak <= 96 and check["peak"] == pytest.approx(peak)
     assert any(o.get("output_type") == "display_data" and "image/png" in o.get("data", {})
                for c in nb.cells for o in c.get("outputs", [])) or (written.with_suffix(".png")).exists()  # fmt: skip
@@ -216,10 +225,7 @@ def test_demo_notebook_runs_on_the_facility(lab, facility, name, record_property
     assert prov["notebook"] == f"examples/{name}"
     assert any(p.startswith(f"{package}==") for p in prov["packages"]), prov["packages"]
     assert any(p.startswith("dask==2025.3.") for p in prov["packages"]), prov["packages"]
-    if replace is None:  # the notebook's own cluster cell: an af-lab slurm cluster of the analysis environment
-        assert (prov["cluster_profile"], prov["environment"]) == ("slurm", "analysis")
-    else:
-        assert prov["environment"] == str(REPO / ".venv-analysis")
+    assert (prov["cluster_profile"], prov["environment"]) == ("slurm", "analysis")
     assert prov["af_lab_version"]
     assert prov.get("git_commit") is None  # the workspace is no repository, and af-lab's own never counts
 
@@ -241,3 +247,25 @@ def test_publish_outside_the_workspace_is_refused(lab, tmp_path):
         api(lab, "DELETE", f"api/sessions/{session['id']}")
     (error,) = [o for o in nb.cells[0].outputs if o.output_type == "error"]
     assert error.ename == "FacilityError" and "outside the Jupyter workspace" in "\n".join(error.traceback)
+
+
+def test_a_cluster_without_the_notebooks_framework_is_refused_before_submitting(lab, facility):
+    slurm_profile(lab, facility)
+    before = {c["id"] for c in api(lab, "GET", "af-lab/clusters")["clusters"]}
+    session, kernel = attach(lab, "examples/dimuon_coffea.ipynb", "require")
+    line = "%af_cluster new --profile slurm --workers 1 --environment server --require coffea"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(f"%load_ext af_lab\nclient = {line}")])
+    from nbclient import NotebookClient
+
+    client = NotebookClient(nb, km=kernel, timeout=300, allow_errors=True)
+    try:
+        client.execute()
+    finally:
+        if client.kc is not None:
+            client.kc.stop_channels()
+        api(lab, "DELETE", f"api/sessions/{session['id']}")
+    (error,) = [o for o in nb.cells[0].outputs if o.output_type == "error"]
+    text = "\n".join(error.traceback)
+    assert error.ename == "FacilityError", text
+    assert "cannot import coffea" in text and "--environment analysis" in text, text
+    assert {c["id"] for c in api(lab, "GET", "af-lab/clusters")["clusters"]} == before  # nothing submitted

@@ -13,7 +13,9 @@ protocol is only promised within one version. The server's own cluster object
 talks to schedulers of other ``distributed`` versions (measured: 2026.11 drives
 a 2025.3 scheduler — identity, scale, retire, adapt, plugins), but af-lab's
 scheduler/worker plugins are pickled by value, so the environment must run the
-server's Python minor version.
+server's Python minor version. A request may also name the modules its workers
+need (``require``); an environment that cannot import one is refused before
+anything is submitted, naming the profile's environments that can.
 """
 
 from __future__ import annotations
@@ -34,6 +36,12 @@ _PROBE = (
     "try:\n import distributed; v = distributed.__version__\n"
     "except Exception as e:\n v = None\n"
     "print(json.dumps({'distributed': v, 'python': '%d.%d' % sys.version_info[:2], 'prefix': sys.prefix}))"
+)
+# Which of argv's modules the environment can import (found, not imported: ROOT takes seconds to load).
+_HAS_MODULES = (
+    "import importlib.util, json, sys\n"
+    "def found(m):\n try: return importlib.util.find_spec(m) is not None\n except Exception: return False\n"
+    "print(json.dumps([m for m in sys.argv[1:] if not found(m)]))"
 )
 
 
@@ -67,6 +75,7 @@ class Environments:
                 continue
             self.envs[name] = Environment(name, python, spec.get("display_name") or name)
         self._probes: dict[tuple[str, float], asyncio.Future] = {}
+        self._module_probes: dict[tuple[str, float, tuple[str, ...]], asyncio.Future] = {}
 
     def names(self) -> list[str]:
         return list(self.envs)
@@ -109,8 +118,46 @@ class Environments:
             ) from None
         key = (env.python, mtime)
         if key not in self._probes or (self._probes[key].done() and self._probes[key].exception()):
-            self._probes[key] = asyncio.ensure_future(_probe(env))
+            self._probes[key] = asyncio.ensure_future(_probe(env, _PROBE))
         return await asyncio.shield(self._probes[key])
+
+    async def missing_modules(self, env: Environment, modules: list[str]) -> list[str]:
+        """The ``modules`` the environment's Python cannot import (cached per interpreter file)."""
+        if not modules:
+            return []
+        try:
+            key = (env.python, os.stat(env.python).st_mtime, tuple(sorted(set(modules))))
+        except OSError:
+            raise EnvironmentMismatch(
+                f"environment {env.name!r}: its Python {env.python} does not exist", field="environment"
+            ) from None
+        if key not in self._module_probes or (self._module_probes[key].done() and self._module_probes[key].exception()):
+            self._module_probes[key] = asyncio.ensure_future(_probe(env, _HAS_MODULES, list(key[2])))
+        missing = set(await asyncio.shield(self._module_probes[key]))
+        return [m for m in dict.fromkeys(modules) if m in missing]  # in the order the notebook named them
+
+    async def check_required(self, env: Environment, require: list[str] | None, allowed: list[str] | None) -> None:
+        """Refuse, before anything is submitted, an environment that lacks a module the notebook needs
+        (its workers would fail deep in the first task), naming the profile's environments that have it."""
+        missing = await self.missing_modules(env, list(require or []))
+        if not missing:
+            return
+        having = []
+        for other in self.for_profile(allowed):
+            if other.name != env.name:
+                try:
+                    if not await self.missing_modules(other, missing):
+                        having.append(other.name)
+                except EnvironmentMismatch:
+                    continue
+        fix = (f"choose --environment {having[0]} (environment {', '.join(having)} of this profile has "
+               f"{'it' if len(missing) == 1 else 'them'})" if having
+               else "no environment of this profile has it: ask the site for one, or pick another profile")
+        raise EnvironmentMismatch(
+            f"environment {env.name!r} ({env.display_name}) cannot import {', '.join(missing)}, which this notebook "
+            f"requires: its workers would fail on the first task; {fix}",
+            field="require", missing=missing, environment=env.name, offered_by=having,
+        )
 
     async def check(self, env: Environment, client_distributed: str | None) -> dict[str, Any]:
         """Refuse (4xx, both versions named) an environment the client or af-lab cannot work with."""
@@ -135,10 +182,10 @@ class Environments:
         return found
 
 
-async def _probe(env: Environment) -> dict[str, Any]:
+async def _probe(env: Environment, code: str, args: list[str] | None = None) -> Any:
     try:
         proc = await asyncio.create_subprocess_exec(
-            env.python, "-I", "-c", _PROBE, stdin=asyncio.subprocess.DEVNULL,
+            env.python, "-I", "-c", code, *(args or []), stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )
         out, err = await asyncio.wait_for(proc.communicate(), PROBE_TIMEOUT_S)

@@ -140,8 +140,9 @@ class ClustersHandler(ClusterBase):
         name = body.pop("name", None)
         environment = body.pop("environment", None)
         client_distributed = body.pop("client_distributed", None)
+        require = body.pop("require", None)  # modules the notebook needs on the workers (checked first)
         model = await self.clusters.create(profile, body, name=name, environment=environment,
-                                           client_distributed=client_distributed)
+                                           client_distributed=client_distributed, require=require)
         self.write_json(self.with_urls(model), status=201)
 
 

@@ -193,7 +193,7 @@ class ClusterService:
     # ================================================================== create
     async def create(
         self, profile_name: str | None, form: dict[str, Any], name: str | None = None,
-        environment: str | None = None, client_distributed: str | None = None,
+        environment: str | None = None, client_distributed: str | None = None, require: list[str] | None = None,
     ) -> dict[str, Any]:
         await self.start()
         if self._closed:
@@ -206,7 +206,9 @@ class ClusterService:
                 raise BadRequest(f"{field} must be a string", field=field)
         env = self.environments.choose(environment, profile.settings.get("environments"),
                                        profile.settings.get("default_environment"))
-        await self.environments.check(env, client_distributed)  # before anything starts
+        # Before anything starts: the modules the notebook needs (the most specific fix), then the versions.
+        await self.environments.check_required(env, require, profile.settings.get("environments"))
+        await self.environments.check(env, client_distributed)
         options = dataclasses.replace(options, environment=env.name)
         cap = profile.limits.get("max_clusters")
         live = [c for c in self._clusters.values() if c.profile.name == profile.name and c.state in LIVE]

@@ -504,18 +504,21 @@ class FacilityClient:
 
     def new_cluster(
         self, profile: str | None = None, workers: int | None = None, name: str | None = None,
-        environment: str | None = None, **options: Any,
+        environment: str | None = None, require: list[str] | None = None, **options: Any,
     ) -> dict:
         """Start a cluster from a profile (``options``: cores, memory, disk, gpus, image, universe, adapt).
 
         ``environment``: the software environment's name; by default this kernel's (its ``sys.prefix``), so
         scheduler and workers run the packages this kernel has. The server refuses a cluster whose
-        ``distributed`` version differs from this kernel's.
+        ``distributed`` version differs from this kernel's. ``require``: modules the workers must be able
+        to import (e.g. ``["coffea"]``); an environment without one is refused before anything is submitted.
         """
         body = {
             k: v for k, v in {"profile": profile, "name": name, "workers": workers, **options}.items() if v is not None
         }
         body["environment"] = environment or sys.prefix
+        if require:
+            body["require"] = list(require)
         version = _distributed_version()
         if version:
             body["client_distributed"] = version

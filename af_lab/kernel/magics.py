@@ -57,6 +57,10 @@ _positive = _whole_number(1, "a number above 0")
 _count = _whole_number(0, "0 or more")
 
 
+def _modules(text: str) -> list[str]:
+    return [m.strip() for m in text.split(",") if m.strip()]
+
+
 def _lifetime(text: str) -> float | None:
     if text.lower() in ("none", "never", "0"):
         return None
@@ -161,6 +165,8 @@ CLUSTER = _parsers(
                 (("--cores",), {"type": _positive, "metavar": "N"}),
                 (("--memory",), {"metavar": "SIZE", "help": "e.g. '2 GiB'"}),
                 (("--environment",), {"metavar": "ENV", "help": "software environment (default: this kernel's)"}),
+                (("--require",), {"metavar": "MODULES", "type": _modules,
+                                  "help": "modules the workers need, e.g. coffea,ROOT: refused before submitting if the environment lacks one"}),
                 (("--no-client",), {"action": "store_true", "help": "return the cluster, not a client"}),
             ],
         ),
@@ -460,11 +466,12 @@ class AFMagics(Magics):
             The site's profiles and their limits.
 
         %af_cluster new [--profile P] [--workers N] [--name NAME] [--cores N] [--memory SIZE] [--environment ENV]
-                        [--no-client]
+                        [--require MOD,MOD] [--no-client]
             Start a cluster (omitted options take the profile's defaults) and return a
             distributed.Client connected to it over TLS (--no-client: the cluster itself).
             Scheduler and workers run ENV (default: this kernel's environment when the site
-            lists it); a cluster whose distributed version differs from the kernel's is refused.
+            lists it); a cluster whose distributed version differs from the kernel's is refused, and
+            so is one whose environment cannot import a --require'd module (before anything is submitted).
 
         %af_cluster scale ID N
             Ask for N workers (stops adaptive scaling).
@@ -514,7 +521,8 @@ class AFMagics(Magics):
     def _cluster_new(self, a):
         fac = self.client
         options = {"cores": a.cores, "memory": a.memory}
-        c = fac.new_cluster(profile=a.profile, workers=a.workers, name=a.name, environment=a.environment, **options)
+        c = fac.new_cluster(profile=a.profile, workers=a.workers, name=a.name, environment=a.environment,
+                            require=a.require, **options)
         print(cluster_line(c))
         if a.no_client:
             return Summary(c, cluster_line(c))

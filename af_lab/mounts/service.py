@@ -129,6 +129,8 @@ class MountService:
             raise BadRequest("format must be 'json' or 'yaml'", field="format")
         fileset_mod.check_workers(mount["mode"], workers, f"{mount['scope']}:{mount['name']}")
         entries = [(f["path"], model.location(self.root_dir, mount, f)) for f in self.store.files(mount_id) if f["state"] == "done"]
+        if mount["mode"] == "stream":  # never hand out URLs of an XCache that is down or gone
+            entries = await stream.current_urls(mount, entries, self.config.xcache_url, self.config.status_timeout)
         fs = fileset_mod.build(
             f"{mount['scope']}:{mount['name']}", mount["did_type"], entries, mount["options"].get("treename", "Events"),
             fileset_mod.metadata(mount["instance"], mount["mode"], mount["options"].get("source"), self.config.xcache_url),
@@ -294,6 +296,7 @@ class MountService:
         xcache = "" if mount["options"]["source"] == "direct" else self.config.xcache_url
         rows = await stream.rows(self.gateway, mount, files, xcache, self.config.status_timeout, self.fetcher.corrupt)
         opts = mount["options"]
+        opts["via_xcache"] = xcache or None  # what the URLs go through: re-checked when a fileset is handed out
         fs = fileset_mod.build(
             f"{mount['scope']}:{mount['name']}", mount["did_type"], [(r["path"], r["local_path"]) for r in rows],
             opts["treename"], fileset_mod.metadata(mount["instance"], "stream", opts.get("source"), self.config.xcache_url),

@@ -51,7 +51,7 @@ class PublishService:
         self.mounts = mounts  # what was mounted where: provenance of published files
         self.log = log or logging.getLogger("af_lab")
         self.root_dir = root_dir
-        self.sessions = SessionFacts()
+        self.sessions = SessionFacts(Path(self.config.state_dir) / "publish-sessions.json")  # survives restarts
         defaults = self.defaults
         self.max_files = int(defaults.get("max_files", 100_000))
         self.store: JobStore | None = None  # opened by start()
