@@ -51,6 +51,9 @@ CREATE INDEX IF NOT EXISTS replicas_listing ON replicas (listing, rse);
 
 # A cursor stays usable this long after its listing was last read, even once superseded.
 CURSOR_GRACE_S = 3600.0
+# ``accessed`` is written at most this often per listing: a write per page read made
+# concurrent readers queue on SQLite's one writer lock for nothing the grace needs.
+TOUCH_EVERY_S = 60.0
 
 
 @dataclass
@@ -68,6 +71,7 @@ class ListingCache:
         self.path = Path(path)
         self.ttl = ttl
         self._local = threading.local()
+        self._touched: dict[int, float] = {}  # listing id -> when ``accessed`` was last written
         private_sqlite(self.path)  # 0600 before SQLite makes its -wal/-shm with the same mode
         conn = self._conn()
         # WAL is a property of the file: set once here, where no other connection
@@ -143,7 +147,12 @@ class ListingCache:
         rows = conn.execute(
             "SELECT seq, data FROM items WHERE listing = ? AND seq > ? ORDER BY seq LIMIT ?", (listing_id, after, limit)
         ).fetchall()
-        conn.execute("UPDATE listings SET accessed = ? WHERE id = ?", (time.time(), listing_id))
+        now = time.time()
+        if now - self._touched.get(listing_id, 0.0) > TOUCH_EVERY_S:
+            if len(self._touched) > 10_000:
+                self._touched.clear()
+            self._touched[listing_id] = now
+            conn.execute("UPDATE listings SET accessed = ? WHERE id = ?", (now, listing_id))
         return rows
 
     def availability(self, listing_id: int) -> list[dict]:
