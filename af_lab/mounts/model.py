@@ -48,6 +48,16 @@ def parse_options(body: dict[str, Any], xcache_url: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def counts(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """{state: {"files", "bytes"}} of file rows, as ``Store.file_counts`` gives them for one mount."""
+    out: dict[str, dict[str, int]] = {}
+    for r in rows:
+        c = out.setdefault(r["state"], {"files": 0, "bytes": 0})
+        c["files"] += 1
+        c["bytes"] += r["bytes"]
+    return out
+
+
 def location(root_dir: Path, mount: dict, f: dict) -> str:
     """What a kernel opens: the workspace path of the link (cache, replica) or the URL (stream)."""
     if mount["mode"] == "stream":
