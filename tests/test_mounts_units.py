@@ -320,3 +320,19 @@ def test_replica_rows_link_what_is_local_and_keep_the_replicas_of_the_rest():
     rows, missing = replica.rows(files, reps, {("s", "a"): "/r/a"})
     assert rows[0]["state"] == "done" and rows[0]["local_path"] == "/r/a" and rows[0]["source"] == "replica"
     assert rows[1]["state"] == "pending" and rows[1]["replicas"] == reps[("s", "b")] and missing == [files[1]]
+
+
+def test_kept_values_last_while_a_mount_is_settled_and_a_second_while_it_runs():
+    from af_lab.mounts import model
+
+    kept, calls = model.Kept(), []
+
+    def compute():
+        calls.append(1)
+        return len(calls)
+
+    ready = {"id": "m", "state": "ready", "finished": 1.0}
+    assert kept.get(ready, "counts", compute) == kept.get(ready, "counts", compute) == 1
+    assert kept.get({**ready, "state": "queued", "finished": None}, "counts", compute) == 2  # state changed
+    assert kept.get({**ready, "finished": 2.0}, "counts", compute) == 3  # settled again, later
+    assert kept.get(ready, "problems", compute) == 4  # each value on its own

@@ -40,7 +40,7 @@ from .store import Store
 if TYPE_CHECKING:
     from ..vault.credentials import CredentialService
 
-ACTIVE = ("queued", "fetching", "replicating")
+ACTIVE = model.ACTIVE
 
 
 class MountService:
@@ -62,7 +62,7 @@ class MountService:
         self._creating: dict[str, tuple[tuple, asyncio.Future]] = {}  # target -> (what, its summary) being built
         self._early: dict[str, EarlyFetch] = {}  # mount id -> fetches begun while listing
         self._started: asyncio.Future | None = None
-        self._counted: dict[str, tuple[tuple, float, dict]] = {}  # mount id -> (version, when, file counts)
+        self._kept = model.Kept()  # per-mount values over all its rows (counts, problems), reused while valid
         self._closed = False
 
     # ================================================================== lifecycle
@@ -107,18 +107,6 @@ class MountService:
     async def list(self) -> dict[str, Any]:
         await self.start()
         return {"mounts": [self._summary(m) for m in self.store.mounts()], "cache": self.cache.usage()}
-
-    def _counts(self, mount: dict) -> dict:
-        """Files and bytes per state: counting a 50,000-file mount's rows takes a while, so a
-        settled mount's counts are kept until its state changes, a running one's for a second."""
-        version, kept = (mount["state"], mount["finished"]), self._counted.get(mount["id"])
-        if kept and kept[0] == version and (mount["state"] not in ACTIVE or kept[1] > time.monotonic() - 1):
-            return kept[2]
-        if len(self._counted) > 1000:
-            self._counted.clear()
-        counts = self.store.file_counts(mount["id"]).get(mount["id"], {})
-        self._counted[mount["id"]] = (version, time.monotonic(), counts)
-        return counts
 
     async def get(self, mount_id: str) -> dict[str, Any]:
         await self.start()
@@ -554,8 +542,7 @@ class MountService:
             self.store.insert_mount(mount, rows)
         except sqlite3.IntegrityError:  # two requests raced for one target: the second one loses cleanly
             raise Conflict(f"{mount['target']} is being mounted by another request", field="target") from None
-        # What was just written is counted here, not by reading 50,000 rows back on the loop.
-        self._counted[mount["id"]] = ((mount["state"], mount["finished"]), time.monotonic(), model.counts(rows))
+        self._kept.get(mount, "counts", lambda: model.counts(rows))  # not read back from 50,000 rows on the loop
 
     async def _insert_and_publish(self, mount: dict, rows: list[dict], absolute: Path) -> None:
         """Record a complete mount, then make it appear; if it cannot appear, it was never there."""
@@ -595,6 +582,8 @@ class MountService:
         self.events.publish(f"mounts/{summary['id']}", summary)
 
     def _summary(self, mount: dict) -> dict[str, Any]:
-        return model.summary(mount, self._counts(mount), self._jobs.get(mount["id"]),
-                             lambda: self.store.errors(mount["id"], limit=10))
+        mid = mount["id"]
+        counts = self._kept.get(mount, "counts", lambda: self.store.file_counts(mid).get(mid, {}))
+        return model.summary(mount, counts, self._jobs.get(mid),
+                             lambda: self._kept.get(mount, "problems", lambda: self.store.errors(mid, limit=10)))
 
