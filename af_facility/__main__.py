@@ -31,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status", help="print which services run")
     big = sub.add_parser("big-sample", help="write and register the big NanoAOD-like sample (for bench/)")
     big.add_argument("--events", type=int, default=None, help="number of events (default 3,000,000)")
+    big_ds = sub.add_parser(
+        "big-dataset", help="write tiny replicas of a 50,000-file dataset on an RSE and register it (for bench/)"
+    )
+    big_ds.add_argument("--files", type=int, default=None, help="number of files (default 50,000)")
     info = sub.add_parser("info", help="print what a service published (JSON)")
     info.add_argument("service", nargs="?")
     args = parser.parse_args(argv)
@@ -59,8 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         if failure is not None:
             if not running or not args.wait:
                 if running:
-                    print(f"still running: {', '.join(running)} (python -m af_facility --dir {args.dir} down "
-                          "stops them)", file=sys.stderr)
+                    print(
+                        f"still running: {', '.join(running)} (python -m af_facility --dir {args.dir} down stops them)",
+                        file=sys.stderr,
+                    )
                 return 1
             print(f"the rest runs: {', '.join(running)}", file=sys.stderr)
         else:
@@ -88,6 +94,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"FAILED: {err}", file=sys.stderr)
             return 1
         print(json.dumps({k: v for k, v in made.items() if k != "files"}, indent=2))
+        return 0
+    if args.command == "big-dataset":
+        from .big_dataset import DEFAULT_FILES, make_big_dataset
+
+        try:
+            print(json.dumps(make_big_dataset(facility.state, args.files or DEFAULT_FILES), indent=2))
+        except ServiceError as err:
+            print(f"FAILED: {err}", file=sys.stderr)
+            return 1
         return 0
     if args.command == "info":
         data = facility.state.services if not args.service else facility.state.services.get(args.service, {})

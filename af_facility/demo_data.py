@@ -628,7 +628,7 @@ from rucio.db.sqla.session import DatabaseOperationType, db_session
 p = json.load(sys.stdin)
 t0 = time.monotonic()
 account, scope, dataset = InternalAccount(p["account"]), InternalScope(p["scope"]), p["dataset"]
-rng = random.Random(p["seed"])
+rng = random.Random(p.get("seed", 0))
 with db_session(DatabaseOperationType.WRITE) as session:
     rse_id = get_rse_id(rse=p["rse"], session=session)
     try:
@@ -643,11 +643,16 @@ with db_session(DatabaseOperationType.WRITE) as session:
                 models.DataIdentifierAssociation.scope == scope,
                 models.DataIdentifierAssociation.name == dataset)).scalars())
         dids, replicas, contents, total = [], [], [], 0
-        for i in range(p["count"]):
-            name = p["pattern"].format(i=i)
-            size = int(rng.lognormvariate(19.8, 0.35))  # ~400 MB median, like NanoAOD files
-            checksum = "%08x" % rng.getrandbits(32)
-            events = size // 1100
+        given = p.get("files")  # [[name, bytes, adler32], ...] of real files written beforehand
+        for i in range(len(given) if given else p["count"]):
+            if given:
+                name, size, checksum = given[i]
+                events = None
+            else:
+                name = p["pattern"].format(i=i)
+                size = int(rng.lognormvariate(19.8, 0.35))  # ~400 MB median, like NanoAOD files
+                checksum = "%08x" % rng.getrandbits(32)
+                events = size // 1100
             if name in present:
                 continue
             total += size

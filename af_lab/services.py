@@ -38,9 +38,11 @@ class Services:
         self.gateway = RucioGateway(config, self.rucio_auth, log=self.log)
         user = self.credentials.user if self.credentials else None
         self.rucio = RucioService(config, self.gateway, user=user, log=self.log)
-        self.status = StatusService(config, credentials=self.credentials, rucio_auth=self.rucio_auth)
         self.clusters = ClusterService(config, self.events, log=self.log, credentials=self.credentials)
         self.mounts = MountService(config, self.gateway, self.events, self.credentials, root_dir, log=self.log)
+        # The cache's size comes from the mounts' own accounting, not a walk of its (big) views.
+        self.status = StatusService(config, credentials=self.credentials, rucio_auth=self.rucio_auth,
+                                    cache_bytes=self.mounts.cache.disk_bytes)
         self.publish = PublishService(config, self.gateway, self.events, self.credentials, self.mounts, root_dir,
                                       log=self.log)
         # What became of the DIDs a notebook recorded: Rucio (gateway), the mounts, the kernels' reports.

@@ -295,3 +295,44 @@ def test_every_file_gets_a_distinct_path_and_no_file_is_a_folder():
     folders = {"/".join(p.split("/")[:i]) for p in paths for i in range(1, p.count("/") + 1)}
     assert not folders & set(paths)
     assert distinct([f("a", "a")])[0] is not None and files[1]["path"] == "a/b.root"  # inputs untouched
+
+
+def test_counts_of_written_rows_match_the_store(tmp_path):
+    """A new mount's counts come from the rows it writes, not from reading them back."""
+    from af_lab.mounts import model
+
+    store = Store(tmp_path / "m.sqlite")
+    rows = [{"scope": "s", "name": f"f{i}", "path": f"f{i}", "bytes": i, "state": "done" if i % 3 else "pending"}
+            for i in range(10)]  # fmt: skip
+    mount = {"id": "m1", "instance": "x", "scope": "s", "name": "d", "did_type": "dataset", "mode": "replica",
+             "target": "t", "state": "queued", "message": "", "options": {}, "rule": None, "created": 0.0,
+             "updated": 0.0, "finished": None}  # fmt: skip
+    store.insert_mount(mount, rows)
+    assert model.counts(rows) == store.file_counts("m1")["m1"]
+    store.close()
+
+
+def test_replica_rows_link_what_is_local_and_keep_the_replicas_of_the_rest():
+    from af_lab.mounts import replica
+
+    files = [{"scope": "s", "name": n, "path": n, "bytes": 1} for n in ("a", "b")]
+    reps = {("s", "b"): [{"rse": "R", "url": "file:///b", "scheme": "file"}]}
+    rows, missing = replica.rows(files, reps, {("s", "a"): "/r/a"})
+    assert rows[0]["state"] == "done" and rows[0]["local_path"] == "/r/a" and rows[0]["source"] == "replica"
+    assert rows[1]["state"] == "pending" and rows[1]["replicas"] == reps[("s", "b")] and missing == [files[1]]
+
+
+def test_kept_values_last_while_a_mount_is_settled_and_a_second_while_it_runs():
+    from af_lab.mounts import model
+
+    kept, calls = model.Kept(), []
+
+    def compute():
+        calls.append(1)
+        return len(calls)
+
+    ready = {"id": "m", "state": "ready", "finished": 1.0}
+    assert kept.get(ready, "counts", compute) == kept.get(ready, "counts", compute) == 1
+    assert kept.get({**ready, "state": "queued", "finished": None}, "counts", compute) == 2  # state changed
+    assert kept.get({**ready, "finished": 2.0}, "counts", compute) == 3  # settled again, later
+    assert kept.get(ready, "problems", compute) == 4  # each value on its own

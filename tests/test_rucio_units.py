@@ -92,3 +92,39 @@ async def test_concurrent_first_listings_share_one_cache_opening(tmp_path):
         await rucio.close()
         await gateway.close()
         await auth.close()
+
+
+async def test_pages_of_a_complete_listing_are_served_from_memory(tmp_path):
+    """50 clients on one cached listing: after the first read a page costs no SQLite read and
+    no thread hop; a cursor of another listing is still refused."""
+    import json
+
+    from af_lab.config import AFLab
+    from af_lab.errors import BadRequest
+    from af_lab.rucio.gateway import RucioGateway
+    from af_lab.rucio.model import encode_cursor
+    from af_lab.rucio.service import RucioService
+    from af_lab.vault.rucio_auth import RucioAuth
+
+    config = AFLab(rucio_instances=[{"name": "x", "rucio_host": "http://127.0.0.1:9"}], state_dir=str(tmp_path))
+    auth = RucioAuth(config, credentials=None)
+    gateway = RucioGateway(config, auth)
+    rucio = RucioService(config, gateway, user="jdoe")
+    try:
+        cache = await rucio._listing_cache()
+        key = json.dumps(["x", "content", "s", "d"])
+        lid, _ = cache.create(key, "row")
+        cache.append(lid, 0, [{"n": i} for i in range(5)])
+        cache.finish(lid)
+        first = await rucio._listing("x", ["content", "s", "d"], "row", None, None, 2, False)
+        second_page = await rucio._listing("x", ["content", "s", "d"], "", None, first["cursor"], 2, False)
+        assert [i["n"] for i in first["items"]] == [0, 1] and [i["n"] for i in second_page["items"]] == [2, 3]
+        cache.drop(lid)  # gone from SQLite: only memory can answer now
+        assert await rucio._listing("x", ["content", "s", "d"], "row", None, None, 2, False) == first
+        assert await rucio._listing("x", ["content", "s", "d"], "", None, first["cursor"], 2, False) == second_page
+        with pytest.raises(BadRequest):
+            await rucio._listing("x", ["content", "s", "other"], "", None, encode_cursor(lid, 2), 2, False)
+    finally:
+        await rucio.close()
+        await gateway.close()
+        await auth.close()

@@ -23,6 +23,7 @@ to, so a live mount never loses a file.
 from __future__ import annotations
 
 import array
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -219,6 +220,15 @@ class Cache:
             reserved=self.reserved,
             disk_free=shutil.disk_usage(self.root).free,
         )
+
+    def disk_bytes(self) -> int:
+        """Bytes the cache holds: verified files plus partial downloads (any thread may ask)."""
+        partial = 0
+        with os.scandir(self.incoming) as entries:
+            for entry in entries:
+                with contextlib.suppress(OSError):
+                    partial += entry.stat(follow_symlinks=False).st_size
+        return self.used + partial
 
     def usage(self) -> dict[str, Any]:
         room = self.room()

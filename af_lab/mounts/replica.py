@@ -25,9 +25,15 @@ def _size(path: str) -> int | None:
 
 
 async def map_replicas(gateway: RucioGateway, instance: str, files: list[dict], mapping: dict[str, str]):
-    """(replicas, local paths) of ``files`` on the RSEs mounted here (``mapping``: RSE -> local root)."""
+    """(replicas, local paths) of ``files`` on the RSEs mounted here (``mapping``: RSE -> local root).
+
+    The mapping stats every file: in a thread, since a big mount has 50,000 of them."""
     replicas = await gateway.replicas(instance, files)
     protocols = await gateway.protocol_prefixes(instance, sorted(mapping))
+    return replicas, await asyncio.to_thread(_local_paths, files, replicas, mapping, protocols)
+
+
+def _local_paths(files: list[dict], replicas: dict, mapping: dict[str, str], protocols: dict) -> dict:
     local: dict[tuple[str, str], str] = {}
     for f in files:
         key = (f["scope"], f["name"])
@@ -38,7 +44,21 @@ async def map_replicas(gateway: RucioGateway, instance: str, files: list[dict], 
             if path and _size(path) == f["bytes"]:
                 local[key] = path
                 break
-    return replicas, local
+    return local
+
+
+def rows(files: list[dict], replicas: dict, local: dict) -> tuple[list[dict], list[dict]]:
+    """(the mount's file rows, the files with no local replica): done where ``local`` has a path."""
+    out, missing = [], []
+    for f in files:
+        key = (f["scope"], f["name"])
+        path = local.get(key)
+        if path:
+            out.append({**f, "state": "done", "source": "replica", "local_path": path})
+        else:
+            missing.append(f)
+            out.append({**f, "state": "pending", "replicas": replicas.get(key, [])})
+    return out, missing
 
 
 def mounted_rses(instance: dict[str, Any], rse: str | None) -> dict[str, str]:

@@ -40,7 +40,7 @@ from .store import Store
 if TYPE_CHECKING:
     from ..vault.credentials import CredentialService
 
-ACTIVE = ("queued", "fetching", "replicating")
+ACTIVE = model.ACTIVE
 
 
 class MountService:
@@ -62,6 +62,7 @@ class MountService:
         self._creating: dict[str, tuple[tuple, asyncio.Future]] = {}  # target -> (what, its summary) being built
         self._early: dict[str, EarlyFetch] = {}  # mount id -> fetches begun while listing
         self._started: asyncio.Future | None = None
+        self._kept = model.Kept()  # per-mount values over all its rows (counts, problems), reused while valid
         self._closed = False
 
     # ================================================================== lifecycle
@@ -105,8 +106,7 @@ class MountService:
     # ================================================================== queries
     async def list(self) -> dict[str, Any]:
         await self.start()
-        counts = self.store.file_counts()
-        return {"mounts": [self._summary(m, counts.get(m["id"], {})) for m in self.store.mounts()], "cache": self.cache.usage()}
+        return {"mounts": [self._summary(m) for m in self.store.mounts()], "cache": self.cache.usage()}
 
     async def get(self, mount_id: str) -> dict[str, Any]:
         await self.start()
@@ -192,7 +192,8 @@ class MountService:
                           absolute: Path, t0: float) -> dict[str, Any]:
         mode = opts["mode"]
         did_type, files = await self._listing(instance["name"], scope, name, refresh=bool(body.get("refresh")))
-        files = paths.distinct(files)  # one path per file, decided before any fetch (see paths.py)
+        # One path per file, decided before any fetch (see paths.py); a thread: 50,000 files sort for a while.
+        files = await asyncio.to_thread(paths.distinct, files)
         if not files:
             raise Conflict(f"{scope}:{name} holds no files: there is nothing to mount", did=f"{scope}:{name}")
         mount = {
@@ -317,16 +318,7 @@ class MountService:
         opts = mount["options"]
         mapping = replica.mounted_rses(instance, opts["rse"])
         replicas, local = await replica.map_replicas(self.gateway, mount["instance"], files, mapping)
-        rows = []
-        missing = []
-        for f in files:
-            key = (f["scope"], f["name"])
-            path = local.get(key)
-            if path:
-                rows.append({**f, "state": "done", "source": "replica", "local_path": path})
-            else:
-                missing.append(f)
-                rows.append({**f, "state": "pending", "replicas": replicas.get(key, [])})
+        rows, missing = await asyncio.to_thread(replica.rows, files, replicas, local)
         if not missing:
             mount["state"], mount["finished"] = "ready", time.time()
             mount["message"] = f"{len(files)} files, linked to their replicas on {', '.join(sorted(mapping))}"
@@ -553,6 +545,7 @@ class MountService:
             self.store.insert_mount(mount, rows)
         except sqlite3.IntegrityError:  # two requests raced for one target: the second one loses cleanly
             raise Conflict(f"{mount['target']} is being mounted by another request", field="target") from None
+        self._kept.get(mount, "counts", lambda: model.counts(rows))  # not read back from 50,000 rows on the loop
 
     async def _insert_and_publish(self, mount: dict, rows: list[dict], absolute: Path) -> None:
         """Record a complete mount, then make it appear; if it cannot appear, it was never there."""
@@ -591,9 +584,9 @@ class MountService:
     def _push(self, summary: dict[str, Any]) -> None:
         self.events.publish(f"mounts/{summary['id']}", summary)
 
-    def _summary(self, mount: dict, counts: dict | None = None) -> dict[str, Any]:
-        if counts is None:
-            counts = self.store.file_counts(mount["id"]).get(mount["id"], {})
-        return model.summary(mount, counts, self._jobs.get(mount["id"]),
-                             lambda: self.store.errors(mount["id"], limit=10))
+    def _summary(self, mount: dict) -> dict[str, Any]:
+        mid = mount["id"]
+        counts = self._kept.get(mount, "counts", lambda: self.store.file_counts(mid).get(mid, {}))
+        return model.summary(mount, counts, self._jobs.get(mid),
+                             lambda: self._kept.get(mount, "problems", lambda: self.store.errors(mid, limit=10)))
 

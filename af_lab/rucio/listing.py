@@ -54,6 +54,9 @@ CREATE INDEX IF NOT EXISTS replicas_listing ON replicas (listing, rse);
 
 # A cursor stays usable this long after its listing was last read, even once superseded.
 CURSOR_GRACE_S = 3600.0
+# ``accessed`` is written at most this often per listing: a write per page read made
+# concurrent readers queue on SQLite's one writer lock for nothing the grace needs.
+TOUCH_EVERY_S = 60.0
 
 
 @dataclass
@@ -71,6 +74,7 @@ class ListingCache:
         self.db = Database(path, SCHEMA, name="af-lab-listing-db", row_factory=None)  # rows as tuples
         self.path = self.db.path
         self.ttl = ttl
+        self._touched: dict[int, float] = {}  # listing id -> when ``accessed`` was last written
         # Listings left half-filled by a previous process can never complete: drop them.
         self._delete("complete = 0")
         self.collect()
@@ -134,7 +138,12 @@ class ListingCache:
                 "SELECT seq, data FROM items WHERE listing = ? AND seq > ? ORDER BY seq LIMIT ?",
                 (listing_id, after, limit),
             ).fetchall()
-            conn.execute("UPDATE listings SET accessed = ? WHERE id = ?", (time.time(), listing_id))
+            now = time.time()
+            if now - self._touched.get(listing_id, 0.0) > TOUCH_EVERY_S:
+                if len(self._touched) > 10_000:
+                    self._touched.clear()
+                self._touched[listing_id] = now
+                conn.execute("UPDATE listings SET accessed = ? WHERE id = ?", (now, listing_id))
         return rows
 
     def availability(self, listing_id: int) -> list[dict]:

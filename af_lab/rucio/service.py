@@ -18,6 +18,7 @@ import json
 import logging
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from ..config import AFLab
 from ..errors import AFLabError, BadRequest, Conflict, NotFound, ServiceUnavailable
 from ..vault.rucio_auth import RucioSession
 from .gateway import RucioGateway, again
-from .listing import ListingCache
+from .listing import Listing, ListingCache
 from .model import (
     DID_TYPES,
     SHAPES,
@@ -51,6 +52,10 @@ BATCH = 2000  # rows per SQLite transaction after that
 # (availability=full): it lists every replica, which a big dataset pays for in tens of seconds.
 AVAILABILITY_AUTO_MAX_FILES = 5000
 MAX_WAIT_S = 30.0
+# Pages of complete listings never change: the last ones served are kept in memory (bounded
+# by their items), so a cached page costs no SQLite read and no thread hop on a busy server.
+PAGE_MEMO_ITEMS = 20_000
+FRESH_MEMO_MAX = 1000  # listings whose freshness is known without asking SQLite
 FILTER_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 # A listing's source: yields (item as JSON text or dict, replica facts) per item.
@@ -88,6 +93,10 @@ class RucioService:
         self.user = user or getpass.getuser()
         self._cache: asyncio.Future[ListingCache] | None = None
         self._fills: dict[str, _Fill] = {}
+        self._fresh: dict[str, Listing] = {}  # key -> its newest complete listing (checked against the TTL)
+        # (listing, after, limit) -> (its key, the page)
+        self._pages: OrderedDict[tuple[int, int, int], tuple[str, dict]] = OrderedDict()
+        self._page_items = 0
 
     async def start(self) -> None:
         pass
@@ -311,6 +320,12 @@ class RucioService:
             fill = next((f for f in self._fills.values() if f.listing_id == listing_id), None)
             if fill is not None and fill.key != key:
                 raise BadRequest("The cursor belongs to another listing.", cursor=cursor)
+            kept = self._pages.get((listing_id, after, limit)) if fill is None else None
+            if kept is not None:
+                if kept[0] != key:
+                    raise BadRequest("The cursor belongs to another listing.", cursor=cursor)
+                self._pages.move_to_end((listing_id, after, limit))
+                return kept[1]
             if fill is None:
                 info = await self._run(cache.get, listing_id)
                 if info is None:
@@ -318,14 +333,19 @@ class RucioService:
                                    action="reload")
                 if info.key != key:
                     raise BadRequest("The cursor belongs to another listing.", cursor=cursor)
-            return await self._page(listing_id, after, limit, fill)
+            return await self._page(key, listing_id, after, limit, fill)
         listing_id, fill = await self._open(inst, key_parts, shape, produce, limit, refresh)
-        return await self._page(listing_id, 0, limit, fill)
+        return await self._page(key, listing_id, 0, limit, fill)
 
     async def _open(self, inst: str, key_parts: list, shape: str, produce: Producer, first: int,
                     refresh: bool) -> tuple[int, _Fill | None]:
         """The listing for ``key``: one being filled (joined), a fresh cached one, or a new fill."""
         key = json.dumps([inst, *key_parts])
+        known = self._fresh.get(key)
+        if known is not None and not refresh and key not in self._fills:
+            if known.created > time.time() - self.config.listing_cache_ttl:
+                return known.id, None  # served from memory: no thread hop, no SQLite
+            del self._fresh[key]
 
         async def open_():
             fill = self._fills.get(key)
@@ -335,7 +355,11 @@ class RucioService:
             if not refresh:
                 info = await self._run(cache.fresh, key)
                 if info is not None:
+                    if len(self._fresh) >= FRESH_MEMO_MAX:
+                        self._fresh.pop(next(iter(self._fresh)))
+                    self._fresh[key] = info
                     return info.id, None
+            self._fresh.pop(key, None)
             session = await self.gateway.session(inst)  # credential errors surface here, before any state
             listing_id, created = await self._run(cache.create, key, shape)
             fill = _Fill(listing_id, key, created, shape)
@@ -399,7 +423,11 @@ class RucioService:
         while not fill.done and not fill.error:
             await fill.event.wait()
 
-    async def _page(self, listing_id: int, after: int, limit: int, fill: _Fill | None) -> dict:
+    async def _page(self, key: str, listing_id: int, after: int, limit: int, fill: _Fill | None) -> dict:
+        kept = self._pages.get((listing_id, after, limit)) if fill is None else None
+        if kept is not None and kept[0] == key:
+            self._pages.move_to_end((listing_id, after, limit))
+            return kept[1]
         cache = await self._listing_cache()
         while fill is not None and not fill.done and not fill.error and fill.count < after + limit:
             event = fill.event
@@ -423,7 +451,7 @@ class RucioService:
         last = rows[-1][0] if rows else after
         more = not complete or last < count
         to_row = SHAPES[shape]
-        return {
+        page = {
             "items": [to_row(text) for _, text in rows],
             "cursor": encode_cursor(listing_id, last) if more else None,
             "complete": complete,
@@ -432,6 +460,19 @@ class RucioService:
             "cached_at": created,
             "expires_at": created + self.config.listing_cache_ttl,
         }
+        if complete:
+            self._keep_page((listing_id, after, limit), key, page)
+        return page
+
+    def _keep_page(self, where: tuple[int, int, int], key: str, page: dict) -> None:
+        """Remember a page of a complete listing (least recently served pages go first)."""
+        old = self._pages.pop(where, None)
+        self._page_items -= len(old[1]["items"]) if old else 0
+        self._pages[where] = (key, page)
+        self._page_items += len(page["items"])
+        while self._page_items > PAGE_MEMO_ITEMS and len(self._pages) > 1:
+            _, (_key, dropped) = self._pages.popitem(last=False)
+            self._page_items -= len(dropped["items"])
 
 
 def _limit(limit: int | None) -> int:

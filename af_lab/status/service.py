@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,30 +37,39 @@ class ServiceStatus:
 # Many open sidebars (or a busy facility) asking at once share one round of probes, and
 # a round is reused this long: the services are not probed per request.
 REUSE_S = 2.0
+# After that, the last answer is still given (while a new round runs) up to this age, so no
+# request waits for the probes except the first one and ``refresh``.
+STALE_MAX_S = 30.0
 
 
 class StatusService:
-    def __init__(self, config: AFLab, credentials=None, rucio_auth=None):
+    def __init__(self, config: AFLab, credentials=None, rucio_auth=None, cache_bytes: Callable[[], int] | None = None):
         self.config = config
         self.credentials = credentials
         self.rucio_auth = rucio_auth
+        self.cache_bytes = cache_bytes  # what the cache holds, by its owner's count (else a walk)
         self._round: asyncio.Future | None = None
-        self._round_done = 0.0
+        self._last: tuple[float, list[dict[str, Any]]] | None = None  # (when, answer) of the last round
 
     async def all(self, refresh: bool = False) -> list[dict[str, Any]]:
-        """Every service's state; ``refresh`` starts a new round unless one is under way."""
-        fresh = self._round is not None and self._round.done() and not self._round.exception()
-        if fresh and not refresh and time.monotonic() - self._round_done < REUSE_S:
-            return self._round.result()
+        """Every service's state; ``refresh`` starts a new round unless one is under way, and waits for it."""
+        last = None if refresh else self._last
+        age = time.monotonic() - last[0] if last else float("inf")
+        if age < REUSE_S:
+            return last[1]
         if self._round is None or self._round.done():
             self._round = asyncio.ensure_future(self._probe_all())
+            self._round.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved, even unawaited
+        if age < STALE_MAX_S:
+            return last[1]  # the new round goes on meanwhile: the next request sees it
         return await asyncio.shield(self._round)
 
     async def _probe_all(self) -> list[dict[str, Any]]:
         probes = [self._timed(p) for p in (self.rucio, self.vault, self.cache, self.xcache, self.dask)]
         results = await asyncio.gather(*probes)
-        self._round_done = time.monotonic()
-        return [asdict(s) for group in results for s in (group if isinstance(group, list) else [group])]
+        answer = [asdict(s) for group in results for s in (group if isinstance(group, list) else [group])]
+        self._last = (time.monotonic(), answer)
+        return answer
 
     async def _timed(self, probe):
         t0 = time.monotonic()
@@ -132,7 +142,7 @@ class StatusService:
             usage = shutil.disk_usage(path)
         except OSError as exc:
             return ServiceStatus("cache", "Cache", "error", f"cache directory {path} is not writable: {exc.strerror}")
-        used = _dir_bytes(path)
+        used = self.cache_bytes() if self.cache_bytes is not None else _dir_bytes(path)
         quota = self.config.cache_quota_bytes or None
         details = {"path": str(path), "free_bytes": usage.free, "used_bytes": used, "quota_bytes": quota}
         return ServiceStatus("cache", "Cache", "connected", f"{human_bytes(usage.free)} free in {path}", details)
@@ -177,7 +187,9 @@ def _public(st: dict) -> dict:
 
 def _dir_bytes(path: Path) -> int:
     total = 0
-    for root, _dirs, files in os.walk(path):
+    for root, dirs, files in os.walk(path):
+        if root == str(path) and "views" in dirs:
+            dirs.remove("views")  # mount views hold only links (50,000 for a big mount), no data
         for f in files:
             try:
                 total += os.lstat(os.path.join(root, f)).st_size
