@@ -230,15 +230,13 @@ def test_demo_notebook_runs_on_the_facility(lab, facility, name, record_property
     assert prov.get("git_commit") is None  # the workspace is no repository, and af-lab's own never counts
 
 
-def test_publish_outside_the_workspace_is_refused(lab, tmp_path):
-    outside = tmp_path / f"x_{uuid.uuid4().hex[:6]}.root"
-    outside.write_bytes(b"x")
-    rel = "examples/dimuon_uproot_dask.ipynb"
-    session, kernel = attach(lab, rel, "refuse")
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(f"%load_ext af_lab\n%rucio publish {outside}")])
+def error_of_one_cell(lab: dict, notebook: str, tag: str, source: str, timeout: int) -> nbformat.NotebookNode:
+    """Run ``source`` as one cell in a kernel the server starts for ``notebook``; the cell's error output."""
     from nbclient import NotebookClient
 
-    client = NotebookClient(nb, km=kernel, timeout=120, allow_errors=True)
+    session, kernel = attach(lab, notebook, tag)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+    client = NotebookClient(nb, km=kernel, timeout=timeout, allow_errors=True)
     try:
         client.execute()
     finally:
@@ -246,25 +244,23 @@ def test_publish_outside_the_workspace_is_refused(lab, tmp_path):
             client.kc.stop_channels()
         api(lab, "DELETE", f"api/sessions/{session['id']}")
     (error,) = [o for o in nb.cells[0].outputs if o.output_type == "error"]
+    return error
+
+
+def test_publish_outside_the_workspace_is_refused(lab, tmp_path):
+    outside = tmp_path / f"x_{uuid.uuid4().hex[:6]}.root"
+    outside.write_bytes(b"x")
+    error = error_of_one_cell(lab, "examples/dimuon_uproot_dask.ipynb", "refuse",
+                              f"%load_ext af_lab\n%rucio publish {outside}", timeout=120)
     assert error.ename == "FacilityError" and "outside the Jupyter workspace" in "\n".join(error.traceback)
 
 
 def test_a_cluster_without_the_notebooks_framework_is_refused_before_submitting(lab, facility):
     slurm_profile(lab, facility)
     before = {c["id"] for c in api(lab, "GET", "af-lab/clusters")["clusters"]}
-    session, kernel = attach(lab, "examples/dimuon_coffea.ipynb", "require")
     line = "%af_cluster new --profile slurm --workers 1 --environment server --require coffea"
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(f"%load_ext af_lab\nclient = {line}")])
-    from nbclient import NotebookClient
-
-    client = NotebookClient(nb, km=kernel, timeout=300, allow_errors=True)
-    try:
-        client.execute()
-    finally:
-        if client.kc is not None:
-            client.kc.stop_channels()
-        api(lab, "DELETE", f"api/sessions/{session['id']}")
-    (error,) = [o for o in nb.cells[0].outputs if o.output_type == "error"]
+    error = error_of_one_cell(lab, "examples/dimuon_coffea.ipynb", "require", f"%load_ext af_lab\nclient = {line}",
+                              timeout=300)
     text = "\n".join(error.traceback)
     assert error.ename == "FacilityError", text
     assert "cannot import coffea" in text and "--environment analysis" in text, text

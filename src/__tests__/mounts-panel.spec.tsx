@@ -1,4 +1,3 @@
-import { Signal } from '@lumino/signaling';
 import {
   act,
   fireEvent,
@@ -9,46 +8,23 @@ import {
 } from '@testing-library/react';
 import React from 'react';
 
-import { IServerEvent, IStreamStatus } from '../common/eventStream';
 import { FallbackPoll } from '../common/fallbackPoll';
 import { explainMountError } from '../mounts/errors';
 import { IMountEventSource, MountsApi, MountsModel } from '../mounts/model';
 import { IMountActions, MountsPanel } from '../mounts/MountsPanel';
 import { ICacheUsage, IMount } from '../mounts/types';
 import { AFLabRequestError } from '../request';
+import { FakeEventStream } from './helpers';
 
-class FakeEvents implements IMountEventSource {
-  received = new Signal<any, IServerEvent<unknown>>(this);
-  opened = new Signal<any, void>(this);
-  statusChanged = new Signal<any, IStreamStatus>(this);
-  status: IStreamStatus = {
-    state: 'idle',
-    failures: 0,
-    retryAt: null,
-    error: null
-  };
+class FakeEvents extends FakeEventStream implements IMountEventSource {
   isDisposed = false;
-  start = jest.fn(() => this.set({ state: 'connecting' }));
   stop = jest.fn();
   reconnectNow = jest.fn();
   dispose(): void {
     this.isDisposed = true;
   }
-  set(change: Partial<IStreamStatus>): void {
-    this.status = { ...this.status, ...change };
-    this.statusChanged.emit(this.status);
-  }
-  open(): void {
-    this.set({ state: 'open', failures: 0 });
-    this.opened.emit();
-  }
-  push(mount: IMount | { id: string; state: 'removed' }): void {
-    this.received.emit({
-      id: 1,
-      topic: `mounts/${mount.id}`,
-      time: 0,
-      data: mount
-    });
+  pushMount(mount: IMount | { id: string; state: 'removed' }): void {
+    this.push(`mounts/${mount.id}`, mount);
   }
 }
 
@@ -150,15 +126,15 @@ describe('MountsModel', () => {
 
     events.open();
     expect(fake.listMounts).toHaveBeenCalledTimes(2);
-    events.push(mount({ state: 'ready', updated: 5000 }));
+    events.pushMount(mount({ state: 'ready', updated: 5000 }));
     expect(model.get('m1')?.state).toBe('ready');
     // An older event never overwrites a newer state.
-    events.push(mount({ state: 'fetching', updated: 4000 }));
+    events.pushMount(mount({ state: 'fetching', updated: 4000 }));
     expect(model.get('m1')?.state).toBe('ready');
-    events.push(mount({ id: 'm2', did: 'cms_opendata:X', created: 2000 }));
+    events.pushMount(mount({ id: 'm2', did: 'cms_opendata:X', created: 2000 }));
     expect(model.mounts.map(m => m.id)).toEqual(['m2', 'm1']);
     expect(model.forDid('cms_opendata:X', 'demo')).toHaveLength(1);
-    events.push({ id: 'm2', state: 'removed' });
+    events.pushMount({ id: 'm2', state: 'removed' });
     expect(model.mounts.map(m => m.id)).toEqual(['m1']);
     model.dispose();
   });
@@ -223,7 +199,7 @@ describe('MountsModel races', () => {
     const model = new MountsModel({ api: fake, events });
     const pending = model.create({ did: 'cms_opendata:ZZTo4mu' });
     // Two small files: the mount is done, and said so, before the POST answers.
-    events.push(mount({ state: 'ready', updated: 1005 }));
+    events.pushMount(mount({ state: 'ready', updated: 1005 }));
     release(mount({ state: 'queued', updated: 1002 }));
     const created = await pending;
     expect(created.state).toBe('ready');
@@ -235,7 +211,7 @@ describe('MountsModel races', () => {
     const events = new FakeEvents();
     const model = new MountsModel({ api: api(), events });
     await model.refresh();
-    events.push(mount({ state: 'failed', updated: 1500 }));
+    events.pushMount(mount({ state: 'failed', updated: 1500 }));
     expect((await model.retry('m1')).state).toBe('fetching'); // updated 3000
     expect(model.get('m1')?.state).toBe('fetching');
     model.dispose();
@@ -275,7 +251,7 @@ describe('MountsPanel', () => {
     expect(within(c).getByRole('button', { name: /Cancel/ })).toBeTruthy();
 
     await act(async () => {
-      events.push(
+      events.pushMount(
         mount({
           state: 'ready',
           updated: 9000,

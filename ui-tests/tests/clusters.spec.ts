@@ -74,6 +74,28 @@ async function openClustersSection(page: Page): Promise<Locator> {
   return panel;
 }
 
+/**
+ * Insert the card's client code into the open notebook's first cell, run it
+ * and wait until the kernel shows a connected Client.
+ */
+async function insertAndRunClientCode(
+  page: Page,
+  card: Locator,
+  id: string
+): Promise<void> {
+  await openClustersSection(page);
+  await card.getByRole('button', { name: 'Insert client code' }).click();
+  await expect
+    .poll(async () => page.notebook.getCellTextInput(0), { timeout: 15_000 })
+    .toContain(`dask_client("${id}")`);
+  await page.notebook.runCell(0);
+  await expect
+    .poll(async () => (await page.notebook.getCellTextOutput(0))?.join(''), {
+      timeout: 120_000
+    })
+    .toMatch(/Client/);
+}
+
 test('create, scale, connect, watch and shut down a cluster', async ({
   page,
   request
@@ -168,18 +190,8 @@ test('create, scale, connect, watch and shut down a cluster', async ({
 
     // ---------------------------------------------------------- client code
     await page.notebook.createNew(NOTEBOOK);
-    await openClustersSection(page);
-    await card.getByRole('button', { name: 'Insert client code' }).click();
-    await expect
-      .poll(async () => page.notebook.getCellTextInput(0), { timeout: 15_000 })
-      .toContain(`dask_client("${id}")`);
     // The code works: the kernel connects to the cluster.
-    await page.notebook.runCell(0);
-    await expect
-      .poll(async () => (await page.notebook.getCellTextOutput(0))?.join(''), {
-        timeout: 120_000
-      })
-      .toMatch(/Client/);
+    await insertAndRunClientCode(page, card, id);
     await shot(page, '5-client-code');
 
     // Dragging the card into the notebook inserts the same code.
@@ -457,17 +469,7 @@ test('create a SLURM cluster from the form and compute on it', async ({
     await page.notebook.createNew(notebook, {
       kernel: analysis ? 'af-analysis' : 'python3'
     });
-    await openClustersSection(page);
-    await card.getByRole('button', { name: 'Insert client code' }).click();
-    await expect
-      .poll(async () => page.notebook.getCellTextInput(0), { timeout: 15_000 })
-      .toContain(`dask_client("${id}")`);
-    await page.notebook.runCell(0);
-    await expect
-      .poll(async () => (await page.notebook.getCellTextOutput(0))?.join(''), {
-        timeout: 120_000
-      })
-      .toMatch(/Client/);
+    await insertAndRunClientCode(page, card, id);
     // A computation on the SLURM workers: the answer, and where it ran.
     await page.notebook.addCell(
       'code',
