@@ -11,6 +11,7 @@ import http.client
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -134,3 +135,10 @@ class JupyterServer:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+
+
+def remove_tree(path: Path) -> None:
+    """rmtree for a tree that may hold mount views (immutable when the server ran as root)."""
+    if shutil.which("chattr") and Path(path).exists():
+        subprocess.run(["chattr", "-R", "-f", "-i", str(path)], capture_output=True, timeout=300)
+    shutil.rmtree(path, ignore_errors=True)

@@ -29,7 +29,6 @@ import argparse
 import contextlib
 import json
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -45,7 +44,7 @@ sys.path.insert(0, str(REPO))
 
 from af_facility.facility import Facility  # noqa: E402
 from af_facility.lab import DEMO_INSTANCE, aflab_config, seed_rucio_password  # noqa: E402
-from bench._server import JupyterServer  # noqa: E402
+from bench._server import JupyterServer, remove_tree  # noqa: E402
 
 PY = Path(sys.executable)
 MiB = 1024 * 1024
@@ -260,8 +259,8 @@ def main(argv=None) -> int:
     finally:
         if own:
             fac.down(log=lambda *_: None)
-            shutil.rmtree(root, ignore_errors=True)
-        shutil.rmtree(work, ignore_errors=True)
+            remove_tree(root)
+        remove_tree(work)
 
     def med(who, key):
         values = [r[key] for r in results[who] if r.get(key) is not None]

@@ -46,7 +46,7 @@ sys.path.insert(0, str(REPO))
 from af_facility.big_dataset import make_big_dataset  # noqa: E402
 from af_facility.facility import Facility  # noqa: E402
 from af_facility.lab import DEMO_INSTANCE, aflab_config, seed_rucio_password  # noqa: E402
-from bench._server import JupyterServer  # noqa: E402
+from bench._server import JupyterServer, remove_tree  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -174,10 +174,10 @@ def main(argv=None) -> int:
             server.stop()
         if own:
             fac.down(log=lambda *_: None)
-            shutil.rmtree(root, ignore_errors=True)
+            remove_tree(root)
         if shutil.which("chattr"):  # mount views are immutable when the server ran as root
             subprocess.run(["chattr", "-R", "-f", "-i", str(work)], capture_output=True, timeout=300)
-        shutil.rmtree(work, ignore_errors=True)
+        remove_tree(work)
 
     kinds = ("listing", "search", "mounts", "status")
     result = {"clients": args.clients, **report(f"{args.clients} clients", out, errors, wall, kinds)}

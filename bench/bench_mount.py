@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 from af_facility.facility import Facility  # noqa: E402
 from af_facility.lab import aflab_config, seed_rucio_password  # noqa: E402
 from af_facility.rucio_server import rucio_client  # noqa: E402
-from bench._server import JupyterServer  # noqa: E402
+from bench._server import JupyterServer, remove_tree  # noqa: E402
 
 SCOPE = "user.jdoe"
 RSE = "SITE1_USERDISK"
@@ -249,7 +249,7 @@ def main() -> int:
             assert sample.read_bytes() == files[0].read_bytes(), "mounted bytes differ"
             lab.stop()
             labs.remove(lab)
-            shutil.rmtree(lab.dir)
+            remove_tree(lab.dir)
 
             dest = work / f"rucio-{rep}"
             results["rucio download"].append(run_rucio_download(fac, did, dest))
@@ -324,10 +324,10 @@ def main() -> int:
         for lab in labs:
             with contextlib.suppress(Exception):
                 lab.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        remove_tree(work)
         if own:
             fac.down(log=lambda *a: None)
-            shutil.rmtree(root, ignore_errors=True)
+            remove_tree(root)
 
 
 if __name__ == "__main__":

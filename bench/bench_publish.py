@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPO))
 from af_facility.facility import Facility  # noqa: E402
 from af_facility.lab import aflab_config, seed_rucio_password  # noqa: E402
 from af_facility.rucio_server import rucio_client  # noqa: E402
-from bench._server import JupyterServer  # noqa: E402
+from bench._server import JupyterServer, remove_tree  # noqa: E402
 
 SCOPE = "user.jdoe"
 RSE = "SITE1_USERDISK"
@@ -225,10 +225,10 @@ def main() -> int:
     finally:
         if lab is not None:
             lab.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        remove_tree(work)
         if own:
             fac.down(log=lambda *_: None)
-            shutil.rmtree(root, ignore_errors=True)
+            remove_tree(root)
 
 
 if __name__ == "__main__":

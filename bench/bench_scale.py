@@ -29,7 +29,6 @@ import asyncio
 import json
 import logging
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -43,7 +42,7 @@ sys.path.insert(0, str(REPO))
 import condor_standin  # noqa: E402
 
 from bench._scale import SETTLE_S, timed_scale_and_close  # noqa: E402
-from bench._server import JupyterServer  # noqa: E402
+from bench._server import JupyterServer, remove_tree  # noqa: E402
 
 WORKER_ARGS = ["--host", "127.0.0.1", "--dashboard-address", "127.0.0.1:0"]
 
@@ -157,7 +156,7 @@ def main() -> int:
         settle(list(queues.values()))
         condor_standin.kill_all(condor_standin.processes_mentioning(str(root)))
         if not args.keep:
-            shutil.rmtree(root, ignore_errors=True)
+            remove_tree(root)
 
     print()
     print(

@@ -30,7 +30,6 @@ import asyncio
 import json
 import logging
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -44,7 +43,7 @@ sys.path.insert(0, str(REPO))
 from af_facility.base import FacilityState  # noqa: E402
 from af_facility.slurm import Slurm  # noqa: E402
 from bench._scale import SETTLE_S, timed_scale_and_close  # noqa: E402
-from bench._server import JupyterServer  # noqa: E402
+from bench._server import JupyterServer, remove_tree  # noqa: E402
 
 WORKER_ARGS = ["--host", "127.0.0.1", "--dashboard-address", "127.0.0.1:0"]
 WALLTIME = "00:30:00"
@@ -171,7 +170,7 @@ def main() -> int:
         os.environ.update(saved_env)
         svc.down()
         if not args.keep:
-            shutil.rmtree(root, ignore_errors=True)
+            remove_tree(root)
 
     print(f"\n{'N':>3} | {'af-lab median (min)':>20} | {'bare median (min)':>18} | ratio (medians) | close af-lab / bare")
     summary = []

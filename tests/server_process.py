@@ -9,7 +9,7 @@ from pathlib import Path
 import requests
 
 from af_facility.lab import aflab_config
-from bench._server import JupyterServer
+from bench._server import JupyterServer, remove_tree  # noqa: F401 (tests import it from here)
 
 
 def start(facility, home: Path, **overrides) -> JupyterServer:
@@ -40,13 +40,3 @@ def wait_mount(server: JupyterServer, mount_id: str, seconds: float = 120) -> di
         if mount["state"] in ("ready", "failed", "cancelled") or time.monotonic() > deadline:
             return mount
         time.sleep(0.2)
-
-
-def remove_tree(path: Path) -> None:
-    """rmtree for a tree that may hold mount views (immutable when the server ran as root)."""
-    import shutil
-    import subprocess
-
-    if shutil.which("chattr") and Path(path).exists():
-        subprocess.run(["chattr", "-R", "-f", "-i", str(path)], capture_output=True, timeout=300)
-    shutil.rmtree(path, ignore_errors=True)
