@@ -21,6 +21,7 @@ from typing import Any
 import requests
 
 from ..config import AFLab
+from ..mounts.fetch import configure_xrootd_client
 from ..units import human_bytes
 
 
@@ -211,6 +212,7 @@ def _xrootd_ping(url: str, timeout: float) -> tuple[bool, str]:
         from XRootD import client as xrd
     except ImportError:
         return False, "the XRootD Python client is not installed"
+    configure_xrootd_client(xrd)  # so an XCache that is back is seen as back (not refused for 30 min)
     fs = xrd.FileSystem(url)
     status, _ = fs.ping(timeout=max(1, int(timeout)))
     if status.ok:
