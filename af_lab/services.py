@@ -42,7 +42,8 @@ class Services:
         self.mounts = MountService(config, self.gateway, self.events, self.credentials, root_dir, log=self.log)
         # The cache's size comes from the mounts' own accounting, not a walk of its (big) views.
         self.status = StatusService(config, credentials=self.credentials, rucio_auth=self.rucio_auth,
-                                    cache_bytes=self.mounts.cache.disk_bytes)
+                                    cache_bytes=self.mounts.cache.disk_bytes,
+                                    xcache_observed=self.mounts.note_xcache)  # stream mounts warn while it is down
         self.publish = PublishService(config, self.gateway, self.events, self.credentials, self.mounts, root_dir,
                                       log=self.log)
         # What became of the DIDs a notebook recorded: Rucio (gateway), the mounts, the kernels' reports.

@@ -4,7 +4,9 @@
   submitted, naming the module and the profile's environment that has it.
 - A stream mount's fileset is re-checked whenever it is handed out: an XCache that went down is
   named (503) instead of URLs that would not open, and after the XCache came back on another port
-  the URLs point at the new one.
+  the URLs point at the new one, in the workspace's fileset file too.
+- The mounts list warns on a stream mount while its XCache does not answer (from the status
+  service's last probe) and stops warning once it is back.
 - What a notebook's kernel reported for provenance survives a server restart, in a private file.
 """
 
@@ -69,6 +71,9 @@ async def test_a_stream_fileset_names_a_dead_xcache_and_follows_it_after_a_resta
         (entry,) = (await stream_fileset(services)).values()
         assert entry["files"] and all(u.startswith(before.url + "/") for u in entry["files"])
         mount_id = (await services.mounts.list())["mounts"][0]["id"]
+        in_workspace = tmp_path / "ws" / (await services.mounts.get(mount_id))["target"]
+        made = json.loads(in_workspace.read_text())
+        assert made[STREAM_DID]["metadata"]["xcache"] == before.url
 
         stop(before)  # the XCache goes down: the mount stays, its fileset is not handed out as if fine
         with pytest.raises(ServiceUnavailable) as err:
@@ -90,8 +95,55 @@ async def test_a_stream_fileset_names_a_dead_xcache_and_follows_it_after_a_resta
         url = next(iter(entry["files"]))
         status, info = xrd.FileSystem(after.url).stat("/" + urlsplit(url).path.lstrip("/"))
         assert status.ok and info.size > 0, status.message
+        # A notebook reading the workspace's fileset file directly gets the same working URLs, in the
+        # file's own format (rewritten atomically when the fileset was re-checked).
+        rewritten = json.loads(in_workspace.read_text())
+        assert rewritten == json.loads(body) and rewritten.keys() == made.keys()
+        assert len(rewritten[STREAM_DID]["files"]) == len(made[STREAM_DID]["files"])
+        assert not list(in_workspace.parent.glob(".af-mount-staging-*"))
     finally:
         stop(after)
+        await services.close()
+
+
+async def test_the_mounts_list_warns_while_a_stream_mounts_xcache_is_down_and_not_after_it_is_back(
+    facility, tmp_path
+):
+    from af_lab.kernel.magics import mount_line
+
+    xrd_info = needs_xrootd(facility)
+    relay = Relay(xrd_info["cache_port"])
+    services = services_for(facility, tmp_path, relay.url)
+
+    async def probe_and_list() -> dict[str, str | None]:
+        await services.status.all(refresh=True)  # one probe round, as the status panel's poll makes
+        return {m["mode"]: m["warning"] for m in (await services.mounts.list())["mounts"]}
+
+    def pushed_warnings(sub) -> list[str | None]:
+        events = [sub.queue.get_nowait() for _ in range(sub.queue.qsize())]
+        return [e["data"]["warning"] for e in events if e["data"]["mode"] == "stream"]
+
+    try:
+        await services.start()
+        await stream_fileset(services)
+        await services.mounts.create({"did": STREAM_DID, "mode": "cache", "source": "direct", "target": "copied"})
+        assert await probe_and_list() == {"stream": None, "cache": None}
+
+        with services.events.subscribe(["mounts/"]) as sub:  # an open Mounts panel
+            stop(relay)  # the XCache goes down: the ready stream mount says its reads will fail
+            listed = await probe_and_list()
+            assert listed["cache"] is None, listed  # copies in the cache do not need the XCache
+            assert relay.url in listed["stream"] and "does not answer" in listed["stream"], listed
+            assert "reads will fail until it is back" in listed["stream"]
+            assert pushed_warnings(sub) == [listed["stream"]]  # the panel is told, once
+            row = next(m for m in (await services.mounts.list())["mounts"] if m["mode"] == "stream")
+            assert mount_line(row).endswith(f"warning: {listed['stream']}")  # %rucio mounts says it too
+
+            relay = Relay(xrd_info["cache_port"], listen_port=relay.port)  # back where it was
+            assert await probe_and_list() == {"stream": None, "cache": None}
+            assert pushed_warnings(sub) == [None]
+    finally:
+        stop(relay)
         await services.close()
 
 

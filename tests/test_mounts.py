@@ -164,10 +164,11 @@ class Relay:
     went to the client, every connection is closed and the port stops accepting.
     """
 
-    def __init__(self, port: int, rate: float | None = None, cut_after: int | None = None, host: str = "127.0.0.2"):
+    def __init__(self, port: int, rate: float | None = None, cut_after: int | None = None, host: str = "127.0.0.2",
+                 listen_port: int = 0):  # fmt: skip
         self.target, self.target_host = port, host
         self.rate, self.cut_after = rate, cut_after
-        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener = socket.create_server(("127.0.0.1", listen_port))  # a given port: an XCache back where it was
         self.port = self.listener.getsockname()[1]
         self.sent = 0
         self.cut_done = threading.Event()

@@ -336,3 +336,61 @@ def test_kept_values_last_while_a_mount_is_settled_and_a_second_while_it_runs():
     assert kept.get({**ready, "state": "queued", "finished": None}, "counts", compute) == 2  # state changed
     assert kept.get({**ready, "finished": 2.0}, "counts", compute) == 3  # settled again, later
     assert kept.get(ready, "problems", compute) == 4  # each value on its own
+
+
+# ---------------------------------------------------------------------- stream mounts after an XCache move
+
+
+def _stream_mount(store: Store, root: Path, fmt: str, via: str) -> dict:
+    from af_lab.mounts import stream
+
+    rows = [{"path": f"f{i}.root", "scope": "user.jdoe", "name": f"f{i}.root", "bytes": 10, "state": "done",
+             "source": "stream", "local_path": f"{via}//store/user.jdoe/f{i}.root"} for i in range(3)]  # fmt: skip
+    target = f"af-data/user.jdoe/ds.fileset.{fmt}"
+    opts = {"source": "xcache", "format": fmt, "treename": "Events", "via_xcache": via}
+    fs = fileset.build("user.jdoe:ds", "dataset", [(r["path"], r["local_path"]) for r in rows], "Events",
+                       fileset.metadata("demo", "stream", "xcache", via))  # fmt: skip
+    opts["fileset_sha256"] = workspace.write_atomic(root / target, fileset.dumps(fs, fmt))
+    mount = {"id": f"m-{fmt}", "instance": "demo", "scope": "user.jdoe", "name": "ds", "did_type": "dataset",
+             "mode": "stream", "target": target, "state": "ready", "message": "", "options": opts, "rule": None,
+             "created": 1.0, "updated": 1.0, "finished": 1.0}  # fmt: skip
+    store.insert_mount(mount, rows)
+    assert not stream.repoint_workspace(store, root, store.mount(mount["id"]), via)  # not moved: untouched
+    return store.mount(mount["id"])
+
+
+@pytest.mark.parametrize("fmt", ["json", "yaml"])
+def test_a_stream_mounts_workspace_fileset_follows_a_moved_xcache_in_its_format(tmp_path, fmt):
+    import yaml
+
+    from af_lab.mounts import stream
+
+    store = Store(tmp_path / "mounts.sqlite")
+    old, new = "root://127.0.0.2:1094", "root://127.0.0.2:2094"
+    mount = _stream_mount(store, tmp_path, fmt, old)
+    path = tmp_path / mount["target"]
+    assert stream.repoint_workspace(store, tmp_path, mount, new)
+    (entry,) = yaml.safe_load(path.read_text()).values()  # JSON is YAML too
+    assert sorted(entry["files"]) == [f"{new}//store/user.jdoe/f{i}.root" for i in range(3)]
+    assert entry["metadata"]["xcache"] == new and entry["metadata"]["nfiles"] == 3
+    assert path.read_text().lstrip().startswith("{") == (fmt == "json")
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(workspace.STAGING_MARK)]
+    # Recorded: the rewritten file is recognised as af-lab's at unmount, and nothing moves twice.
+    again = store.mount(mount["id"])
+    assert again["options"]["via_xcache"] == new
+    assert workspace.remove_mount(tmp_path, path, lambda _: False, again["options"]["fileset_sha256"]) == []
+    store.close()
+
+
+def test_a_fileset_the_user_edited_is_theirs_when_the_xcache_moves(tmp_path):
+    from af_lab.mounts import stream
+
+    store = Store(tmp_path / "mounts.sqlite")
+    mount = _stream_mount(store, tmp_path, "json", "root://127.0.0.2:1094")
+    path = tmp_path / mount["target"]
+    path.write_text('{"mine": {"files": {}}}\n')
+    assert not stream.repoint_workspace(store, tmp_path, mount, "root://127.0.0.2:2094")
+    assert path.read_text() == '{"mine": {"files": {}}}\n'
+    # The fileset af-lab hands out (REST, magics) follows the XCache all the same.
+    assert store.mount(mount["id"])["options"]["via_xcache"] == "root://127.0.0.2:2094"
+    store.close()

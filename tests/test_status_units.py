@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 from af_lab.config import AFLab
@@ -46,3 +47,20 @@ def test_without_an_owner_the_cache_size_skips_the_views(tmp_path):
     for i in range(3):
         (cache / "views" / "ab" / f"l{i}").symlink_to("/nonexistent/" + "y" * 50)
     assert status_mod._dir_bytes(cache) == 100
+
+
+async def test_every_round_tells_the_xcache_observer_what_it_found(tmp_path):
+    """Stream mounts learn the XCache's state from the status rounds (they do not probe it per list)."""
+    with socket.socket() as s:  # a port nobody listens on: an XCache that is down
+        s.bind(("127.0.0.1", 0))
+        url = f"root://127.0.0.1:{s.getsockname()[1]}"
+    seen: list = []
+    svc = StatusService(AFLab(cache_dir=str(tmp_path / "cache"), xcache_url=url, status_timeout=1),
+                        xcache_observed=seen.append)  # fmt: skip
+    await svc.all(refresh=True)
+    assert len(seen) == 1 and seen[0]["url"] == url and seen[0]["state"] == "unreachable", seen
+
+    quiet: list = []
+    no_xcache = StatusService(AFLab(cache_dir=str(tmp_path / "cache")), xcache_observed=quiet.append)
+    await no_xcache.all(refresh=True)
+    assert quiet == [None]  # none configured: nothing to warn about

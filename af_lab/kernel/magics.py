@@ -255,6 +255,8 @@ def mount_line(m: dict) -> str:
         text += f", rule {rule.get('state') or ''} {rule.get('locks_ok_cnt') or 0}/{rule.get('locks_total') or '?'} on {rule.get('rse')}"
     if m["state"] in ("failed", "cancelled") and m.get("message"):
         text += f" — {m['message']}"
+    if m.get("warning"):
+        text += f" — warning: {m['warning']}"
     return text
 
 

@@ -34,8 +34,11 @@ READ_CHUNK = 1 << 20  # XRootD read size: one XCache block per request...
 READ_DEPTH = 8  # ...and this many requests in flight, so round trips overlap with writing
 XROOTD_TIMEOUT = 30  # seconds per XRootD request (open, read): a dead cache fails, it does not hang
 # The XRootD client's defaults reconnect to a dead server for minutes (5 tries x 120 s). A mount has
-# other replicas to try and a retry button, so fail within seconds. XRD_* variables still win.
-XROOTD_CLIENT_ENV = {"ConnectionWindow": 5, "ConnectionRetry": 2}
+# other replicas to try and a retry button, so fail within seconds. After a failure the client also
+# refuses the same server for StreamErrorWindow (1800 s) without trying: an XCache that came back would
+# be reported down by the status probe and refused for stream filesets for half an hour. XRD_* variables
+# still win. Set once per process, before the client's first use (every XRootD call here goes through it).
+XROOTD_CLIENT_ENV = {"ConnectionWindow": 5, "ConnectionRetry": 2, "StreamErrorWindow": 0}
 _xrootd_env_done = False
 
 
@@ -179,7 +182,7 @@ def _copy_xrootd(url: str, dest: Path, expected: int, progress, cancel: threadin
     except ImportError:
         raise FetchError("the XRootD Python client is not installed (pip install xrootd)", kind="unsupported") from None
 
-    _configure_xrootd_client(xrd)
+    configure_xrootd_client(xrd)
     where = redact(url)
     f = xrd.File()
     status, _ = f.open(with_token(url, token), OpenFlags.READ, timeout=XROOTD_TIMEOUT)
@@ -238,7 +241,7 @@ def _copy_xrootd(url: str, dest: Path, expected: int, progress, cancel: threadin
         f.close(timeout=5)
 
 
-def _configure_xrootd_client(xrd) -> None:
+def configure_xrootd_client(xrd) -> None:
     global _xrootd_env_done
     if _xrootd_env_done:
         return
@@ -273,5 +276,6 @@ def xrootd_ping(url: str, timeout: float) -> tuple[bool, str]:
         from XRootD import client as xrd
     except ImportError:
         return True, "the XRootD Python client is not installed here (not checked)"
+    configure_xrootd_client(xrd)
     status, _ = xrd.FileSystem(url).ping(timeout=max(1, int(timeout)))
     return (True, "") if status.ok else (False, status.message.strip())

@@ -67,6 +67,8 @@ Mount::
      "active": [{"path", "bytes", "bytes_done"}],      files in flight
      "problems": [{"path", "error"}],                  failures, and recoveries (e.g. checksum
                                                        mismatch on one replica, fetched from another)
+     "warning": null | "<why a ready mount would not read now>"  e.g. a stream mount whose XCache
+                                                       failed the status service's last probe
      "timings": {"resolve_ms", "total_ms", "link_ms"},  server time of the create call
      "rule": {"id", "rse", "state", "locks_ok_cnt", "locks_replicating_cnt",
               "locks_stuck_cnt", "locks_total", "expires_at"}       replica mode with a rule

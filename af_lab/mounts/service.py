@@ -64,6 +64,7 @@ class MountService:
         self._started: asyncio.Future | None = None
         self._kept = model.Kept()  # per-mount values over all its rows (counts, problems), reused while valid
         self._closed = False
+        self._xcache_seen: dict | None = None  # the status service's last XCache probe (see note_xcache)
 
     # ================================================================== lifecycle
     async def start(self) -> None:
@@ -84,6 +85,8 @@ class MountService:
                 self._start_job(mount["id"], self._run_fetch)
             elif mount["state"] == "replicating":
                 self._start_job(mount["id"], self._run_rule)
+            elif stream.repoint_workspace(self.store, self.root_dir, mount, self.config.xcache_url):
+                self.log.info("af-lab: %s now reads through the XCache at %s", mount["target"], self.config.xcache_url)
 
     async def close(self) -> None:
         """Stop jobs without changing their recorded state: the next start resumes them."""
@@ -131,6 +134,7 @@ class MountService:
         entries = [(f["path"], model.location(self.root_dir, mount, f)) for f in self.store.files(mount_id) if f["state"] == "done"]
         if mount["mode"] == "stream":  # never hand out URLs of an XCache that is down or gone
             entries = await stream.current_urls(mount, entries, self.config.xcache_url, self.config.status_timeout)
+            stream.repoint_workspace(self.store, self.root_dir, mount, self.config.xcache_url)  # the file follows too
         fs = fileset_mod.build(
             f"{mount['scope']}:{mount['name']}", mount["did_type"], entries, mount["options"].get("treename", "Events"),
             fileset_mod.metadata(mount["instance"], mount["mode"], mount["options"].get("source"), self.config.xcache_url),
@@ -294,18 +298,8 @@ class MountService:
 
     # ------------------------------------------------------------------ stream mode
     async def _create_stream(self, mount: dict, files: list[dict], absolute: Path):
-        xcache = "" if mount["options"]["source"] == "direct" else self.config.xcache_url
-        rows = await stream.rows(self.gateway, mount, files, xcache, self.config.status_timeout, self.fetcher.corrupt)
-        opts = mount["options"]
-        opts["via_xcache"] = xcache or None  # what the URLs go through: re-checked when a fileset is handed out
-        fs = fileset_mod.build(
-            f"{mount['scope']}:{mount['name']}", mount["did_type"], [(r["path"], r["local_path"]) for r in rows],
-            opts["treename"], fileset_mod.metadata(mount["instance"], "stream", opts.get("source"), self.config.xcache_url),
-        )  # fmt: skip
-        opts["fileset_sha256"] = workspace.write_atomic(absolute, fileset_mod.dumps(fs, opts["format"]))
-        mount["state"], mount["finished"] = "ready", time.time()
-        via = "through the XCache" if xcache else "directly from the storage"
-        mount["message"] = f"fileset of {len(rows)} root:// URLs, read {via}"
+        rows = await stream.write_fileset(self.gateway, mount, files, absolute, self.config.xcache_url,
+                                          self.config.status_timeout, self.fetcher.corrupt)  # fmt: skip
         try:
             await self._insert(mount, rows)
         except BaseException:
@@ -587,6 +581,15 @@ class MountService:
     def _summary(self, mount: dict) -> dict[str, Any]:
         mid = mount["id"]
         counts = self._kept.get(mount, "counts", lambda: self.store.file_counts(mid).get(mid, {}))
-        return model.summary(mount, counts, self._jobs.get(mid),
-                             lambda: self._kept.get(mount, "problems", lambda: self.store.errors(mid, limit=10)))
+        out = model.summary(mount, counts, self._jobs.get(mid),
+                            lambda: self._kept.get(mount, "problems", lambda: self.store.errors(mid, limit=10)))
+        return out | {"warning": stream.warning(mount, self.config.xcache_url, self._xcache_seen)}
 
+    def note_xcache(self, seen: dict | None) -> None:
+        """The status service's latest XCache probe: stream mounts through it warn while it is down (no
+        call of ours per list), and when that changes their rows are pushed so open panels update."""
+        before, self._xcache_seen = self._xcache_seen, seen
+        if not self._closed and (before or {}).get("state") != (seen or {}).get("state"):
+            for mount in self.store.mounts():
+                if mount["mode"] == "stream":
+                    self._push(self._summary(mount))

@@ -21,6 +21,7 @@ from typing import Any
 import requests
 
 from ..config import AFLab
+from ..mounts.fetch import configure_xrootd_client
 from ..units import human_bytes
 
 
@@ -43,11 +44,15 @@ STALE_MAX_S = 30.0
 
 
 class StatusService:
-    def __init__(self, config: AFLab, credentials=None, rucio_auth=None, cache_bytes: Callable[[], int] | None = None):
+    def __init__(self, config: AFLab, credentials=None, rucio_auth=None, cache_bytes: Callable[[], int] | None = None,
+                 xcache_observed: Callable[[dict[str, Any] | None], None] | None = None):
         self.config = config
         self.credentials = credentials
         self.rucio_auth = rucio_auth
         self.cache_bytes = cache_bytes  # what the cache holds, by its owner's count (else a walk)
+        # Told the XCache's entry ({"url", "state", "message"}; None: none configured) after every round, so
+        # others (stream mounts) know its state without probing it themselves.
+        self.xcache_observed = xcache_observed
         self._round: asyncio.Future | None = None
         self._last: tuple[float, list[dict[str, Any]]] | None = None  # (when, answer) of the last round
 
@@ -69,6 +74,10 @@ class StatusService:
         results = await asyncio.gather(*probes)
         answer = [asdict(s) for group in results for s in (group if isinstance(group, list) else [group])]
         self._last = (time.monotonic(), answer)
+        if self.xcache_observed is not None:
+            seen = next(({"url": self.config.xcache_url, "state": s["state"], "message": s["message"]}
+                         for s in answer if s["id"] == "xcache"), None)  # fmt: skip (also a probe that timed out)
+            self.xcache_observed(seen)
         return answer
 
     async def _timed(self, probe):
@@ -203,6 +212,7 @@ def _xrootd_ping(url: str, timeout: float) -> tuple[bool, str]:
         from XRootD import client as xrd
     except ImportError:
         return False, "the XRootD Python client is not installed"
+    configure_xrootd_client(xrd)  # so an XCache that is back is seen as back (not refused for 30 min)
     fs = xrd.FileSystem(url)
     status, _ = fs.ping(timeout=max(1, int(timeout)))
     if status.ok:

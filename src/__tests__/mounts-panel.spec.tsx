@@ -358,6 +358,42 @@ describe('MountsPanel', () => {
     model.dispose();
   });
 
+  it('warns on a ready stream mount while its XCache is down, until it is back', async () => {
+    const down =
+      'the XCache at root://xcache.example:1094 does not answer: reads will fail until it is back';
+    const stream = mount({
+      mode: 'stream',
+      state: 'ready',
+      finished: 1002,
+      message: 'fileset of 2 root:// URLs, read through the XCache',
+      target: 'af-data/cms_opendata/ZZTo4mu.fileset.json',
+      fileset: 'af-data/cms_opendata/ZZTo4mu.fileset.json',
+      files: { total: 2, done: 2, failed: 0, active: 0 },
+      bytes: { total: 200, done: 200, failed: 0 },
+      active: [],
+      eta_s: null,
+      warning: down
+    });
+    const events = new FakeEvents();
+    const model = new MountsModel({ api: api([stream]), events });
+    const { container } = render(
+      <MountsPanel model={model} actions={actions()} />
+    );
+    await waitFor(() => expect(card(container)).toBeTruthy());
+    await act(async () => events.open());
+    const notice = card(container).querySelector('.jp-AFLab-mount-warning');
+    expect(notice?.textContent).toBe(down);
+    expect(notice?.classList.contains('jp-mod-warning')).toBe(true);
+    expect(card(container).dataset.state).toBe('ready');
+
+    // The status probe found it back: the pushed row carries no warning.
+    await act(async () => {
+      events.pushMount({ ...stream, warning: null, updated: 2000 });
+    });
+    expect(card(container).querySelector('.jp-AFLab-mount-warning')).toBeNull();
+    model.dispose();
+  });
+
   it('shows loading, error and reconnecting states', async () => {
     const events = new FakeEvents();
     const fake = api();

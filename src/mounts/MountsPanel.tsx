@@ -311,6 +311,11 @@ function MountCard(props: {
           {mount.message}
         </div>
       )}
+      {mount.warning && (
+        <div className="jp-AFLab-notice jp-mod-warning jp-AFLab-mount-warning">
+          {mount.warning}
+        </div>
+      )}
       {mount.rule && <RuleLine mount={mount} />}
       {mount.problems.length > 0 && (
         <details className="jp-AFLab-mount-problems">

@@ -57,6 +57,12 @@ export interface IMount {
   eta_s: number | null;
   active: { path: string; bytes: number; bytes_done: number }[];
   problems: IMountProblem[];
+  /**
+   * Why the mount, though ready, would not read now (a stream mount whose
+   * XCache did not answer the last status probe); null when nothing is known
+   * against it.
+   */
+  warning?: string | null;
   timings?: Record<string, number>;
   rule?: IMountRule;
   /**
