@@ -17,7 +17,7 @@ try:  # an install requirement; the system zlib is the fallback
 except ImportError:  # pragma: no cover
     from zlib import adler32 as _adler32
 
-CHUNK = 8 << 20  # large reads: few syscalls, and the GIL is released for the whole checksum
+CHUNK = 1 << 20  # per read; measured: 256 KiB-8 MiB all run at page-cache speed, smaller keeps memory low
 
 
 def file_checksums(
