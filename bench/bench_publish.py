@@ -22,8 +22,9 @@ What it does, all on 127.0.0.1:
      AVAILABLE, sample bytes on the RSE equal to the source) and counts the REST calls each
      made in the Rucio server's access log.
 
-Nothing is dropped from the page cache (like the peer figures): the numbers are
-CPU/syscall-bound and the same for both tools. Every process started here is stopped by PID.
+Nothing is dropped from the page cache (like the peer figures), but dirty pages are written
+back (``os.sync()``, untimed) before each contender: otherwise the one that runs later pays
+the kernel's writeback throttling for the gigabytes written before it. Every process started here is stopped by PID.
 """
 
 from __future__ import annotations
@@ -193,6 +194,7 @@ def main() -> int:
         base = Lab(fac, work, ws, args.concurrency, Path(args.baseline).resolve()) if args.baseline else None
         results: dict[str, dict] = {}
 
+        os.sync()  # untimed: each contender starts with no dirty pages left by the data set or the one before
         calls0 = access_lines(fac)
         t_cli = run_rucio_upload(fac, sorted(cli_files.values()), f"cli_{tag}")
         calls_cli = access_lines(fac) - calls0
@@ -201,6 +203,7 @@ def main() -> int:
         for key, server, prefix in (("af-lab baseline", base, "bl"), ("af-lab", lab, "af")):
             if server is None:
                 continue
+            os.sync()
             calls0 = access_lines(fac)
             job, seconds = server.publish(
                 {
