@@ -184,7 +184,7 @@ def test_collect_errors(ws):
 
 
 def test_checksums_match_rucio_clients(tmp_path):
-    for size in (0, 1, 4 * 1024 * 1024 + 7):
+    for size in (0, 1, 4 * 1024 * 1024 + 7, 17 * 1024 * 1024 + 3):  # across read-size boundaries
         path = tmp_path / f"f{size}"
         data = os.urandom(size)
         path.write_bytes(data)

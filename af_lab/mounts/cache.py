@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..checksum import normalize_adler32
 from ..paths import private_dir
-from .fetch import normalize_adler32
 from .store import Store
 
 

@@ -24,10 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-try:  # zlib-ng's adler32 is SIMD (~6 GB/s here, 7x the system zlib): it keeps verification off the critical path
-    from zlib_ng.zlib_ng import adler32 as _adler32
-except ImportError:  # pragma: no cover - optional speed-up
-    from zlib import adler32 as _adler32
+# zlib-ng's adler32 is SIMD (~6 GB/s here, 7x the system zlib): it keeps verification off the critical path
+from ..checksum import adler32, adler32_hex, normalize_adler32
 
 CHUNK = 32 << 20  # copy_file_range step: small enough to cancel promptly and report progress
 READ_CHUNK = 1 << 20  # XRootD read size: one XCache block per request...
@@ -61,15 +59,6 @@ class DiskFull(Exception):
 
 class Cancelled(Exception):
     pass
-
-
-def adler32_hex(value: int) -> str:
-    return f"{value & 0xFFFFFFFF:08x}"
-
-
-def normalize_adler32(value: str | None) -> str | None:
-    """Rucio stores adler32 as hex without leading zeros sometimes; compare zero-padded."""
-    return value.lower().zfill(8) if value else None
 
 
 def fetch(
@@ -149,11 +138,11 @@ def _copy_posix(src: str, dest: Path, expected: int, progress, cancel: threading
                 done += n
                 progress(n)
             if done == 0:
-                return adler32_hex(_adler32(b""))
+                return adler32_hex(adler32(b""))
             # MAP_POPULATE maps the just-written pages in one call instead of one fault per 4 KiB.
             flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
             with mmap.mmap(fout, 0, flags=flags, prot=mmap.PROT_READ) as view:
-                return adler32_hex(_adler32(view))
+                return adler32_hex(adler32(view))
         finally:
             os.close(fout)
     finally:
@@ -226,7 +215,7 @@ def _copy_xrootd(url: str, dest: Path, expected: int, progress, cancel: threadin
                     raise FetchError(_xrd_message(status, where), kind=_xrd_kind(status))
                 if next_offset < expected:
                     submit()  # keep the pipe full before the CPU work on this chunk
-                checksum = _adler32(data, checksum)
+                checksum = adler32(data, checksum)
                 view = memoryview(data)
                 while view:
                     written = os.write(fout, view)

@@ -257,9 +257,16 @@ class JobRunner:
         updates: list[tuple[int, dict]] = []
         loop = asyncio.get_running_loop()
 
+        last_wakeup = [0.0]
+
         def hashed(n: int) -> None:
             progress["bytes_hashed"] += n  # plain int add from worker threads: the GIL makes it safe enough
-            loop.call_soon_threadsafe(self.ctx.emit, job)
+            # Wake the loop at most every 0.1 s (emit is rate-limited anyway): one wake-up per chunk
+            # cost the loop more than the checksum itself.
+            now = time.monotonic()
+            if now - last_wakeup[0] > 0.1:
+                last_wakeup[0] = now
+                loop.call_soon_threadsafe(self.ctx.emit, job)
 
         def one(row):
             path = root / row["rel"]

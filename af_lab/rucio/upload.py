@@ -24,7 +24,9 @@ from typing import Any
 from rucio.common import exception as rx
 from rucio.common.utils import make_valid_did
 from rucio.rse import rsemanager as rsemgr
+from rucio.rse.protocols import posix
 
+from ..checksum import file_adler32
 from ..errors import BadRequest, Conflict, FileChanged, ServiceUnavailable
 from ..paths import signature
 
@@ -168,7 +170,7 @@ class Storage:
     def _check(self, proto, pfn: str, size: int, adler32: str) -> str | None:
         """What matched ("adler32"/"size") or None on a mismatch."""
         try:
-            stats = proto.stat(pfn)
+            stats = _stat(proto, pfn)
         except rx.RSEOperationNotSupported:
             return "none"
         if "filesize" in stats and int(stats["filesize"]) != int(size):
@@ -218,6 +220,15 @@ class Storage:
 def same_adler(a: str | None, b: str | None) -> bool:
     # Rucio stores adler32 with or without leading zeros depending on the client that wrote it.
     return a is not None and b is not None and a.lower().lstrip("0") == b.lower().lstrip("0")
+
+
+def _stat(proto, pfn: str) -> dict[str, Any]:
+    """The protocol's stat (size, adler32 where it reports one); for a posix RSE the same
+    answer computed with zlib-ng, ~5x faster than rucio-clients' system-zlib adler32."""
+    if type(proto).stat is not posix.Default.stat:
+        return proto.stat(pfn)
+    path = proto.pfn2path(pfn)
+    return {"filesize": os.stat(path).st_size, "adler32": file_adler32(path)}
 
 
 def _exists(proto, pfn: str) -> bool:
