@@ -40,3 +40,22 @@ def wait_mount(server: JupyterServer, mount_id: str, seconds: float = 120) -> di
         if mount["state"] in ("ready", "failed", "cancelled") or time.monotonic() > deadline:
             return mount
         time.sleep(0.2)
+
+
+def stop_leaving_nothing(server: JupyterServer, home: Path) -> list[str]:
+    """Close the clusters the server made (they outlive a server by design), stop it, and return
+    the command lines of any process still running from ``home`` (killed, so none survives a test)."""
+    import psutil
+
+    status, body = api(server, "GET", "clusters")
+    for cluster in body.get("clusters", []) if status == 200 else []:
+        api(server, "DELETE", f"clusters/{cluster['id']}")
+    server.stop()
+    left = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if str(home) in cmdline:
+            left.append(cmdline)
+            proc.kill()
+    return left
+
